@@ -1,0 +1,77 @@
+"Servers the tests start themselves, on 127.0.0.1 only: an HTTP server of good and bad images, and moto's S3 server"
+import io, socket, threading, time
+from http.server import ThreadingHTTPServer, BaseHTTPRequestHandler
+
+import pytest
+from PIL import Image
+
+def image_bytes(fmt='JPEG', color=(200, 30, 30), size=(48, 40)):
+    "Encoded bytes of a plain image"
+    b = io.BytesIO(); Image.new('RGB', size, color).save(b, fmt); return b.getvalue()
+
+def distinct_jpeg(i, size=(48, 40)):
+    "A JPEG of seeded noise: different bytes for every `i`"
+    import random
+    img = Image.frombytes('RGB', size, random.Random(i).randbytes(size[0]*size[1]*3))
+    b = io.BytesIO(); img.save(b, 'JPEG'); return b.getvalue()
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
+
+class ImageServer:
+    "Serves /good/<i>.jpg and a set of bad responses; counts requests per path"
+    def __init__(self, delay=0.0):
+        self.delay, self.hits, self.lock = delay, {}, threading.Lock()
+        bomb = io.BytesIO(); Image.new('1', (9000, 9000)).save(bomb, 'PNG')
+        self.static = {'/good.png': ('image/png', image_bytes('PNG', (0, 200, 0))),
+                       '/good.webp': ('image/webp', image_bytes('WEBP', (0, 0, 200))),
+                       '/corrupt.jpg': ('image/jpeg', image_bytes()[:200]),
+                       '/html.jpg': ('image/jpeg', b'<!DOCTYPE html><html><body>Not found</body></html>'),
+                       '/empty.jpg': ('image/jpeg', b''),
+                       '/bomb.png': ('image/png', bomb.getvalue()),
+                       '/huge.jpg': ('image/jpeg', b'\xff\xd8' + b'\0' * 3_000_000)}
+        server = self
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *a): pass
+            def do_GET(self):
+                with server.lock: n = server.hits[self.path] = server.hits.get(self.path, 0) + 1
+                if server.delay: time.sleep(server.delay)
+                if self.path.startswith('/good/'): return self.send(200, 'image/jpeg', distinct_jpeg(int(self.path[6:].split('.')[0])))
+                if self.path == '/flaky.jpg':
+                    return self.send(500, 'text/plain', b'oops') if n == 1 else self.send(200, 'image/jpeg', image_bytes(color=(1, 2, 3)))
+                if self.path == '/slow.jpg':
+                    time.sleep(3); return self.send(200, 'image/jpeg', image_bytes())
+                if self.path in server.static: return self.send(200, *server.static[self.path])
+                self.send(404, 'text/html', b'<html>404</html>')
+            def send(self, code, ctype, body):
+                try:
+                    self.send_response(code); self.send_header('Content-Type', ctype)
+                    self.send_header('Content-Length', str(len(body))); self.end_headers(); self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError): pass
+        self.httpd = ThreadingHTTPServer(('127.0.0.1', 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f'http://127.0.0.1:{self.httpd.server_address[1]}'
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self): self.httpd.shutdown(); self.httpd.server_close()
+
+@pytest.fixture
+def http_server():
+    s = ImageServer(); yield s; s.close()
+
+@pytest.fixture(scope='session')
+def s3_endpoint():
+    "moto's S3 server in a thread on 127.0.0.1, reached over real HTTP"
+    from moto.server import ThreadedMotoServer
+    port = free_port()
+    server = ThreadedMotoServer(ip_address='127.0.0.1', port=port, verbose=False)
+    server.start()
+    yield f'http://127.0.0.1:{port}'
+    server.stop()
+
+@pytest.fixture(autouse=True)
+def _aws_env(monkeypatch):
+    "Fake credentials, so nothing can reach a real account"
+    for k,v in dict(AWS_ACCESS_KEY_ID='testing', AWS_SECRET_ACCESS_KEY='testing', AWS_DEFAULT_REGION='us-east-1').items(): monkeypatch.setenv(k, v)
+    monkeypatch.setenv('TRANSFERKIT_OFFLINE', '1')
