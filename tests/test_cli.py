@@ -1,0 +1,92 @@
+"The transferkit command end to end, in subprocesses"
+import json, os, subprocess, sys
+from pathlib import Path
+
+import pandas as pd, pytest
+from PIL import Image
+
+CLI = [sys.executable, '-m', 'transferkit.cli']
+
+def run(*args, cwd=None, timeout=600):
+    env = dict(os.environ, TRANSFERKIT_OFFLINE='1', MPLBACKEND='Agg')
+    return subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=timeout, env=env)
+
+@pytest.fixture(scope='module')
+def demo(tmp_path_factory):
+    "The demo, run once: trains from scratch on the digits, exports, predicts"
+    out = tmp_path_factory.mktemp('demo')/'out'
+    res = run('demo', '--out', out)
+    assert res.returncode == 0, res.stderr[-3000:]
+    return out, res.stdout
+
+def test_demo_reaches_accuracy_and_writes_artifacts(demo):
+    out, stdout = demo
+    acc = float(next(l for l in stdout.splitlines() if l.startswith('Validation accuracy:')).split(':')[1])
+    assert acc >= 0.90
+    model = out/'model'
+    for f in ['export.pkl', 'model_card.json', 'training.json', 'loss_curve.png', 'confusion_matrix.png', 'report.md']: assert (model/f).is_file(), f
+    card = json.loads((model/'model_card.json').read_text())
+    assert card['classes'] == [str(i) for i in range(10)] and card['arch'] == 'resnet18' and round(card['metrics']['accuracy'], 4) == acc
+    assert len(json.loads((model/'training.json').read_text())['epochs']) == 6
+    assert 'Held-out accuracy' in stdout
+
+def test_predict_csv_and_bad_file(demo, tmp_path):
+    out, _ = demo
+    (tmp_path/'bad.jpg').write_bytes(b'<html>oops</html>')
+    held = out/'digits'/'holdout'
+    res = run('predict', out/'model', held, tmp_path/'bad.jpg', '--csv', tmp_path/'p.csv')
+    assert res.returncode == 0, res.stderr
+    df = pd.read_csv(tmp_path/'p.csv')
+    assert len(df) == 21 and df.error.notna().sum() == 1 and 'HTML' in df.error.dropna().iloc[0]
+    ok = df.dropna(subset=['label'])
+    truth = ok.file.map(lambda f: Path(f).name.split('_')[0])
+    assert (ok.label.astype(int).astype(str) == truth).mean() >= 0.8
+
+def test_evaluate_writes_report(demo, tmp_path):
+    out, _ = demo
+    res = run('evaluate', out/'model', out/'model'/'data-32px', '--out', tmp_path/'rep')
+    assert res.returncode == 0, res.stderr
+    rep = json.loads((tmp_path/'rep'/'report.json').read_text())
+    assert rep['n'] == 1777 and rep['accuracy'] > 0.9 and (tmp_path/'rep'/'confusion_matrix.csv').is_file()
+
+def test_train_bad_input_is_one_line_and_exit_2(tmp_path):
+    (tmp_path/'one'/'cat').mkdir(parents=True)
+    Image.new('RGB', (8,8)).save(tmp_path/'one'/'cat'/'a.png'); Image.new('RGB', (8,8), 'red').save(tmp_path/'one'/'cat'/'b.png')
+    for data, msg in [(tmp_path/'missing', 'does not exist'), (tmp_path/'one', 'Only one class')]:
+        res = run('train', data, '--out', tmp_path/'o', '--no-pretrained')
+        assert res.returncode == 2 and msg in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.stderr
+        assert 'Traceback' not in res.stderr
+
+def test_train_without_weights_offline_says_how(tmp_path):
+    for label, c in [('a', 20), ('b', 230)]:
+        (tmp_path/'d'/label).mkdir(parents=True)
+        for i in range(3): Image.new('RGB', (16,16), (c, i, 0)).save(tmp_path/'d'/label/f'{i}.png')
+    env_home = tmp_path/'torch'
+    res = subprocess.run([*CLI, 'train', tmp_path/'d', '--out', tmp_path/'o'], capture_output=True, text=True,
+                         env=dict(os.environ, TRANSFERKIT_OFFLINE='1', TORCH_HOME=str(env_home)), timeout=300)
+    assert res.returncode == 2 and '--no-pretrained' in res.stderr and '--weights' in res.stderr and str(env_home) in res.stderr
+
+def test_train_with_unreadable_image_lists_it(tmp_path):
+    for label in 'ab':
+        (tmp_path/'d'/label).mkdir(parents=True)
+        for i in range(3): Image.new('RGB', (16,16), (i*50, 0, 0)).save(tmp_path/'d'/label/f'{i}.png')
+    (tmp_path/'d'/'b'/'broken.jpg').write_bytes(b'\xff\xd8\xff garbage')
+    res = run('train', tmp_path/'d', '--out', tmp_path/'o', '--no-pretrained')
+    assert res.returncode == 2 and 'broken.jpg' in res.stderr and 'unreadable' in res.stderr
+
+def test_fetch_local_folder_summary(tmp_path):
+    for j,label in enumerate(['cat', 'dog']):
+        (tmp_path/'raw'/label).mkdir(parents=True)
+        for i in range(2): Image.new('RGB', (40,30), (i*90, j*120, 5)).save(tmp_path/'raw'/label/f'{i}.jpg')
+    (tmp_path/'raw'/'dog'/'copy.jpg').write_bytes((tmp_path/'raw'/'cat'/'0.jpg').read_bytes())
+    res = run('fetch', tmp_path/'raw', '--dest', tmp_path/'ds', '--resize', 20)
+    assert res.returncode == 0, res.stderr
+    summary = res.stdout.splitlines()
+    assert summary[0].split() == ['ok', 'duplicate', 'failed'] and summary[2].split() == ['dog', '2', '1', '0'], res.stdout
+    files = sorted((tmp_path/'ds').rglob('*.jpg'))
+    assert len(files) == 4 and all(max(Image.open(f).size) == 20 for f in files)
+
+def test_help_on_every_command():
+    for cmd in ['train', 'predict', 'evaluate', 'fetch', 'demo']:
+        res = run(cmd, '--help')
+        assert res.returncode == 0 and 'usage: transferkit' in res.stdout
