@@ -83,7 +83,7 @@ def test_fetch_local_folder_summary(tmp_path):
     assert res.returncode == 0, res.stderr
     lines = [l.split() for l in res.stdout.splitlines()]
     head = next(i for i,l in enumerate(lines) if l[-3:] == ['ok', 'duplicate', 'failed'])
-    assert lines[head+2] == ['dog', '2', '1', '0'], res.stdout
+    assert lines[head+3] == ['dog', '2', '1', '0'], res.stdout
     files = sorted((tmp_path/'ds').rglob('*.jpg'))
     assert len(files) == 4 and all(max(Image.open(f).size) == 20 for f in files)
 
@@ -91,3 +91,10 @@ def test_help_on_every_command():
     for cmd in ['train', 'predict', 'evaluate', 'fetch', 'demo']:
         res = run(cmd, '--help')
         assert res.returncode == 0 and 'usage: transferkit' in res.stdout
+
+def test_predict_to_stdout_is_clean_csv(demo):
+    out, _ = demo
+    res = run('predict', out/'model', out/'digits'/'holdout')
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.splitlines()
+    assert lines[0] == 'file,label,probability,error' and len(lines) == 21
