@@ -97,7 +97,7 @@ def make_parser() -> argparse.ArgumentParser:
     f.add_argument('--index', help='CSV index of keys/paths and labels'); f.add_argument('--key-col', default='key', help='index column of keys or paths')
     f.add_argument('--label-col', default='label'); f.add_argument('--endpoint-url', help='S3-compatible endpoint')
     f.add_argument('--anonymous', action='store_true', help='unsigned S3 requests')
-    f.add_argument('--resize', type=int, help='shrink so the longer side is at most this'); f.add_argument('--workers', type=int, default=8)
+    f.add_argument('--resize', type=int, help='shrink so the longer side is at most this'); f.add_argument('--workers', type=int, default=32)
     f.set_defaults(func=_fetch)
     d = sub.add_parser('demo', help='train, export and predict on the embedded digits data (offline, CPU, a few minutes)')
     d.add_argument('--out', default='demo_out'); d.add_argument('--epochs', type=int, default=6); d.set_defaults(func=_demo)

@@ -29,7 +29,8 @@ class Source:
     def items(self) -> list: raise NotImplementedError
     def read(self, item:Item) -> bytes: raise NotImplementedError
 
-    def fetch(self, dest, workers:int=8, max_side:int=None, short_side:int=None, progress:bool=True) -> pd.DataFrame:
+    def fetch(self, dest, workers:int=32, # reading is mostly waiting on the network: many threads, little CPU
+              max_side:int=None, short_side:int=None, progress:bool=True) -> pd.DataFrame:
         "Fill `dest/[split/]label/` with this source's images; the manifest rows of this fetch"
         return ingest(self.items(), dest, self.read, source=self.protocol, workers=workers,
                       max_side=max_side, short_side=short_side, progress=progress)
