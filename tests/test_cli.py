@@ -5,7 +5,7 @@ from pathlib import Path
 import pandas as pd, pytest
 from PIL import Image
 
-CLI = [sys.executable, '-m', 'transferkit.cli']
+CLI = [str(Path(sys.executable).parent/'transferkit')]  # the installed console script
 
 def run(*args, cwd=None, timeout=600):
     env = dict(os.environ, TRANSFERKIT_OFFLINE='1', MPLBACKEND='Agg')

@@ -114,6 +114,3 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print('interrupted; run the same command again to resume', file=sys.stderr); return 130
     return 0
-
-# %% ../nbs/90_cli.ipynb #78a02852
-if __name__ == '__main__': sys.exit(main())
