@@ -26,7 +26,9 @@ def serve(latency, n):
             body = blobs[int(self.path.rsplit('/', 1)[1].split('.')[0])]
             self.send_response(200); self.send_header('Content-Type', 'image/jpeg'); self.send_header('Content-Length', str(len(body)))
             self.end_headers(); self.wfile.write(body)
-    httpd = ThreadingHTTPServer(('127.0.0.1', 0), H); httpd.daemon_threads = True; httpd.request_queue_size = 128
+    class Server(ThreadingHTTPServer):
+        request_queue_size, daemon_threads = 256, True   # a listen backlog that many concurrent clients fit in
+    httpd = Server(('127.0.0.1', 0), H)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     return httpd, f'http://127.0.0.1:{httpd.server_address[1]}'
 
@@ -39,7 +41,7 @@ def bench_http(a, tmp):
     urls = [f'{url}/img/{i}.jpg' for i in range(a.urls)]
     out = {'stock': [], 'transferkit': []}
     for r in range(a.repeats):
-        d = Path(tmp)/f'http{r}'
+        d = Path(tmp)/f'http{r}'; d.mkdir(parents=True)
         t = time.perf_counter(); download_images(d/'stock', urls=urls); ts = time.perf_counter() - t
         out['stock'].append(dict(seconds=ts, kept=count_images(d/'stock')))
         t = time.perf_counter(); DDGSource(['x'], search=lambda q, n: urls, max_per_label=len(urls)).fetch(d/'tk', progress=False); tt = time.perf_counter() - t
