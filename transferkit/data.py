@@ -78,6 +78,8 @@ def get_dls(path, size:int=128, valid_pct:float=0.2, seed:int=42, bs:int=64,
                        item_tfms=Resize(size, method=RESIZE_METHODS[resize_method], pad_mode=PadMode.Zeros), batch_tfms=batch_tfms)
     n_train = len(splitter(files)[0])
     if num_workers is None: num_workers = 4 if torch.cuda.is_available() else 0
-    dls = dblock.dataloaders(files, bs=max(1, min(bs, n_train)), num_workers=num_workers, device=device)
+    # small data: at least ~8 batches an epoch, or training from scratch takes too few steps to learn
+    bs = max(1, min(bs, max(8, n_train // 8), n_train))
+    dls = dblock.dataloaders(files, bs=bs, num_workers=num_workers, device=device)
     if not len(dls.valid_ds): raise TransferkitError(f"The validation split of {path} is empty: raise valid_pct or add images to valid/")
     return dls

@@ -219,7 +219,7 @@ def _ingest_one(item, dest, read, store, source, link=False, **img_kw) -> dict:
 
 # %% ../nbs/01_ingest.ipynb #3c40bf58
 def ingest(items, dest, read, source:str='local',
-           workers:int=8, # threads reading items at once
+           workers:int=32, # threads reading items at once (mostly waiting on I/O)
            max_side:int=None, # shrink so the longer side is at most this
            short_side:int=None, # shrink so the shorter side is this
            max_pixels:int=MAX_PIXELS,

@@ -126,7 +126,7 @@ class TrainingRecord(Callback):
 # %% ../nbs/20_learner.ipynb #c4baa310
 def train_model(dls, arch:str='resnet18', epochs:int=4, pretrained:bool=True, weights=None,
                 freeze_epochs:int=1, # epochs of head-only training before unfreezing (pretrained only)
-                lr:float=None, # default: 2e-3 fine-tuning, 3e-3 from scratch; `find_lr` picks one
+                lr:float=None, # default: 2e-3 fine-tuning, 1e-2 from scratch; `find_lr` picks one
                 find_lr:bool=False, seed:int=42, progress:bool=True, **kwargs):
     "`(learner, record)`: `fine_tune` from pretrained weights, or one-cycle training of the whole network from scratch"
     set_seed(seed, reproducible=True)
@@ -135,7 +135,7 @@ def train_model(dls, arch:str='resnet18', epochs:int=4, pretrained:bool=True, we
     rec = TrainingRecord()
     with (learn.no_bar() if not progress else _nullcontext()), learn.no_logging():
         if pretrained: learn.fine_tune(epochs, base_lr=lr or 2e-3, freeze_epochs=freeze_epochs, cbs=[rec])
-        else: learn.fit_one_cycle(epochs, lr_max=lr or 3e-3, cbs=[rec])
+        else: learn.fit_one_cycle(epochs, lr_max=lr or 1e-2, cbs=[rec])
     return learn, dict(arch=arch if isinstance(arch, str) else arch.__name__, pretrained=pretrained, seed=seed,
                        lr=lr, device=str(dls.device), fp16=bool(getattr(learn, 'mixed_precision', False) or hasattr(learn, 'scaler')),
                        epochs=rec.rows)

@@ -188,7 +188,8 @@ class S3Source(Source):
     def __init__(self, bucket:str, prefix:str='', index=None, # CSV index: local path, DataFrame or key in the bucket
                  key_col:str='key', label_col:str='label', label_fn=None,
                  anonymous:bool=False, endpoint_url:str=None, region:str=None, client=None,
-                 workers:int=16, max_bytes:int=MAX_BYTES, retries:int=2):
+                 workers:int=32, # size of the shared client's connection pool: match fetch's workers
+                 max_bytes:int=MAX_BYTES, retries:int=2):
         if not bucket: raise TransferkitError("S3 source needs a bucket: s3://bucket/prefix")
         self.bucket, self.prefix = bucket, prefix.strip('/')
         self.index, self.key_col, self.label_col, self.label_fn = index, key_col, label_col, label_fn
