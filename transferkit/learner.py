@@ -5,6 +5,7 @@
 # %% ../nbs/20_learner.ipynb #7f863a3c
 from __future__ import annotations
 import json, os, socket, time
+from contextlib import nullcontext
 from pathlib import Path
 
 import torch, torchvision
@@ -133,16 +134,12 @@ def train_model(dls, arch:str='resnet18', epochs:int=4, pretrained:bool=True, we
     learn = make_learner(dls, arch, pretrained=pretrained, weights=weights, **kwargs)
     if find_lr: lr = float(learn.lr_find(show_plot=False).valley)
     rec = TrainingRecord()
-    with (learn.no_bar() if not progress else _nullcontext()), learn.no_logging():
+    with (learn.no_bar() if not progress else nullcontext()), learn.no_logging():
         if pretrained: learn.fine_tune(epochs, base_lr=lr or 2e-3, freeze_epochs=freeze_epochs, cbs=[rec])
         else: learn.fit_one_cycle(epochs, lr_max=lr or 1e-2, cbs=[rec])
     return learn, dict(arch=arch if isinstance(arch, str) else arch.__name__, pretrained=pretrained, seed=seed,
                        lr=lr, device=str(dls.device), fp16=bool(getattr(learn, 'mixed_precision', False) or hasattr(learn, 'scaler')),
                        epochs=rec.rows)
-
-class _nullcontext:
-    def __enter__(self): return self
-    def __exit__(self, *a): return False
 
 # %% ../nbs/20_learner.ipynb #f09f886f
 def save_record(record:dict, out) -> Path:
