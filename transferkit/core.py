@@ -9,7 +9,7 @@ from pathlib import Path
 
 # %% auto #0
 __all__ = ['PARTIAL_SUFFIX', 'IMAGE_EXTS', 'TransferkitError', 'hash_bytes', 'hash_file', 'check_label', 'safe_join',
-           'atomic_write', 'remove_partials', 'image_files']
+           'partial_path', 'atomic_write', 'remove_partials', 'image_files']
 
 # %% ../nbs/00_core.ipynb #5da0b6dd
 class TransferkitError(Exception):
@@ -49,11 +49,16 @@ def safe_join(root, *parts) -> Path:
 # %% ../nbs/00_core.ipynb #d61edf84
 PARTIAL_SUFFIX = '.part'
 
+def partial_path(dest) -> Path:
+    "The hidden temp name, unique to this process and thread, that `dest` is written under first"
+    dest = Path(dest)
+    return dest.with_name(f'.{dest.name}.{os.getpid()}-{threading.get_ident()}{PARTIAL_SUFFIX}')
+
 def atomic_write(dest, data:bytes) -> Path:
     "Write `data` to `dest` through a temp file and a rename, so `dest` is never half-written"
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f'.{dest.name}.{os.getpid()}-{threading.get_ident()}{PARTIAL_SUFFIX}')
+    tmp = partial_path(dest)
     try:
         with open(tmp, 'wb') as f:
             f.write(data)

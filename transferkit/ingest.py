@@ -190,7 +190,7 @@ class _Store:
 def _link_into(src, dest):
     "Hard-link `src` at `dest` atomically (a temp name, then a rename)"
     dest = Path(dest); dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f'.{dest.name}.{os.getpid()}-{threading.get_ident()}{PARTIAL_SUFFIX}')
+    tmp = partial_path(dest)
     try: os.link(src, tmp); os.replace(tmp, dest)
     finally: tmp.unlink(missing_ok=True)
 
