@@ -9,7 +9,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import torch
+import numpy as np, torch
 from fastai.vision.all import (DataBlock, ImageBlock, CategoryBlock, RandomSplitter, GrandparentSplitter, parent_label,
                                Resize, ResizeMethod, PadMode, aug_transforms, set_seed)
 
@@ -17,7 +17,8 @@ from .core import *
 from .ingest import decode_image
 
 # %% auto #0
-__all__ = ['RESIZE_METHODS', 'has_split_folders', 'check_dataset', 'dataset_fingerprint', 'get_dls']
+__all__ = ['BALANCE_MODES', 'RESIZE_METHODS', 'has_split_folders', 'check_dataset', 'dataset_fingerprint', 'balance_split',
+           'class_weights', 'get_dls']
 
 # %% ../nbs/10_data.ipynb #7bfeef26
 def has_split_folders(path) -> bool:
@@ -55,6 +56,29 @@ def dataset_fingerprint(path) -> str:
     return h.hexdigest()
 
 # %% ../nbs/10_data.ipynb #ad74777b
+BALANCE_MODES = ('undersample', 'oversample', 'weighted')
+
+def balance_split(idxs, labels, mode:str, seed:int=42) -> list:
+    "The training indices `idxs` resampled so every class in `labels` (indexed by them) has as many as the others"
+    if mode not in BALANCE_MODES[:2]: raise TransferkitError(f"Balance mode {mode!r} is not one of {', '.join(BALANCE_MODES)}")
+    rng = np.random.default_rng(seed)
+    by_class = {}
+    for i in idxs: by_class.setdefault(labels[i], []).append(i)
+    n = (min if mode == 'undersample' else max)(len(v) for v in by_class.values())
+    out = []
+    for c in sorted(by_class):
+        v = by_class[c]
+        if mode == 'undersample': out += sorted(rng.choice(v, n, replace=False).tolist())
+        else: out += v + rng.choice(v, n - len(v), replace=True).tolist()
+    return out
+
+def class_weights(labels, vocab) -> torch.Tensor:
+    "Loss weights inversely proportional to each class's count in `labels` (mean weight 1)"
+    counts = Counter(labels)
+    w = torch.tensor([len(labels) / (len(vocab) * max(counts.get(c, 0), 1)) for c in vocab], dtype=torch.float)
+    return w
+
+# %% ../nbs/10_data.ipynb #c55bcb44
 RESIZE_METHODS = {'crop': ResizeMethod.Crop, 'squish': ResizeMethod.Squish, 'pad': ResizeMethod.Pad}
 
 def get_dls(path, size:int=128, valid_pct:float=0.2, seed:int=42, bs:int=64,
@@ -62,6 +86,7 @@ def get_dls(path, size:int=128, valid_pct:float=0.2, seed:int=42, bs:int=64,
             aug=True, # True for `aug_transforms()`, a dict of its arguments, or False for none
             verify:bool=True, # decode every image first and list the unreadable ones
             num_workers:int=None, # default: 0 on the CPU, 4 with a GPU
+            balance:str=None, # training split only: undersample, oversample, or weighted (class-weighted loss)
             device=None):
     "fastai `DataLoaders` for the label folders under `path`"
     path = Path(path)
@@ -73,6 +98,11 @@ def get_dls(path, size:int=128, valid_pct:float=0.2, seed:int=42, bs:int=64,
     if split_folders: files = [f for f in files if f.relative_to(path).parts[0] in ('train', 'valid')]
     set_seed(seed)
     splitter = GrandparentSplitter('train', 'valid') if split_folders else RandomSplitter(valid_pct, seed=seed)
+    if balance is not None and balance not in BALANCE_MODES: raise TransferkitError(f"Balance mode {balance!r} is not one of {', '.join(BALANCE_MODES)}")
+    labels = [parent_label(f) for f in files]
+    if balance in ('undersample', 'oversample'):
+        base = splitter
+        splitter = lambda items: (balance_split(base(items)[0], labels, balance, seed), base(items)[1])
     batch_tfms = aug_transforms(**(aug if isinstance(aug, dict) else {})) if aug else None
     dblock = DataBlock(blocks=(ImageBlock, CategoryBlock), splitter=splitter, get_y=parent_label,
                        item_tfms=Resize(size, method=RESIZE_METHODS[resize_method], pad_mode=PadMode.Zeros), batch_tfms=batch_tfms)
@@ -82,4 +112,5 @@ def get_dls(path, size:int=128, valid_pct:float=0.2, seed:int=42, bs:int=64,
     bs = max(1, min(bs, max(8, n_train // 8), n_train))
     dls = dblock.dataloaders(files, bs=bs, num_workers=num_workers, device=device)
     if not len(dls.valid_ds): raise TransferkitError(f"The validation split of {path} is empty: raise valid_pct or add images to valid/")
+    dls.class_weights = class_weights([labels[i] for i in splitter(files)[0]], dls.vocab) if balance == 'weighted' else None
     return dls

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import torch, torchvision
 from fastai.vision.all import (Learner, Callback, Recorder, vision_learner, create_body, model_meta, Normalize,
-                               imagenet_stats, accuracy, error_rate, set_seed, risinstance)
+                               imagenet_stats, accuracy, error_rate, set_seed, risinstance, CrossEntropyLossFlat)
 
 from .core import *
 
 # %% auto #0
-__all__ = ['get_arch', 'WeightsUnavailable', 'cached_weights_path', 'weights_file', 'load_body_weights', 'default_device',
-           'make_learner', 'TrainingRecord', 'train_model', 'save_record']
+__all__ = ['get_arch', 'WeightsUnavailable', 'cached_weights_path', 'weights_file', 'arch_body', 'load_body_weights',
+           'default_device', 'make_learner', 'TrainingRecord', 'train_model', 'save_record']
 
 # %% ../nbs/20_learner.ipynb #a9da8a83
 def get_arch(name:str):
@@ -64,15 +64,19 @@ def weights_file(name:str, weights=None, download:bool=None) -> Path:
                              f"pass weights=FILE (--weights FILE), or train from scratch with pretrained=False (--no-pretrained)")
 
 # %% ../nbs/20_learner.ipynb #ee6764df
+def arch_body(arch, path=None):
+    "The body fastai cuts from torchvision's `arch`, with the state dict at `path` (random weights without one)"
+    model = arch(weights=None)
+    if path is not None:
+        sd = torch.load(path, map_location='cpu', weights_only=True)
+        if isinstance(sd, dict) and isinstance(sd.get('model'), dict): sd = sd['model']
+        try: model.load_state_dict(sd)
+        except RuntimeError as e: raise WeightsUnavailable(f"Weights in {path} do not fit {arch.__name__}: {str(e).splitlines()[0]} — give the weights saved from this architecture") from None
+    return create_body(model, 3, True, model_meta.get(arch, {}).get('cut'))
+
 def load_body_weights(learn, arch, path):
     "Load the pretrained state dict at `path` into the body of `learn`, built from torchvision's `arch`"
-    sd = torch.load(path, map_location='cpu', weights_only=True)
-    if isinstance(sd, dict) and isinstance(sd.get('model'), dict): sd = sd['model']
-    model = arch(weights=None)
-    try: model.load_state_dict(sd)
-    except RuntimeError as e: raise WeightsUnavailable(f"Weights in {path} do not fit {arch.__name__}: {str(e).splitlines()[0]} — give the weights saved from this architecture") from None
-    body = create_body(model, 3, True, model_meta.get(arch, {}).get('cut'))
-    learn.model[0].load_state_dict(body.state_dict())
+    learn.model[0].load_state_dict(arch_body(arch, path).state_dict())
 
 # %% ../nbs/20_learner.ipynb #723959d1
 def default_device():
@@ -90,6 +94,8 @@ def make_learner(dls, arch:str='resnet18', pretrained:bool=True,
     "A fastai vision learner for `dls`, `pretrained` from the torch cache or `weights`"
     fn = get_arch(arch) if isinstance(arch, str) else arch
     metrics = metrics if metrics is not None else [accuracy, error_rate]
+    if getattr(dls, 'class_weights', None) is not None and 'loss_func' not in kwargs: # get_dls(balance='weighted')
+        kwargs['loss_func'] = CrossEntropyLossFlat(weight=dls.class_weights.to(dls.device or 'cpu'))
     if isinstance(fn, str):
         try: learn = vision_learner(dls, fn, pretrained=pretrained, metrics=metrics, **kwargs)
         except Exception as e:
