@@ -48,6 +48,21 @@ def test_evaluate_writes_report(demo, tmp_path):
     assert res.returncode == 0, res.stderr
     rep = json.loads((tmp_path/'rep'/'report.json').read_text())
     assert rep['n'] == 1777 and rep['accuracy'] > 0.9 and (tmp_path/'rep'/'confusion_matrix.csv').is_file()
+    top = pd.read_csv(tmp_path/'rep'/'top_losses.csv')
+    assert len(top) == 16 and top.loss.is_monotonic_decreasing and (tmp_path/'rep'/'top_losses.png').stat().st_size > 1000
+
+def test_heads_searches_on_cached_features_and_exports(demo, tmp_path):
+    out, _ = demo
+    args = ['heads', out/'model'/'data-32px', '--out', tmp_path/'h', '--size', '32', '--no-pretrained', '--lr', '3e-3,1e-2', '--hidden', '0', '--folds', '3']
+    res = run(*args)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert len(pd.read_csv(tmp_path/'h'/'head_search.csv')) == 2 * 2  # 2 lrs x 1 hidden x 2 weight decays
+    acc = float(next(l for l in res.stdout.splitlines() if l.startswith('Validation accuracy:')).split(':')[1].split()[0])
+    assert acc > 0.5, res.stdout  # a random body's features still separate digits far above chance (0.1)
+    again = run(*args)
+    assert again.returncode == 0 and '0 image(s) pushed through the body' in again.stdout, again.stdout
+    code = f"import sys; sys.modules['transferkit'] = None\nfrom fastai.learner import load_learner\nprint(len(load_learner({str(tmp_path/'h'/'export.pkl')!r}, cpu=True).dls.vocab))"
+    assert subprocess.run([sys.executable, '-c', code], capture_output=True, text=True).stdout.strip() == '10'
 
 def test_train_bad_input_is_one_line_and_exit_2(tmp_path):
     (tmp_path/'one'/'cat').mkdir(parents=True)

@@ -4,6 +4,8 @@
 
 # %% ../nbs/70_pipeline.ipynb #6b2c1acd
 from __future__ import annotations
+import json
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -12,12 +14,13 @@ from PIL import Image
 from .core import *
 from .sources import LocalSource
 from .data import get_dls
-from .learner import train_model, save_record
+from .learner import train_model, save_record, TrainingRecord
+from .features import train_head
 from .report import evaluate_learner, save_report
 from .export import export_model, predict_files
 
 # %% auto #0
-__all__ = ['ingest_folder', 'train_folder', 'make_digits', 'run_demo']
+__all__ = ['ingest_folder', 'train_folder', 'search_folder', 'make_digits', 'run_demo']
 
 # %% ../nbs/70_pipeline.ipynb #d2a3f30d
 def ingest_folder(data, cache, size:int, progress:bool=True) -> Path:
@@ -35,12 +38,13 @@ def ingest_folder(data, cache, size:int, progress:bool=True) -> Path:
 # %% ../nbs/70_pipeline.ipynb #867ed97a
 def train_folder(data, out, size:int=128, epochs:int=4, arch:str='resnet18', pretrained:bool=True, weights=None,
                  seed:int=42, valid_pct:float=0.2, bs:int=64, resize_method:str='crop', aug=True, find_lr:bool=False,
+                 balance:str=None, # training split only: undersample, oversample or weighted
                  resize_at_ingest:bool=True, progress:bool=True) -> dict:
     "Train a classifier on the label folders in `data`; writes export.pkl, model card, record, report to `out`"
     out = Path(out)
     if resize_at_ingest: data_dir = ingest_folder(data, out/f'data-{size}px', size, progress=progress)
     else: data_dir = Path(data)
-    dls = get_dls(data_dir, size=size, valid_pct=valid_pct, seed=seed, bs=bs, resize_method=resize_method, aug=aug, verify=not resize_at_ingest)
+    dls = get_dls(data_dir, size=size, valid_pct=valid_pct, seed=seed, bs=bs, resize_method=resize_method, aug=aug, verify=not resize_at_ingest, balance=balance)
     learn, record = train_model(dls, arch, epochs=epochs, pretrained=pretrained, weights=weights, seed=seed, find_lr=find_lr, progress=progress)
     save_record(record, out)
     metrics = evaluate_learner(learn)
@@ -49,6 +53,35 @@ def train_folder(data, out, size:int=128, epochs:int=4, arch:str='resnet18', pre
     return dict(model=str(model), accuracy=metrics['accuracy'], classes=metrics['classes'], record=record, metrics=metrics, learn=learn)
 
 # %% ../nbs/70_pipeline.ipynb #a1cdb909
+def search_folder(data, out, cache=None, size:int=128, arch:str='resnet18', pretrained:bool=True, weights=None, seed:int=42,
+                  valid_pct:float=0.2, bs:int=64, resize_method:str='crop', grid:dict=None, k:int=5, balance:str=None,
+                  fine_tune_epochs:int=0, # epochs of fine-tuning the grafted learner, body unfrozen
+                  resize_at_ingest:bool=True, progress:bool=True) -> dict:
+    "Pick a head on cached features for the label folders in `data`; writes export.pkl, head_search.csv, report to `out`"
+    out = Path(out)
+    data_dir = ingest_folder(data, out/f'data-{size}px', size, progress=progress) if resize_at_ingest else Path(data)
+    res = train_head(data_dir, cache or out/'features', arch, pretrained=pretrained, weights=weights, size=size, resize_method=resize_method,
+                     valid_pct=valid_pct, seed=seed, bs=bs, grid=grid, k=k, balance=balance, progress=progress)
+    learn = res['learn']
+    out.mkdir(parents=True, exist_ok=True)
+    res['table'].to_csv(out/'head_search.csv', index=False)
+    record = dict(arch=arch, pretrained=pretrained, seed=seed, device=str(learn.dls.device), head=res['config'],
+                  head_valid_accuracy=res['valid_accuracy'], images_computed=res['computed'],
+                  feature_seconds=res['feature_seconds'], search_seconds=res['search_seconds'], epochs=[])
+    if fine_tune_epochs:
+        rec = TrainingRecord()
+        with (learn.no_bar() if not progress else nullcontext()), learn.no_logging():
+            learn.fine_tune(fine_tune_epochs, base_lr=2e-3, freeze_epochs=0, cbs=[rec])
+        record['epochs'] = rec.rows
+        save_record(record, out)
+    else: atomic_write(out/'training.json', json.dumps(record, indent=1).encode())
+    metrics = evaluate_learner(learn)
+    save_report(metrics, out)
+    model = export_model(learn, out, data_path=data_dir, metrics=metrics, record=record)
+    return dict(model=str(model), accuracy=metrics['accuracy'], classes=metrics['classes'], table=res['table'],
+                config=res['config'], record=record, metrics=metrics, learn=learn)
+
+# %% ../nbs/70_pipeline.ipynb #0e53a28e
 def make_digits(dest, size:int=32, holdout:int=20, seed:int=0):
     "`(data_dir, holdout_dir)`: scikit-learn's digits as `size`-px PNGs in label folders, `holdout` of them apart"
     from sklearn.datasets import load_digits
@@ -69,7 +102,7 @@ def _png(img):
     import io
     b = io.BytesIO(); img.save(b, 'PNG'); return b.getvalue()
 
-# %% ../nbs/70_pipeline.ipynb #5e1153f6
+# %% ../nbs/70_pipeline.ipynb #f3372512
 def run_demo(out='demo_out', epochs:int=6, size:int=32, progress:bool=True, log=print) -> dict:
     "Train, export and predict on the embedded digits; a summary with `accuracy` and `holdout_accuracy`"
     out = Path(out)

@@ -12,7 +12,8 @@ import numpy as np, pandas as pd
 from .core import *
 
 # %% auto #0
-__all__ = ['confusion_matrix', 'classification_metrics', 'evaluate_learner', 'plot_confusion', 'report_markdown', 'save_report']
+__all__ = ['confusion_matrix', 'classification_metrics', 'top_losses', 'contact_sheet', 'evaluate_learner', 'plot_confusion',
+           'report_markdown', 'save_report']
 
 # %% ../nbs/40_report.ipynb #5769edac
 def confusion_matrix(y_true, y_pred, n_classes:int) -> np.ndarray:
@@ -37,19 +38,46 @@ def classification_metrics(y_true, y_pred, classes) -> dict:
                 macro=avg(np.full(len(classes), 1/len(classes))), weighted=avg(w),
                 classes=classes, confusion=cm.tolist())
 
-# %% ../nbs/40_report.ipynb #2284cf71
-def evaluate_learner(learn, dl=None) -> dict:
-    "Metrics of `learn` on `dl` (default: its validation set), with per-class counts of both splits"
+# %% ../nbs/40_report.ipynb #eccccfd3
+def top_losses(files, probs, targs, losses, vocab, k:int=16) -> list:
+    "The `k` items with the highest loss: file, actual, predicted, probability of the prediction, loss"
+    probs, targs, losses = np.asarray(probs), np.asarray(targs), np.asarray(losses)
+    order = np.argsort(-losses, kind='stable')[:k]
+    return [dict(file=str(files[i]) if files is not None else None, actual=str(vocab[int(targs[i])]), predicted=str(vocab[int(probs[i].argmax())]),
+                 probability=round(float(probs[i].max()), 4), loss=round(float(losses[i]), 4)) for i in order]
+
+def contact_sheet(rows:list, path, title:str=None, cols:int=4, caption=None) -> Path:
+    "A PNG grid of thumbnails of `rows[i]['file']`, each captioned by `caption(row)`"
+    import matplotlib; matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    from PIL import Image
+    caption = caption or (lambda r: f"{r['predicted']}/{r['actual']}\n{r['loss']:.2f} / {r['probability']:.2f}")
+    n = max(len(rows), 1); cols = min(cols, n); nrows = -(-n // cols)
+    fig, axs = plt.subplots(nrows, cols, figsize=(2.4*cols, 2.6*nrows), squeeze=False)
+    for ax in axs.flat: ax.axis('off')
+    for ax, r in zip(axs.flat, rows):
+        try:
+            with Image.open(r['file']) as im: im.thumbnail((256, 256)); ax.imshow(im.convert('RGB'))
+        except (OSError, TypeError, ValueError): ax.text(0.5, 0.5, 'unreadable', ha='center')
+        ax.set_title(caption(r), fontsize=8)
+    if title: fig.suptitle(title)
+    fig.tight_layout(); fig.savefig(path, dpi=80); plt.close(fig)
+    return Path(path)
+
+# %% ../nbs/40_report.ipynb #ca58dfee
+def evaluate_learner(learn, dl=None, top_k:int=16) -> dict:
+    "Metrics of `learn` on `dl` (default: its validation set), per-class counts of both splits, the `top_k` losses"
     dl = dl or learn.dls.valid
-    probs, targs = learn.get_preds(dl=dl)
+    with learn.no_bar(): probs, targs, losses = learn.get_preds(dl=dl, with_loss=True)
     vocab = list(learn.dls.vocab)
     out = classification_metrics(targs.numpy(), probs.argmax(1).numpy(), vocab)
+    out['top_losses'] = top_losses(getattr(dl, 'items', None), probs, targs, losses, vocab, k=top_k)
     count = lambda ds: pd.Series([vocab[int(y)] for y in getattr(ds, 'ys', [])] if hasattr(ds, 'ys') else [], dtype=object).value_counts().reindex(vocab, fill_value=0)
     out['counts'] = {'train': {k: int(v) for k,v in count(learn.dls.train_ds).items()},
                      'valid': {k: int(v) for k,v in count(dl.dataset).items()}}
     return out
 
-# %% ../nbs/40_report.ipynb #eccccfd3
+# %% ../nbs/40_report.ipynb #fc083575
 def plot_confusion(cm, classes, path, title='Confusion matrix'):
     "Save the confusion matrix `cm` as a PNG at `path`"
     import matplotlib; matplotlib.use('Agg')
@@ -64,7 +92,7 @@ def plot_confusion(cm, classes, path, title='Confusion matrix'):
     fig.tight_layout(); fig.savefig(path, dpi=100); plt.close(fig)
     return Path(path)
 
-# %% ../nbs/40_report.ipynb #9695a1f8
+# %% ../nbs/40_report.ipynb #708d6a8b
 def report_markdown(m:dict) -> str:
     "The metrics `m` as a Markdown report"
     lines = [f"# Evaluation\n\nAccuracy **{m['accuracy']:.4f}** on {m['n']} images.\n",
@@ -74,13 +102,20 @@ def report_markdown(m:dict) -> str:
     if 'counts' in m:
         lines += ['\n## Images per class\n', '| class | train | valid |', '|---|---|---|']
         lines += [f"| {c} | {m['counts']['train'].get(c,0)} | {m['counts']['valid'].get(c,0)} |" for c in m['classes']]
+    if m.get('top_losses'):
+        lines += ['\n## Top losses\n', '| file | actual | predicted | probability | loss |', '|---|---|---|---|---|']
+        lines += [f"| {r['file']} | {r['actual']} | {r['predicted']} | {r['probability']:.3f} | {r['loss']:.3f} |" for r in m['top_losses'][:10]]
     return '\n'.join(lines) + '\n'
 
 def save_report(m:dict, out) -> Path:
-    "Write `m` to `out/`: report.json, report.md, confusion_matrix.csv and confusion_matrix.png"
+    "Write `m` to `out/`: report.json, report.md, confusion_matrix.csv/.png, top_losses.csv/.png"
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     atomic_write(out/'report.json', json.dumps(m, indent=1).encode())
     atomic_write(out/'report.md', report_markdown(m).encode())
     pd.DataFrame(m['confusion'], index=m['classes'], columns=m['classes']).rename_axis('actual \\ predicted').to_csv(out/'confusion_matrix.csv')
     plot_confusion(m['confusion'], m['classes'], out/'confusion_matrix.png')
+    if m.get('top_losses'):
+        pd.DataFrame(m['top_losses']).to_csv(out/'top_losses.csv', index=False)
+        if all(r['file'] for r in m['top_losses']):
+            contact_sheet(m['top_losses'], out/'top_losses.png', title='Top losses: predicted/actual, loss/probability')
     return out/'report.json'
