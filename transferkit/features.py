@@ -17,8 +17,8 @@ from .data import RESIZE_METHODS, get_dls, balance_split, class_weights
 from .learner import get_arch, weights_file, arch_body, make_learner, default_device
 
 # %% auto #0
-__all__ = ['DEFAULT_GRID', 'image_loader', 'FeatureCache', 'make_head', 'fit_head', 'head_probs', 'kfold', 'cross_val_probs',
-           'search_heads', 'graft_head', 'train_head']
+__all__ = ['DEFAULT_GRID', 'image_loader', 'FeatureCache', 'make_head', 'fit_heads', 'fit_head', 'head_probs', 'kfold',
+           'cross_val_probs', 'search_heads', 'graft_head', 'train_head']
 
 # %% ../nbs/30_features.ipynb #6b31cf7a
 def image_loader(files, size:int=224, resize_method:str='crop', bs:int=64, device=None) -> TfmdDL:
@@ -100,36 +100,77 @@ def make_head(n_in:int, n_out:int, hidden:int=0, dropout:float=0.0, mean=None, v
     else: layers.append(nn.Linear(n_in, n_out))
     return nn.Sequential(*layers)
 
-# %% ../nbs/30_features.ipynb #e5ffb4a3
-def fit_head(X, y, n_classes:int, hidden:int=0, lr:float=1e-2, wd:float=1e-2, dropout:float=0.25, epochs:int=30, bs:int=64,
+# %% ../nbs/30_features.ipynb #8960fd04
+def _row_weights(y, train_mask, n_classes, balance, seed) -> np.ndarray:
+    "How much each row counts for a head trained on `train_mask`, balanced as asked"
+    w = train_mask.astype(np.float32)
+    if balance in ('undersample', 'oversample'):
+        idx = balance_split(np.flatnonzero(train_mask), y, balance, seed)
+        w = np.bincount(idx, minlength=len(y)).astype(np.float32)
+    elif balance == 'weighted':
+        cw = class_weights(y[train_mask].tolist(), range(n_classes)).numpy()
+        w = w * cw[y]
+    elif balance is not None: raise TransferkitError(f"Balance mode {balance!r} is not one of undersample, oversample, weighted")
+    return w
+
+def _forward(Xs, P, dropout=0.0, train=False):
+    "Logits (heads, rows, classes) of the stacked heads `P` for standardised rows `Xs` (rows, features)"
+    def drop(t): # one mask for all heads: drawing random numbers is much of a step's time on a CPU
+        if not (dropout and train): return t
+        return t * (torch.rand(t.shape[-2:]) >= dropout) / (1 - dropout)
+    z = torch.einsum('nd,mdh->mnh', drop(Xs), P['W1']) + P['b1'] # one matmul for all heads
+    if 'W2' in P: z = drop(torch.relu(z)) @ P['W2'] + P['b2']
+    return z
+
+# %% ../nbs/30_features.ipynb #bb172e81
+def fit_heads(X, y, train_masks, n_classes:int, hidden:int=0, lr:float=1e-2, wd:float=1e-2, dropout:float=0.25,
+              epochs:int=60, bs:int=256, balance:str=None, seed:int=42):
+    "`(params, mean, var)` of one head per row of `train_masks` (bool, heads × rows), trained together"
+    X = torch.as_tensor(np.asarray(X), dtype=torch.float32); y_np = np.asarray(y, int); y = torch.as_tensor(y_np)
+    masks = np.asarray(train_masks, bool); m, (n, d) = len(masks), X.shape
+    W = torch.as_tensor(np.stack([_row_weights(y_np, mk, n_classes, balance, seed) for mk in masks])) # (m, n)
+    mean, var = X.mean(0), X.var(0, unbiased=False) # feature statistics only, no labels: shared by all heads
+    Xs = (X - mean) / torch.sqrt(var + 1e-5)
+    torch.manual_seed(seed)
+    u = lambda *shape, fan: ((torch.rand(m, *shape) * 2 - 1) / fan**0.5).requires_grad_()
+    P = {}
+    if hidden: P.update(W1=u(d, hidden, fan=d), b1=u(1, hidden, fan=d), W2=u(hidden, n_classes, fan=hidden), b2=u(1, n_classes, fan=hidden))
+    else: P.update(W1=u(d, n_classes, fan=d), b1=u(1, n_classes, fan=d))
+    opt = torch.optim.AdamW(P.values(), lr=lr, weight_decay=wd)
+    per_epoch = -(-n // bs)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=max(1, epochs * per_epoch))
+    gen = torch.Generator().manual_seed(seed)
+    for _ in range(epochs):
+        perm = torch.randperm(n, generator=gen)
+        for i in range(0, n, bs):
+            b = perm[i:i+bs]; wb = W[:, b]
+            ce = torch.nn.functional.cross_entropy(_forward(Xs[b], P, dropout, True).transpose(1, 2), y[b].expand(m, -1), reduction='none')
+            loss = ((ce * wb).sum(1) / wb.sum(1).clamp_min(1e-8)).sum()
+            opt.zero_grad(); loss.backward(); opt.step(); sched.step()
+    return {k: v.detach() for k,v in P.items()}, mean, var
+
+def _stacked_probs(P, mean, var, X) -> np.ndarray:
+    "(heads, rows, classes) probabilities of stacked heads"
+    X = torch.as_tensor(np.asarray(X), dtype=torch.float32)
+    with torch.inference_mode(): return torch.softmax(_forward((X - mean) / torch.sqrt(var + 1e-5), P), -1).numpy()
+
+# %% ../nbs/30_features.ipynb #39646c3a
+def fit_head(X, y, n_classes:int, hidden:int=0, lr:float=1e-2, wd:float=1e-2, dropout:float=0.25, epochs:int=60, bs:int=256,
              balance:str=None, # undersample, oversample or weighted, as in `get_dls`
              seed:int=42) -> nn.Sequential:
-    "A head trained on feature rows `X` with class indices `y`"
-    X, y = torch.as_tensor(np.asarray(X), dtype=torch.float32), torch.as_tensor(np.asarray(y), dtype=torch.long)
-    if balance in ('undersample', 'oversample'):
-        idx = balance_split(range(len(y)), y.tolist(), balance, seed)
-        X, y = X[idx], y[idx]
-    weight = class_weights(y.tolist(), range(n_classes)) if balance == 'weighted' else None
-    torch.manual_seed(seed)
-    head = make_head(X.shape[1], n_classes, hidden, dropout, X.mean(0), X.var(0, unbiased=False))
-    params = [p for p in head.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=lr, weight_decay=wd)
-    steps = max(1, epochs * -(-len(y) // bs))
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
-    loss_fn, gen = nn.CrossEntropyLoss(weight=weight), torch.Generator().manual_seed(seed)
-    for _ in range(epochs):
-        head.train(); head[0].eval() # the feature statistics stay fixed
-        perm = torch.randperm(len(y), generator=gen)
-        for i in range(0, len(y), bs):
-            b = perm[i:i+bs]
-            opt.zero_grad(); loss_fn(head(X[b]), y[b]).backward(); opt.step(); sched.step()
+    "A head trained on feature rows `X` with class indices `y`, as an `nn.Sequential`"
+    P, mean, var = fit_heads(X, y, np.ones((1, len(y)), bool), n_classes, hidden, lr, wd, dropout, epochs, bs, balance, seed)
+    head = make_head(mean.shape[-1], n_classes, hidden, dropout, mean, var)
+    with torch.no_grad():
+        lin = [l for l in head if isinstance(l, nn.Linear)]
+        for l, (w, b) in zip(lin, [('W1', 'b1'), ('W2', 'b2')]): l.weight.copy_(P[w][0].T); l.bias.copy_(P[b][0, 0])
     return head.eval()
 
 def head_probs(head, X) -> np.ndarray:
     "Class probabilities of `head` for feature rows `X`"
     with torch.inference_mode(): return torch.softmax(head.eval()(torch.as_tensor(np.asarray(X), dtype=torch.float32)), 1).numpy()
 
-# %% ../nbs/30_features.ipynb #39646c3a
+# %% ../nbs/30_features.ipynb #e46fc551
 def kfold(y, k:int=5, seed:int=42) -> list:
     "`k` stratified `(train_idx, valid_idx)` pairs over the labels `y`"
     y = np.asarray(y)
@@ -143,15 +184,19 @@ def kfold(y, k:int=5, seed:int=42) -> list:
     return [(np.flatnonzero(fold != i), np.flatnonzero(fold == i)) for i in range(k)]
 
 def cross_val_probs(X, y, n_classes:int, k:int=5, seed:int=42, **config) -> np.ndarray:
-    "Out-of-fold class probabilities for every row of `X`, from `k` heads fitted with `config`"
+    "Out-of-fold class probabilities for every row of `X`, from `k` heads fitted together with `config`"
     X, y = np.asarray(X), np.asarray(y)
+    folds = kfold(y, k, seed)
+    masks = np.ones((len(folds), len(y)), bool)
+    for i, (_, va) in enumerate(folds): masks[i, va] = False
+    P, mean, var = fit_heads(X, y, masks, n_classes, seed=seed, **config)
+    all_probs = _stacked_probs(P, mean, var, X)
     probs = np.zeros((len(y), n_classes), np.float32)
-    for tr, va in kfold(y, k, seed):
-        if len(va): probs[va] = head_probs(fit_head(X[tr], y[tr], n_classes, seed=seed, **config), X[va])
+    for i, (_, va) in enumerate(folds): probs[va] = all_probs[i, va]
     return probs
 
-# %% ../nbs/30_features.ipynb #e46fc551
-DEFAULT_GRID = dict(lr=[3e-4, 1e-3, 3e-3, 1e-2, 3e-2], hidden=[0, 256], wd=[1e-4, 1e-2], dropout=[0.25])
+# %% ../nbs/30_features.ipynb #7ff755a6
+DEFAULT_GRID = dict(lr=[3e-4, 1e-3, 3e-3, 1e-2, 3e-2], hidden=[0, 64], wd=[1e-4, 1e-2], dropout=[0.25])
 
 def search_heads(X, y, n_classes:int, grid:dict=None, k:int=5, seed:int=42, epochs:int=30, balance:str=None, progress:bool=False) -> pd.DataFrame:
     "Cross-validated accuracy and log-loss of a head for every configuration in `grid`, best first"
@@ -166,7 +211,7 @@ def search_heads(X, y, n_classes:int, grid:dict=None, k:int=5, seed:int=42, epoc
                          cv_loss=float(-np.log(np.clip(p[np.arange(len(y)), y], 1e-7, 1)).mean()), seconds=round(time.perf_counter() - t, 3)))
     return pd.DataFrame(rows).sort_values(['cv_accuracy', 'cv_loss'], ascending=[False, True], kind='stable').reset_index(drop=True)
 
-# %% ../nbs/30_features.ipynb #7ff755a6
+# %% ../nbs/30_features.ipynb #f9d64131
 def graft_head(dls, head:nn.Module, cache:FeatureCache, **kwargs):
     "A fastai Learner on `dls`: the body of `cache` with `head` (trained on its features) on top, frozen"
     learn = make_learner(dls, cache.fn, pretrained=False, **kwargs)
@@ -176,7 +221,7 @@ def graft_head(dls, head:nn.Module, cache:FeatureCache, **kwargs):
     learn.freeze()
     return learn
 
-# %% ../nbs/30_features.ipynb #af36bbbf
+# %% ../nbs/30_features.ipynb #383ce2c2
 def train_head(path, cache_dir, arch:str='resnet18', pretrained:bool=True, weights=None, size:int=224,
                resize_method:str='crop', valid_pct:float=0.2, seed:int=42, bs:int=64, grid:dict=None, k:int=5,
                epochs:int=30, # epochs of each head fit on the features

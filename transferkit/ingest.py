@@ -122,7 +122,7 @@ class Item:
     split: str = ''
 
 MANIFEST_COLUMNS = ['source', 'origin', 'label', 'split', 'status', 'reason', 'hash', 'file', 'bytes', 'width', 'height']
-STATUSES = ('ok', 'duplicate', 'failed')
+STATUSES = ('ok', 'duplicate', 'failed', 'removed') # removed: taken out by the cleaner, not to be fetched again
 
 # %% ../nbs/01_ingest.ipynb #b08c75c6
 class Manifest:
@@ -145,7 +145,7 @@ class Manifest:
         "Whether `item` needs no more work: saved (and still on disk) or known to duplicate another item"
         row = self.get(item)
         if row is None or row['status'] == 'failed': return False
-        return row['status'] == 'duplicate' or (self.root/row['file']).exists()
+        return row['status'] in ('duplicate', 'removed') or (self.root/row['file']).exists()
 
     def record(self, row:dict):
         "Add or replace the row for one item, appending it to the file at once"
