@@ -245,7 +245,8 @@ def ingest(items, dest, read, source:str='local',
 
 # %% ../nbs/01_ingest.ipynb #95583e88
 def summarize(rows:pd.DataFrame) -> pd.DataFrame:
-    "Per-label counts of ok / duplicate / failed items"
-    t = pd.crosstab(rows['label'], rows['status']).reindex(columns=list(STATUSES), fill_value=0)
+    "Per-label counts of ok / duplicate / failed items (and removed, once the cleaner has removed some)"
+    cols = [s for s in STATUSES if s != 'removed' or (rows['status'] == 'removed').any()]
+    t = pd.crosstab(rows['label'], rows['status']).reindex(columns=cols, fill_value=0)
     t.columns.name = None
     return t
