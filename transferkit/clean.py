@@ -17,8 +17,9 @@ from .data import has_split_folders
 from .features import FeatureCache, cross_val_probs
 
 # %% auto #0
-__all__ = ['CLEAN_DIR', 'SUSPECT_COLUMNS', 'ACTIONS', 'folder_items', 'model_probs', 'oof_probs', 'label_issue_scores', 'dhash',
-           'find_duplicates', 'find_suspects', 'check_decisions', 'apply_decisions', 'undo', 'suspects_html', 'Cleaner']
+__all__ = ['CLEAN_DIR', 'SUSPECT_COLUMNS', 'ACTIONS', 'folder_items', 'model_probs', 'learner_features', 'oof_probs',
+           'label_issue_scores', 'dhash', 'find_duplicates', 'find_suspects', 'check_decisions', 'apply_decisions',
+           'undo', 'suspects_html', 'Cleaner']
 
 # %% ../nbs/50_clean.ipynb #939eea38
 CLEAN_DIR = '.transferkit' # inside the dataset root: trash/ and journal.jsonl
@@ -43,10 +44,18 @@ def model_probs(learn, files, bs:int=64) -> np.ndarray:
     with learn.no_bar(): probs, _ = learn.get_preds(dl=dl)
     return probs.numpy()
 
-def oof_probs(files, y, n_classes:int, cache:FeatureCache, k:int=5, seed:int=42, **config) -> np.ndarray:
-    "Out-of-fold class probabilities for `files` with labels `y`, from heads on cached features"
-    k = max(2, min(k, int(np.bincount(y, minlength=n_classes)[np.bincount(y, minlength=n_classes) > 0].min())))
-    return cross_val_probs(cache.features(files), y, n_classes, k=k, seed=seed, **config)
+def learner_features(learn, files, bs:int=64) -> np.ndarray:
+    "Pooled features of `files` from the body of `learn` itself (average and max pooled, as its head sees them)"
+    import torch
+    from fastai.vision.all import AdaptiveConcatPool2d, Flatten
+    body = torch.nn.Sequential(learn.model[0], AdaptiveConcatPool2d(), Flatten()).eval()
+    dl = learn.dls.test_dl(list(files), bs=bs, num_workers=0)
+    with torch.inference_mode(): return torch.cat([body(b[0]).float().cpu() for b in dl]).numpy()
+
+def oof_probs(X, y, n_classes:int, k:int=5, seed:int=42, **config) -> np.ndarray:
+    "Out-of-fold class probabilities for feature rows `X` with labels `y`, from heads fitted on the other folds"
+    counts = np.bincount(y, minlength=n_classes)
+    return cross_val_probs(X, y, n_classes, k=max(2, min(k, int(counts[counts > 0].min()))), seed=seed, **config)
 
 # %% ../nbs/50_clean.ipynb #7395bef5
 def label_issue_scores(probs, y) -> tuple:
@@ -96,7 +105,8 @@ def find_duplicates(path, items:pd.DataFrame=None, max_distance:int=5, block:int
 SUSPECT_COLUMNS = ['file', 'label', 'split', 'predicted', 'probability', 'loss', 'issue_score', 'reason', 'action', 'new_label']
 
 def find_suspects(path, learn=None, cache:FeatureCache=None, k:int=5, seed:int=42, valid_pct:float=0.2,
-                  confident:float=0.8, unsure:float=0.55, max_distance:int=5, all:bool=False, bs:int=64) -> pd.DataFrame:
+                  confident:float=0.8, unsure:float=0.55, max_distance:int=5, all:bool=False, bs:int=64,
+                  out_of_fold:bool=False) -> pd.DataFrame: # without a cache: score with out-of-fold heads on the learner's own features
     "Images under `path` worth a look, most suspect first, scored by `learn` and/or out-of-fold heads on `cache`"
     if learn is None and cache is None: raise TransferkitError("find_suspects needs a learner (learn=, or an exported model) or a feature cache (cache=) to score images")
     path = Path(path); items = folder_items(path, valid_pct, seed)
@@ -106,7 +116,8 @@ def find_suspects(path, learn=None, cache:FeatureCache=None, k:int=5, seed:int=4
     if unknown: raise TransferkitError(f"Label folder(s) {', '.join(unknown)} in {path} are not classes of the model ({', '.join(vocab)}): score with a model trained on these labels")
     y = np.array([vocab.index(l) for l in items.label]); files = [path/f for f in items.file]
     probs = model_probs(learn, files, bs) if learn is not None else None
-    oof = oof_probs(files, y, len(vocab), cache, k=k, seed=seed) if cache is not None else None
+    X = cache.features(files) if cache is not None else learner_features(learn, files, bs) if out_of_fold else None
+    oof = oof_probs(X, y, len(vocab), k=k, seed=seed) if X is not None else None
     main = probs if probs is not None else oof
     score, flagged = label_issue_scores(oof if oof is not None else probs, y)
     pred = main.argmax(1); pmax = main.max(1)
