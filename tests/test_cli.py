@@ -115,3 +115,41 @@ def test_predict_to_stdout_is_clean_csv(demo):
     assert res.returncode == 0, res.stderr
     lines = res.stdout.splitlines()
     assert lines[0] == 'file,label,probability,error' and len(lines) == 21
+
+def _tree(root):
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(Path(root).rglob('*')) if p.is_file() and '.transferkit' not in p.parts}
+
+def test_clean_report_apply_undo(demo, tmp_path):
+    import shutil
+    out, _ = demo
+    data = tmp_path/'data'
+    for d in ['3', '8']: shutil.copytree(out/'model'/'data-32px'/d, data/d)
+    planted = sorted((data/'3').iterdir())[0]
+    shutil.move(planted, data/'8'/('planted' + planted.suffix))
+    res = run('clean', data, '--model', out/'model', '--cache', tmp_path/'cache', '--no-pretrained', '--size', '32', '--report', tmp_path/'suspects.csv')
+    assert res.returncode == 0, res.stderr[-3000:]
+    sus = pd.read_csv(tmp_path/'suspects.csv', keep_default_na=False)
+    assert f'8/planted{planted.suffix}' in list(sus.file[:5]), sus.head(10)
+    assert 'label issue' in sus.set_index('file').loc[f'8/planted{planted.suffix}', 'reason']
+    sheet = (tmp_path/'suspects.html').read_text()
+    assert 'data:image/jpeg;base64,' in sheet and f'8/planted{planted.suffix}' in sheet
+    before = _tree(data)
+    sus.loc[0, 'action'] = 'relabel'; sus.loc[0, 'new_label'] = '3'
+    other = sorted(before)[0]
+    dec = pd.concat([sus.iloc[:1], pd.DataFrame([dict(file=other, action='delete')])])
+    dec.to_csv(tmp_path/'decisions.csv', index=False)
+    res = run('clean', data, '--apply', tmp_path/'decisions.csv')
+    assert res.returncode == 0 and 'Applied 2 change(s)' in res.stdout, res.stderr
+    assert not (data/other).exists() and (data/'.transferkit'/'trash'/other).exists()
+    assert any(p.name.startswith('planted') for p in (data/'3').iterdir())
+    res = run('clean', data, '--undo')
+    assert res.returncode == 0 and 'Undid 2' in res.stdout, res.stderr
+    assert _tree(data) == before
+    # decisions that name files outside the root, missing files or unknown labels: one error, nothing changed
+    pd.DataFrame([dict(file='../outside.png', action='delete'), dict(file='3/nope.png', action='delete'),
+                  dict(file=other, action='relabel', new_label='7')]).to_csv(tmp_path/'bad.csv', index=False)
+    res = run('clean', data, '--apply', tmp_path/'bad.csv')
+    assert res.returncode == 2 and '3 bad decision(s)' in res.stderr and 'Traceback' not in res.stderr, res.stderr
+    assert _tree(data) == before
+    res = run('clean', data)
+    assert res.returncode == 2 and 'Give one of' in res.stderr
