@@ -194,13 +194,16 @@ def _link_into(src, dest):
     try: os.link(src, tmp); os.replace(tmp, dest)
     finally: tmp.unlink(missing_ok=True)
 
+# decoding takes CPU and memory (up to max_pixels per image): at most one per core at a time, however many threads wait on I/O
+_DECODING = threading.BoundedSemaphore(max(2, os.cpu_count() or 2))
+
 def _ingest_one(item, dest, read, store, source, link=False, **img_kw) -> dict:
     "The manifest row for reading, verifying and storing one item"
     row = dict(source=source, origin=item.origin, label=item.label, split=item.split)
     try:
         folder = safe_join(dest, *([item.split] if item.split else []), check_label(item.label))
         raw = read(item)
-        data, ext, (w,h) = prepare_image(raw, **img_kw)
+        with _DECODING: data, ext, (w,h) = prepare_image(raw, **img_kw)
     except (TransferkitError, OSError) as e: return dict(row, status='failed', reason=str(e))
     except Exception as e: return dict(row, status='failed', reason=f'{type(e).__name__}: {e}')
     digest = hash_bytes(raw)
@@ -219,7 +222,7 @@ def _ingest_one(item, dest, read, store, source, link=False, **img_kw) -> dict:
 
 # %% ../nbs/01_ingest.ipynb #3c40bf58
 def ingest(items, dest, read, source:str='local',
-           workers:int=32, # threads reading items at once (mostly waiting on I/O)
+           workers:int=64, # threads reading items at once (mostly waiting on I/O; decoding is bounded apart)
            max_side:int=None, # shrink so the longer side is at most this
            short_side:int=None, # shrink so the shorter side is this
            max_pixels:int=MAX_PIXELS,

@@ -20,6 +20,7 @@ __all__ = ['SOURCES', 'SPLIT_NAMES', 'Source', 'register_source', 'get_source', 
 class Source:
     "Where images come from: `items()` lists them, `read(item)` returns one item's bytes"
     protocol: str = None
+    workers: int = 64 # threads a fetch reads with, by default
 
     @classmethod
     def from_uri(cls, rest:str, **kwargs):
@@ -29,10 +30,10 @@ class Source:
     def items(self) -> list: raise NotImplementedError
     def read(self, item:Item) -> bytes: raise NotImplementedError
 
-    def fetch(self, dest, workers:int=32, # reading is mostly waiting on the network: many threads, little CPU
+    def fetch(self, dest, workers:int=None, # default: the source's `workers`; reading is mostly waiting on the network
               max_side:int=None, short_side:int=None, progress:bool=True) -> pd.DataFrame:
         "Fill `dest/[split/]label/` with this source's images; the manifest rows of this fetch"
-        return ingest(self.items(), dest, self.read, source=self.protocol, workers=workers,
+        return ingest(self.items(), dest, self.read, source=self.protocol, workers=workers or self.workers,
                       max_side=max_side, short_side=short_side, progress=progress)
 
 # %% ../nbs/02_sources.ipynb #032d40db
@@ -93,7 +94,8 @@ class LocalSource(Source):
 
     def fetch(self, dest, **kwargs):
         if Path(dest).resolve() == self.path.resolve(): raise TransferkitError(f"Destination {dest} is the source folder itself: fetch into a new folder")
-        return super().fetch(dest, **kwargs) if not self.link else ingest(self.items(), dest, self.read, source=self.protocol, link=True, **kwargs)
+        if not self.link: return super().fetch(dest, **kwargs)
+        return ingest(self.items(), dest, self.read, source=self.protocol, link=True, **(kwargs | dict(workers=kwargs.get('workers') or self.workers)))
 
 # %% ../nbs/02_sources.ipynb #0123799a
 class RateLimited(Exception):
@@ -166,6 +168,7 @@ class DDGSource(Source):
     def fetch(self, dest, **kwargs):
         "Search and download label by label, so a rate limit on one label keeps the labels before it"
         self.dest = Path(dest); self.dest.mkdir(parents=True, exist_ok=True)
+        kwargs['workers'] = kwargs.get('workers') or self.workers
         rows = [ingest([Item(u, l) for u in self.urls(l)], dest, self.read, source=self.protocol, **kwargs) for l in self.labels]
         return pd.concat(rows, ignore_index=True)
 
@@ -185,10 +188,11 @@ def _s3_error(e, key) -> FetchError:
 class S3Source(Source):
     "Images in an S3 bucket: one prefix per label, or a CSV index of keys and labels"
     protocol = 's3'
+    workers = 32 # botocore signs and parses every request in Python: past ~32 threads they queue for the GIL
     def __init__(self, bucket:str, prefix:str='', index=None, # CSV index: local path, DataFrame or key in the bucket
                  key_col:str='key', label_col:str='label', label_fn=None,
                  anonymous:bool=False, endpoint_url:str=None, region:str=None, client=None,
-                 workers:int=32, # size of the shared client's connection pool: match fetch's workers
+                 workers:int=64, # size of the shared client's connection pool: at least fetch's workers
                  max_bytes:int=MAX_BYTES, retries:int=2):
         if not bucket: raise TransferkitError("S3 source needs a bucket: s3://bucket/prefix")
         self.bucket, self.prefix = bucket, prefix.strip('/')
