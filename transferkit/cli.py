@@ -72,11 +72,8 @@ def _clean(a):
               f"{(moves.action == 'relabel').sum()} relabelled; `transferkit clean {a.data_dir} --undo` reverses them"); return
     learn = None
     if a.model:
-        from fastai.learner import load_learner
-        import torch
-        m = Path(a.model); m = m/'export.pkl' if m.is_dir() else m
-        if not m.is_file(): raise TransferkitError(f"No exported model at {str(m)!r}: give export.pkl or the folder holding it")
-        learn = load_learner(m, cpu=not torch.cuda.is_available())
+        from transferkit.export import load_model
+        learn = load_model(a.model)
     cache = None
     if a.cache:
         from transferkit.features import FeatureCache
@@ -169,7 +166,7 @@ def make_parser() -> argparse.ArgumentParser:
     f.add_argument('--index', help='CSV index of keys/paths and labels'); f.add_argument('--key-col', default='key', help='index column of keys or paths')
     f.add_argument('--label-col', default='label'); f.add_argument('--endpoint-url', help='S3-compatible endpoint')
     f.add_argument('--anonymous', action='store_true', help='unsigned S3 requests')
-    f.add_argument('--resize', type=int, help='shrink so the longer side is at most this'); f.add_argument('--workers', type=int, default=32)
+    f.add_argument('--resize', type=int, help='shrink so the longer side is at most this'); f.add_argument('--workers', type=int, help='threads reading images at once (default: 64, S3: 32)')
     f.set_defaults(func=_fetch)
     d = sub.add_parser('demo', help='train, export and predict on the embedded digits data (offline, CPU, a few minutes)')
     d.add_argument('--out', default='demo_out'); d.add_argument('--epochs', type=int, default=6); d.set_defaults(func=_demo)
