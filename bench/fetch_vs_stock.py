@@ -2,9 +2,11 @@
 
 1. HTTP, 300 ms latency per request on a local server: transferkit's DDG source (search injected) vs
    fastai's `download_images` on the same URL list. Reports images/s and images kept by each.
-2. S3, moto's server on 127.0.0.1: transferkit's S3 source vs a sequential boto3 `download_file` loop.
+2. S3, moto's server on 127.0.0.1: transferkit's S3 source vs a sequential boto3 `download_file` loop, with
+   --s3-latency seconds added to every request (0: moto as it is; real S3 answers a GET in tens of ms, which is
+   what concurrency hides, while a bare moto server on the same two cores only measures its own CPU).
 
-    ./dev bench fetch_vs_stock [--urls 200] [--latency 0.3] [--objects 400] [--repeats 3]
+    ./dev bench fetch_vs_stock [--urls 200] [--latency 0.3] [--workers N] [--objects 400] [--s3-latency 0.03] [--repeats 3]
 """
 import argparse, io, json, os, random, socket, statistics, sys, tempfile, threading, time
 from http.server import ThreadingHTTPServer, BaseHTTPRequestHandler
@@ -44,19 +46,31 @@ def bench_http(a, tmp):
         d = Path(tmp)/f'http{r}'; d.mkdir(parents=True)
         t = time.perf_counter(); download_images(d/'stock', urls=urls); ts = time.perf_counter() - t
         out['stock'].append(dict(seconds=ts, kept=count_images(d/'stock')))
-        t = time.perf_counter(); DDGSource(['x'], search=lambda q, n: urls, max_per_label=len(urls)).fetch(d/'tk', progress=False); tt = time.perf_counter() - t
+        t = time.perf_counter(); DDGSource(['x'], search=lambda q, n: urls, max_per_label=len(urls)).fetch(d/'tk', workers=a.workers, progress=False); tt = time.perf_counter() - t
         out['transferkit'].append(dict(seconds=tt, kept=count_images(d/'tk')))
         print('http', r, out['stock'][-1], out['transferkit'][-1], flush=True)
     httpd.shutdown()
     return out
 
+def latency_moto(port, latency):
+    "moto's S3 server app on 127.0.0.1:`port` in a thread, every request answered `latency` seconds late"
+    from moto.server import DomainDispatcherApplication, create_backend_app, MotoRequestHandler
+    from werkzeug.serving import make_server
+    import logging; logging.getLogger('werkzeug').setLevel(logging.ERROR)  # no line per request
+    app = DomainDispatcherApplication(create_backend_app)
+    def slow(environ, start_response):
+        time.sleep(latency)
+        return app(environ, start_response)
+    server = make_server('127.0.0.1', port, slow if latency else app, threaded=True, request_handler=MotoRequestHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
 def bench_s3(a, tmp):
     import boto3
-    from moto.server import ThreadedMotoServer
     from transferkit.sources import S3Source
     os.environ.update(AWS_ACCESS_KEY_ID='bench', AWS_SECRET_ACCESS_KEY='bench', AWS_DEFAULT_REGION='us-east-1')
     with socket.socket() as s: s.bind(('127.0.0.1', 0)); port = s.getsockname()[1]
-    server = ThreadedMotoServer(ip_address='127.0.0.1', port=port, verbose=False); server.start()
+    server = latency_moto(port, a.s3_latency)
     ep = f'http://127.0.0.1:{port}'
     s3 = boto3.client('s3', endpoint_url=ep)
     s3.create_bucket(Bucket='photos')
@@ -71,16 +85,18 @@ def bench_s3(a, tmp):
             s3.download_file('photos', k, str(dest))
         ts = time.perf_counter() - t
         out['stock'].append(dict(seconds=ts, kept=count_images(d/'stock')))
-        t = time.perf_counter(); S3Source('photos', 'p', endpoint_url=ep).fetch(d/'tk', workers=32, progress=False); tt = time.perf_counter() - t
+        t = time.perf_counter(); S3Source('photos', 'p', endpoint_url=ep).fetch(d/'tk', workers=a.workers, progress=False); tt = time.perf_counter() - t
         out['transferkit'].append(dict(seconds=tt, kept=count_images(d/'tk')))
         print('s3', r, out['stock'][-1], out['transferkit'][-1], flush=True)
-    server.stop()
+    server.shutdown()
     return out
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--urls', type=int, default=200); p.add_argument('--latency', type=float, default=0.3)
     p.add_argument('--objects', type=int, default=400); p.add_argument('--repeats', type=int, default=3)
+    p.add_argument('--workers', type=int, default=None, help="transferkit's threads (default: the source's own, 64 for HTTP, 32 for S3)")
+    p.add_argument('--s3-latency', type=float, default=0.03, help='seconds added to every S3 request')
     p.add_argument('--out', default='bench/out/fetch_vs_stock.json')
     a = p.parse_args()
     res = {}
