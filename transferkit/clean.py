@@ -98,7 +98,6 @@ def find_duplicates(path, items:pd.DataFrame=None, max_distance:int=5, block:int
     it = items.reset_index(drop=True)
     rows = [dict(file_a=it.file[i], file_b=it.file[j], kind=k, distance=dist, label_a=it.label[i], label_b=it.label[j],
                  split_a=it.split[i], split_b=it.split[j], leak=it.split[i] != it.split[j]) for i, j, k, dist in pairs]
-    # exact copies that dHash still tells apart cannot exist: equal bytes give equal hashes
     return pd.DataFrame(rows, columns=['file_a', 'file_b', 'kind', 'distance', 'label_a', 'label_b', 'split_a', 'split_b', 'leak'])
 
 # %% ../nbs/50_clean.ipynb #497bc09c
