@@ -16,7 +16,8 @@ from .core import *
 
 # %% auto #0
 __all__ = ['get_arch', 'WeightsUnavailable', 'cached_weights_path', 'weights_file', 'arch_body', 'load_body_weights',
-           'default_device', 'make_learner', 'TrainingRecord', 'train_model', 'save_record']
+           'default_device', 'make_learner', 'TrainingRecord', 'cpu_bf16_supported', 'CPUMixedPrecision', 'train_model',
+           'save_record']
 
 # %% ../nbs/20_learner.ipynb #a9da8a83
 def get_arch(name:str):
@@ -130,24 +131,47 @@ class TrainingRecord(Callback):
                    train_images=len(self.dls.train.dataset))
         self.rows.append(row)
 
-# %% ../nbs/20_learner.ipynb #c4baa310
+# %% ../nbs/20_learner.ipynb #f09f886f
+def cpu_bf16_supported() -> bool:
+    "Whether this CPU computes bfloat16 natively (oneDNN's own check)"
+    try: return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError): return False
+
+class CPUMixedPrecision(Callback):
+    "bfloat16 autocast of the forward pass on the CPU; the loss and everything else stay float32"
+    order = 10
+    def before_batch(self):
+        self.ctx = torch.autocast('cpu', dtype=torch.bfloat16); self.ctx.__enter__()
+    def after_pred(self):
+        self.learn.pred = self.pred.float()
+        self._exit()
+    def after_batch(self): self._exit() # a batch cancelled before its prediction
+    def _exit(self):
+        if getattr(self, 'ctx', None) is not None: self.ctx.__exit__(None, None, None); self.ctx = None
+
+# %% ../nbs/20_learner.ipynb #ba22f672
 def train_model(dls, arch:str='resnet18', epochs:int=4, pretrained:bool=True, weights=None,
                 freeze_epochs:int=1, # epochs of head-only training before unfreezing (pretrained only)
                 lr:float=None, # default: 2e-3 fine-tuning, 1e-2 from scratch; `find_lr` picks one
-                find_lr:bool=False, seed:int=42, progress:bool=True, **kwargs):
+                find_lr:bool=False, seed:int=42, progress:bool=True,
+                bf16:bool=None, # CPU only: bfloat16 autocast; default: when the CPU computes bfloat16 natively
+                **kwargs):
     "`(learner, record)`: `fine_tune` from pretrained weights, or one-cycle training of the whole network from scratch"
     set_seed(seed, reproducible=True)
     learn = make_learner(dls, arch, pretrained=pretrained, weights=weights, **kwargs)
     if find_lr: lr = float(learn.lr_find(show_plot=False).valley)
     rec = TrainingRecord()
+    on_cpu = dls.device is None or torch.device(dls.device).type == 'cpu'
+    bf16 = on_cpu and (cpu_bf16_supported() if bf16 is None else bf16)
+    cbs = [rec] + ([CPUMixedPrecision()] if bf16 else [])
     with (learn.no_bar() if not progress else nullcontext()), learn.no_logging():
-        if pretrained: learn.fine_tune(epochs, base_lr=lr or 2e-3, freeze_epochs=freeze_epochs, cbs=[rec])
-        else: learn.fit_one_cycle(epochs, lr_max=lr or 1e-2, cbs=[rec])
+        if pretrained: learn.fine_tune(epochs, base_lr=lr or 2e-3, freeze_epochs=freeze_epochs, cbs=cbs)
+        else: learn.fit_one_cycle(epochs, lr_max=lr or 1e-2, cbs=cbs)
     return learn, dict(arch=arch if isinstance(arch, str) else arch.__name__, pretrained=pretrained, seed=seed,
-                       lr=lr, device=str(dls.device), fp16=bool(getattr(learn, 'mixed_precision', False) or hasattr(learn, 'scaler')),
+                       lr=lr, device=str(dls.device), fp16=bool(getattr(learn, 'mixed_precision', False) or hasattr(learn, 'scaler')), bf16=bool(bf16),
                        epochs=rec.rows)
 
-# %% ../nbs/20_learner.ipynb #f09f886f
+# %% ../nbs/20_learner.ipynb #581a402e
 def save_record(record:dict, out) -> Path:
     "Write the training record to `out/training.json` and its loss curves to `out/loss_curve.png`"
     import matplotlib; matplotlib.use('Agg')
