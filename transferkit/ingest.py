@@ -29,7 +29,9 @@ MAX_PIXELS = 40_000_000 # a 40-megapixel photo; anything bigger is refused befor
 MAX_BYTES = 30_000_000
 
 # %% ../nbs/01_ingest.ipynb #56b4d381
-def decode_image(data:bytes, max_pixels:int=MAX_PIXELS) -> Image.Image:
+def decode_image(data:bytes, max_pixels:int=MAX_PIXELS,
+                 draft:tuple=None # (w, h) the image will be shrunk to: a JPEG is then decoded at a reduced scale, never smaller
+                ) -> Image.Image:
     "Fully decoded image from `data`, or `BadImage` saying why not"
     if not data: raise BadImage('empty file (0 bytes)')
     if data[:200].lstrip()[:14].lower().startswith((b'<!doctype', b'<html', b'<?xml', b'<head')):
@@ -41,6 +43,7 @@ def decode_image(data:bytes, max_pixels:int=MAX_PIXELS) -> Image.Image:
             if img.format not in SUPPORTED_FORMATS: raise BadImage(f'unsupported image format {img.format}')
             w,h = img.size
             if w*h > max_pixels: raise BadImage(f'{w}x{h} is over the limit of {max_pixels:,} pixels')
+            if draft and img.format == 'JPEG': img.draft('RGB', draft) # the whole stream is still read: truncation still fails
             img.load()
     except BadImage: raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e: raise BadImage(f'decompression bomb refused ({e})') from None
@@ -64,9 +67,19 @@ def _target_size(size, max_side=None, short_side=None):
     return (max(1, round(w*scale)), max(1, round(h*scale)))
 
 # %% ../nbs/01_ingest.ipynb #9c55e7ef
+def _draft_size(data, max_side, short_side):
+    "The stored (not yet rotated) size an image in `data` will be shrunk to, when it will be; else None"
+    if not (max_side or short_side): return None
+    try:
+        with Image.open(io.BytesIO(data)) as probe: (w, h), turned = probe.size, probe.getexif().get(0x0112, 1) in (5, 6, 7, 8)
+    except Exception: return None # decode_image says what is wrong
+    tw, th = _target_size((h, w) if turned else (w, h), max_side, short_side)
+    if (tw, th) == ((h, w) if turned else (w, h)): return None
+    return (th, tw) if turned else (tw, th)
+
 def prepare_image(data:bytes, max_side:int=None, short_side:int=None, max_pixels:int=MAX_PIXELS, quality:int=90):
     "`(bytes, extension, (w,h))` of `data` verified, upright, RGB and shrunk as asked"
-    img = decode_image(data, max_pixels)
+    img = decode_image(data, max_pixels, draft=_draft_size(data, max_side, short_side))
     orientation = img.getexif().get(0x0112, 1)
     size = _target_size(img.size, max_side, short_side)
     if orientation == 1 and img.mode == 'RGB' and img.format in ('JPEG','PNG') and size == img.size:
