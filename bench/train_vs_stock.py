@@ -1,7 +1,8 @@
 """Stock fastai course recipe vs transferkit's `train_folder`, on the same full-size JPEG photos, in one run.
 
 Reports per recipe (median over --repeats): wall time, peak RSS, validation accuracy, and efficiency =
-training images/s divided by the bare model step's images/s (random tensors, same model, size and batch).
+training images/s divided by the bare model step's images/s (random tensors, same model, size, batch and
+precision: transferkit trains in bfloat16 autocast on CPUs that compute it natively, the stock recipe in float32).
 
 The photos: three easy classes (crops of three photos bundled with scikit-image: a cat, coffee, a rocket),
 jittered and written as 1024x768 JPEGs. Offline there are no ImageNet weights, so both recipes start from
@@ -62,7 +63,7 @@ from transferkit.pipeline import train_folder
 path, out, size, epochs, bs, weights = sys.argv[1:7]
 res = train_folder(path, out, size=int(size), epochs=int(epochs), bs=int(bs), pretrained=bool(weights), weights=weights or None, progress=False)
 rows = res['record']['epochs']
-print(json.dumps(dict(wall=time.perf_counter()-t0, accuracy=res['accuracy'],
+print(json.dumps(dict(wall=time.perf_counter()-t0, accuracy=res['accuracy'], bf16=res['record']['bf16'],
                       train_ips=sum(r['train_images'] for r in rows)/sum(r['train_seconds'] for r in rows),
                       peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/1024)))
 '''
@@ -77,10 +78,15 @@ x, y = torch.randn(bs, 3, size, size), torch.randint(0, n_cls, (bs,))
 def step():
     opt.zero_grad(); lossf(model(x), y).backward(); opt.step()
 model.train()
-for _ in range(2): step()
-n = 8; t = time.perf_counter()
-for _ in range(n): step()
-print(json.dumps(dict(bare_ips=n*bs/(time.perf_counter()-t))))
+def ips(ctx):
+    with ctx:
+        for _ in range(2): step()
+        n = 8; t = time.perf_counter()
+        for _ in range(n): step()
+    return n*bs/(time.perf_counter()-t)
+from transferkit.learner import cpu_bf16_supported
+print(json.dumps(dict(bare_ips=ips(torch.autocast('cpu', enabled=False)),
+                      bare_bf16_ips=ips(torch.autocast('cpu', dtype=torch.bfloat16)) if cpu_bf16_supported() else None)))
 '''
 
 def run(code, *args):
@@ -105,20 +111,23 @@ def main():
                 res = run(STOCK, photos, a.size, a.epochs, a.bs, a.weights) if name == 'stock' else \
                       run(OURS, photos, Path(d)/f'out{r}', a.size, a.epochs, a.bs, a.weights)
                 runs[name].append(res); print(name, r, json.dumps(res), flush=True)
-            bare.append(run(BARE, a.size, a.bs)['bare_ips'])
+            bare.append(run(BARE, a.size, a.bs))
     med = lambda name, k: statistics.median(x[k] for x in runs[name])
-    bare_ips = statistics.median(bare)
-    summary = {name: dict(wall_s=med(name, 'wall'), accuracy=med(name, 'accuracy'), peak_rss_mb=med(name, 'peak_rss_mb'),
-                          train_ips=med(name, 'train_ips'), efficiency=med(name, 'train_ips')/bare_ips) for name in runs}
+    bare_ips = statistics.median(b['bare_ips'] for b in bare)
+    # each side's efficiency against the bare step at its own precision (transferkit uses bfloat16 where the CPU has it)
+    tk_bf16 = any(x.get('bf16') for x in runs['transferkit'])
+    bare_tk = statistics.median(b['bare_bf16_ips'] for b in bare) if tk_bf16 else bare_ips
+    summary = {name: dict(wall_s=med(name, 'wall'), accuracy=med(name, 'accuracy'), peak_rss_mb=med(name, 'peak_rss_mb'), train_ips=med(name, 'train_ips'),
+                          efficiency=med(name, 'train_ips')/(bare_tk if name == 'transferkit' else bare_ips)) for name in runs}
     summary['ratio'] = dict(wall=summary['transferkit']['wall_s']/summary['stock']['wall_s'],
                             peak_rss=summary['transferkit']['peak_rss_mb']/summary['stock']['peak_rss_mb'],
                             accuracy_points=100*(summary['transferkit']['accuracy']-summary['stock']['accuracy']))
-    summary['bare_ips'] = bare_ips
+    summary['bare_ips'] = bare_ips; summary['bare_ips_transferkit_precision'] = bare_tk; summary['transferkit_bf16'] = tk_bf16
     summary['settings'] = vars(a) | dict(images=3*a.per_class, photo_size='1024x768', runs=runs)
     Path(a.out).parent.mkdir(parents=True, exist_ok=True); Path(a.out).write_text(json.dumps(summary, indent=1))
     print(f"\n{'':12}{'wall s':>8}{'acc':>8}{'peak MB':>9}{'img/s':>8}{'effic.':>8}")
     for name in ('stock', 'transferkit'):
         s = summary[name]; print(f"{name:12}{s['wall_s']:8.1f}{s['accuracy']:8.3f}{s['peak_rss_mb']:9.0f}{s['train_ips']:8.1f}{s['efficiency']:8.2f}")
-    r = summary['ratio']; print(f"transferkit/stock: wall {r['wall']:.2f}x, peak RSS {r['peak_rss']:.2f}x, accuracy {r['accuracy_points']:+.1f} points; bare step {bare_ips:.1f} img/s")
+    r = summary['ratio']; print(f"transferkit/stock: wall {r['wall']:.2f}x, peak RSS {r['peak_rss']:.2f}x, accuracy {r['accuracy_points']:+.1f} points; bare step {bare_ips:.1f} img/s (fp32), {bare_tk:.1f} img/s at transferkit's precision (bf16: {tk_bf16})")
 
 if __name__ == '__main__': main()
