@@ -79,10 +79,11 @@ def _draft_size(data, max_side, short_side):
 
 def prepare_image(data:bytes, max_side:int=None, short_side:int=None, max_pixels:int=MAX_PIXELS, quality:int=90):
     "`(bytes, extension, (w,h))` of `data` verified, upright, RGB and shrunk as asked"
-    img = decode_image(data, max_pixels, draft=_draft_size(data, max_side, short_side))
+    draft = _draft_size(data, max_side, short_side)
+    img = decode_image(data, max_pixels, draft=draft)
     orientation = img.getexif().get(0x0112, 1)
     size = _target_size(img.size, max_side, short_side)
-    if orientation == 1 and img.mode == 'RGB' and img.format in ('JPEG','PNG') and size == img.size:
+    if draft is None and orientation == 1 and img.mode == 'RGB' and img.format in ('JPEG','PNG') and size == img.size:
         return data, '.jpg' if img.format == 'JPEG' else '.png', img.size
     out = _flatten_rgb(ImageOps.exif_transpose(img))
     size = _target_size(out.size, max_side, short_side)
