@@ -9,17 +9,18 @@ from pathlib import Path
 
 import numpy as np, pandas as pd
 from PIL import Image
-from fastai.vision.all import RandomSplitter, parent_label
+from fastai.vision.all import parent_label
 
 from .core import *
 from .ingest import Manifest
-from .data import has_split_folders
+from .data import split_files
+from .learner import load_model
 from .features import FeatureCache, cross_val_probs
 
 # %% auto #0
-__all__ = ['CLEAN_DIR', 'SUSPECT_COLUMNS', 'ACTIONS', 'folder_items', 'model_probs', 'learner_features', 'oof_probs',
-           'label_issue_scores', 'dhash', 'find_duplicates', 'find_suspects', 'check_decisions', 'apply_decisions',
-           'undo', 'suspects_html', 'Cleaner']
+__all__ = ['CLEAN_DIR', 'SUSPECT_COLUMNS', 'ACTIONS', 'folder_items', 'model_probs', 'learner_features', 'label_issue_scores',
+           'dhash', 'find_duplicates', 'find_suspects', 'check_decisions', 'apply_decisions', 'undo', 'suspects_html',
+           'Cleaner']
 
 # %% ../nbs/50_clean.ipynb #939eea38
 CLEAN_DIR = '.transferkit' # inside the dataset root: trash/ and journal.jsonl
@@ -28,13 +29,9 @@ def folder_items(path, valid_pct:float=0.2, seed:int=42) -> pd.DataFrame:
     "file (relative to `path`), label and split of every image under `path`"
     path = Path(path)
     if not path.is_dir(): raise TransferkitError(f"Data folder {str(path)!r} does not exist: give a folder with one sub-folder of images per label")
-    files = image_files(path)
-    if has_split_folders(path):
-        files = [f for f in files if f.relative_to(path).parts[0] in ('train', 'valid')]
-        split = [f.relative_to(path).parts[0] for f in files]
-    else:
-        valid = set(RandomSplitter(valid_pct, seed=seed)(files)[1]) if len(files) > 1 else set()
-        split = ['valid' if i in valid else 'train' for i in range(len(files))]
+    files, splitter = split_files(path, valid_pct, seed)
+    valid = set(splitter(files)[1])
+    split = ['valid' if i in valid else 'train' for i in range(len(files))]
     return pd.DataFrame(dict(file=[f.relative_to(path).as_posix() for f in files], label=[parent_label(f) for f in files], split=split))
 
 # %% ../nbs/50_clean.ipynb #b9125344
@@ -51,11 +48,6 @@ def learner_features(learn, files, bs:int=64) -> np.ndarray:
     body = torch.nn.Sequential(learn.model[0], AdaptiveConcatPool2d(), Flatten()).eval()
     dl = learn.dls.test_dl(list(files), bs=bs, num_workers=0)
     with torch.inference_mode(): return torch.cat([body(b[0]).float().cpu() for b in dl]).numpy()
-
-def oof_probs(X, y, n_classes:int, k:int=5, seed:int=42, **config) -> np.ndarray:
-    "Out-of-fold class probabilities for feature rows `X` with labels `y`, from heads fitted on the other folds"
-    counts = np.bincount(y, minlength=n_classes)
-    return cross_val_probs(X, y, n_classes, k=max(2, min(k, int(counts[counts > 0].min()))), seed=seed, **config)
 
 # %% ../nbs/50_clean.ipynb #7395bef5
 def label_issue_scores(probs, y) -> tuple:
@@ -116,7 +108,7 @@ def find_suspects(path, learn=None, cache:FeatureCache=None, k:int=5, seed:int=4
     y = np.array([vocab.index(l) for l in items.label]); files = [path/f for f in items.file]
     probs = model_probs(learn, files, bs) if learn is not None else None
     X = cache.features(files) if cache is not None else learner_features(learn, files, bs) if out_of_fold else None
-    oof = oof_probs(X, y, len(vocab), k=k, seed=seed) if X is not None else None
+    oof = cross_val_probs(X, y, len(vocab), k=k, seed=seed) if X is not None else None
     main = probs if probs is not None else oof
     score, flagged = label_issue_scores(oof if oof is not None else probs, y)
     pred = main.argmax(1); pmax = main.max(1)
@@ -213,20 +205,16 @@ def check_decisions(root, decisions, allow_new_labels:bool=False) -> list:
     return out
 
 # %% ../nbs/50_clean.ipynb #2df7a9b6
-def _manifest_moves(root:Path, moves:list, undo:bool=False):
-    "Make manifest.csv rows follow moved files (`moves`: journal records), or restore them on undo"
-    if not (root/'manifest.csv').exists(): return
+def _manifest_follow(root:Path, moves:list, undo:bool=False):
+    "Make the manifest rows journalled with `moves` follow the moved files, or put them back on undo"
+    moves = [r for r in moves if r.get('manifest')]
+    if not moves: return
     m = Manifest(root)
     for rec in moves:
-        if undo:
-            if rec.get('manifest'): m.record(rec['manifest'])
-            continue
-        for row in [r for r in m.rows.values() if r['file'] == rec['src'] and r['status'] == 'ok']:
-            rec['manifest'] = dict(row)
-            new = dict(row, file=rec['dst'])
-            if rec['action'] == 'delete': new.update(status='removed', reason=f"moved to the cleaner's trash (batch {rec['batch']})")
-            else: new.update(reason=f"relabelled {row['label']} -> {rec['new_label']} by the cleaner (batch {rec['batch']})")
-            m.record(new)
+        row = rec['manifest']
+        if undo: m.record(row)
+        elif rec['action'] == 'delete': m.record(dict(row, file=rec['dst'], status='removed', reason=f"moved to the cleaner's trash (batch {rec['batch']})"))
+        else: m.record(dict(row, file=rec['dst'], reason=f"relabelled {row['label']} -> {rec['new_label']} by the cleaner (batch {rec['batch']})"))
     m.compact()
 
 def apply_decisions(root, decisions, allow_new_labels:bool=False) -> pd.DataFrame:
@@ -234,18 +222,18 @@ def apply_decisions(root, decisions, allow_new_labels:bool=False) -> pd.DataFram
     root = Path(os.path.abspath(root))
     changes = check_decisions(root, decisions, allow_new_labels)
     batch = time.strftime('%Y%m%dT%H%M%S') + f'-{os.getpid()}-{time.perf_counter_ns() % 10**6}'
+    rows = {r['file']: r for r in Manifest(root).rows.values() if r['status'] == 'ok'} if (root/'manifest.csv').exists() else {}
     moves = []
     for src, action, new in changes:
         rel = src.relative_to(root)
         dst = root/CLEAN_DIR/'trash'/rel if action == 'delete' else src.parent.parent/new/src.name
         dst = _free_name(dst)
         rec = dict(batch=batch, action=action, src=rel.as_posix(), dst=dst.relative_to(root).as_posix(), hash=hash_file(src),
-                   label=src.parent.name, new_label=new if action == 'relabel' else '')
+                   label=src.parent.name, new_label=new if action == 'relabel' else '', manifest=rows.get(rel.as_posix()))
         _append_journal(root, rec)
         _move(src, dst)
         moves.append(rec)
-    _manifest_moves(root, moves)
-    if moves: _append_journal(root, dict(batch=batch, done=len(moves), manifest=[m.get('manifest') for m in moves]))
+    _manifest_follow(root, moves)
     return pd.DataFrame(moves, columns=['batch', 'action', 'src', 'dst', 'hash', 'label', 'new_label'])
 
 # %% ../nbs/50_clean.ipynb #53c1ca6c
@@ -258,8 +246,6 @@ def undo(root) -> pd.DataFrame:
     if not batches: raise TransferkitError(f"Nothing to undo under {root}: no applied changes in {_journal(root)}")
     batch = batches[-1]
     moves = [r for r in recs if r.get('batch') == batch and 'src' in r]
-    done = next((r for r in recs if r.get('batch') == batch and 'done' in r), None)
-    for i, rec in enumerate(moves): rec['manifest'] = (done or {}).get('manifest', [None]*len(moves))[i]
     problems = [f"{r['src']} exists again, so {r['dst']} cannot go back there" for r in moves if (root/r['dst']).exists() and (root/r['src']).exists()]
     problems += [f"{r['dst']} changed since it was moved (its hash differs)" for r in moves if (root/r['dst']).exists() and hash_file(root/r['dst']) != r['hash']]
     if problems: raise TransferkitError(f"Cannot undo batch {batch}, nothing was changed:\n" + '\n'.join(f'  {p}' for p in problems))
@@ -268,7 +254,7 @@ def undo(root) -> pd.DataFrame:
         if not (root/rec['dst']).exists(): continue # the move never happened (a crash right after journalling it)
         _move(root/rec['dst'], root/rec['src'])
         reversed_.append(rec)
-    _manifest_moves(root, [r for r in moves if r.get('manifest')], undo=True)
+    _manifest_follow(root, moves, undo=True)
     _append_journal(root, dict(undo=batch))
     return pd.DataFrame(reversed_, columns=['batch', 'action', 'src', 'dst', 'hash', 'label', 'new_label'])
 
@@ -323,11 +309,7 @@ class Cleaner:
     @classmethod
     def from_export(cls, model, root, cache:FeatureCache=None, **kwargs):
         "A cleaner for the images under `root`, scored by the exported model at `model` (export.pkl or its folder)"
-        from fastai.learner import load_learner
-        import torch
-        model = Path(model); model = model/'export.pkl' if model.is_dir() else model
-        if not model.is_file(): raise TransferkitError(f"No exported model at {str(model)!r}: give export.pkl or the folder holding it")
-        return cls.from_learner(load_learner(model, cpu=not torch.cuda.is_available()), root, cache=cache, **kwargs)
+        return cls.from_learner(load_model(model), root, cache=cache, **kwargs)
 
     def _ipython_display_(self):
         from IPython.display import display

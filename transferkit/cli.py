@@ -47,7 +47,7 @@ def _predict(a):
     if df.error.astype(bool).any(): print(f"{int(df.error.astype(bool).sum())} file(s) could not be read (see the error column)", file=sys.stderr)
 
 def _evaluate(a):
-    from transferkit.export import load_model
+    from transferkit.learner import load_model
     from transferkit.core import image_files
     from transferkit.report import evaluate_learner, save_report, report_markdown
     learn = load_model(a.model)
@@ -72,7 +72,7 @@ def _clean(a):
               f"{(moves.action == 'relabel').sum()} relabelled; `transferkit clean {a.data_dir} --undo` reverses them"); return
     learn = None
     if a.model:
-        from transferkit.export import load_model
+        from transferkit.learner import load_model
         learn = load_model(a.model)
     cache = None
     if a.cache:

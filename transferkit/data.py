@@ -18,7 +18,7 @@ from .ingest import decode_image
 
 # %% auto #0
 __all__ = ['BALANCE_MODES', 'RESIZE_METHODS', 'has_split_folders', 'check_dataset', 'dataset_fingerprint', 'balance_split',
-           'class_weights', 'get_dls']
+           'class_weights', 'resize_tfm', 'split_files', 'get_dls']
 
 # %% ../nbs/10_data.ipynb #7bfeef26
 def has_split_folders(path) -> bool:
@@ -81,6 +81,17 @@ def class_weights(labels, vocab) -> torch.Tensor:
 # %% ../nbs/10_data.ipynb #c55bcb44
 RESIZE_METHODS = {'crop': ResizeMethod.Crop, 'squish': ResizeMethod.Squish, 'pad': ResizeMethod.Pad}
 
+def resize_tfm(size:int, method:str='crop') -> Resize:
+    "fastai's `Resize` to `size` by `method` (crop, squish or pad with zeros)"
+    if method not in RESIZE_METHODS: raise TransferkitError(f"Resize method {method!r} is not one of {', '.join(RESIZE_METHODS)}")
+    return Resize(size, method=RESIZE_METHODS[method], pad_mode=PadMode.Zeros)
+
+def split_files(path, valid_pct:float=0.2, seed:int=42) -> tuple:
+    "`(files, splitter)`: the images under `path` that take part and the fastai splitter that divides them"
+    path = Path(path); files = image_files(path)
+    if has_split_folders(path): return [f for f in files if f.relative_to(path).parts[0] in ('train', 'valid')], GrandparentSplitter('train', 'valid')
+    return files, RandomSplitter(valid_pct, seed=seed)
+
 def get_dls(path, size:int=128, valid_pct:float=0.2, seed:int=42, bs:int=64,
             resize_method:str='crop', # crop, squish or pad
             aug=True, # True for `aug_transforms()`, a dict of its arguments, or False for none
@@ -90,14 +101,11 @@ def get_dls(path, size:int=128, valid_pct:float=0.2, seed:int=42, bs:int=64,
             device=None):
     "fastai `DataLoaders` for the label folders under `path`"
     path = Path(path)
-    if resize_method not in RESIZE_METHODS: raise TransferkitError(f"Resize method {resize_method!r} is not one of {', '.join(RESIZE_METHODS)}")
+    resize = resize_tfm(size, resize_method)
     if not 0 < valid_pct < 1: raise TransferkitError(f"valid_pct={valid_pct} must be between 0 and 1")
     check_dataset(path, verify=verify)
-    files = image_files(path)
-    split_folders = has_split_folders(path)
-    if split_folders: files = [f for f in files if f.relative_to(path).parts[0] in ('train', 'valid')]
+    files, splitter = split_files(path, valid_pct, seed)
     set_seed(seed)
-    splitter = GrandparentSplitter('train', 'valid') if split_folders else RandomSplitter(valid_pct, seed=seed)
     if balance is not None and balance not in BALANCE_MODES: raise TransferkitError(f"Balance mode {balance!r} is not one of {', '.join(BALANCE_MODES)}")
     labels = [parent_label(f) for f in files]
     if balance in ('undersample', 'oversample'):
@@ -105,7 +113,7 @@ def get_dls(path, size:int=128, valid_pct:float=0.2, seed:int=42, bs:int=64,
         splitter = lambda items: (balance_split(base(items)[0], labels, balance, seed), base(items)[1])
     batch_tfms = aug_transforms(**(aug if isinstance(aug, dict) else {})) if aug else None
     dblock = DataBlock(blocks=(ImageBlock, CategoryBlock), splitter=splitter, get_y=parent_label,
-                       item_tfms=Resize(size, method=RESIZE_METHODS[resize_method], pad_mode=PadMode.Zeros), batch_tfms=batch_tfms)
+                       item_tfms=resize, batch_tfms=batch_tfms)
     n_train = len(splitter(files)[0])
     if num_workers is None: num_workers = 4 if torch.cuda.is_available() else 0
     # small data: at least ~8 batches an epoch, or training from scratch takes too few steps to learn

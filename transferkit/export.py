@@ -8,15 +8,15 @@ import json, platform, time
 from pathlib import Path
 
 import pandas as pd, torch
-from fastai.learner import load_learner
 
 import transferkit
 from .core import *
 from .ingest import decode_image
 from .data import dataset_fingerprint
+from .learner import load_model
 
 # %% auto #0
-__all__ = ['model_card', 'export_model', 'load_model', 'collect_images', 'predict_files']
+__all__ = ['model_card', 'export_model', 'collect_images', 'predict_files']
 
 # %% ../nbs/60_export.ipynb #0394cb26
 def _versions() -> dict:
@@ -46,13 +46,6 @@ def export_model(learn, out, data_path=None, metrics:dict=None, record:dict=None
     return out/'export.pkl'
 
 # %% ../nbs/60_export.ipynb #84fc819d
-def load_model(path, cpu:bool=None):
-    "The learner exported at `path` (a file or the folder holding export.pkl), on the GPU when there is one"
-    path = Path(path)
-    if path.is_dir(): path = path/'export.pkl'
-    if not path.is_file(): raise TransferkitError(f"No exported model at {str(path)!r}: give export.pkl or the folder `transferkit train` wrote it to")
-    return load_learner(path, cpu=not torch.cuda.is_available() if cpu is None else cpu)
-
 def collect_images(paths) -> list:
     "Image files named by `paths`: files as given, folders searched recursively"
     out = []

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import numpy as np, pandas as pd, torch
 from torch import nn
-from fastai.vision.all import (Datasets, TfmdDL, PILImage, Resize, ToTensor, IntToFloatTensor, Normalize, PadMode,
+from fastai.vision.all import (Datasets, TfmdDL, PILImage, ToTensor, IntToFloatTensor, Normalize,
                                imagenet_stats, AdaptiveConcatPool2d, Flatten, parent_label)
 
 from .core import *
-from .data import RESIZE_METHODS, get_dls, balance_split, class_weights
+from .data import resize_tfm, get_dls, balance_split, class_weights
 from .learner import get_arch, weights_file, arch_body, make_learner, default_device
 
 # %% auto #0
@@ -23,10 +23,9 @@ __all__ = ['DEFAULT_GRID', 'image_loader', 'FeatureCache', 'make_head', 'fit_hea
 # %% ../nbs/30_features.ipynb #6b31cf7a
 def image_loader(files, size:int=224, resize_method:str='crop', bs:int=64, device=None) -> TfmdDL:
     "Batches of `files`, resized and normalised as `get_dls` does for validation"
-    if resize_method not in RESIZE_METHODS: raise TransferkitError(f"Resize method {resize_method!r} is not one of {', '.join(RESIZE_METHODS)}")
     dsets = Datasets(list(files), [[PILImage.create]], split_idx=1)
     return TfmdDL(dsets, bs=bs, shuffle=False, drop_last=False, num_workers=0, device=device,
-                  after_item=[Resize(size, method=RESIZE_METHODS[resize_method], pad_mode=PadMode.Zeros), ToTensor()],
+                  after_item=[resize_tfm(size, resize_method), ToTensor()],
                   after_batch=[IntToFloatTensor(), Normalize.from_stats(*imagenet_stats)])
 
 # %% ../nbs/30_features.ipynb #a7145338
@@ -38,7 +37,7 @@ class FeatureCache:
                  seed:int=42): # seeds the random body when `pretrained=False`
         fn = get_arch(arch) if isinstance(arch, str) else arch
         if isinstance(fn, str): raise TransferkitError(f"Feature caching needs a torchvision architecture; {arch!r} is a timm model")
-        if resize_method not in RESIZE_METHODS: raise TransferkitError(f"Resize method {resize_method!r} is not one of {', '.join(RESIZE_METHODS)}")
+        resize_tfm(size, resize_method) # an unknown method fails here, not at the first image
         self.fn, self.arch, self.pretrained, self.size, self.resize_method, self.bs, self.seed = fn, fn.__name__, pretrained, size, resize_method, bs, seed
         self.weights_path = weights_file(self.arch, weights) if pretrained else None
         self.weights_id = hash_file(self.weights_path)[:16] if pretrained else f'random-seed{seed}'
@@ -186,7 +185,8 @@ def kfold(y, k:int=5, seed:int=42) -> list:
 def cross_val_probs(X, y, n_classes:int, k:int=5, seed:int=42, **config) -> np.ndarray:
     "Out-of-fold class probabilities for every row of `X`, from `k` heads fitted together with `config`"
     X, y = np.asarray(X), np.asarray(y)
-    folds = kfold(y, k, seed)
+    counts = np.bincount(y, minlength=n_classes)
+    folds = kfold(y, max(2, min(k, int(counts[counts > 0].min()))), seed) # no more folds than the smallest class has rows
     masks = np.ones((len(folds), len(y)), bool)
     for i, (_, va) in enumerate(folds): masks[i, va] = False
     P, mean, var = fit_heads(X, y, masks, n_classes, seed=seed, **config)
@@ -237,7 +237,7 @@ def train_head(path, cache_dir, arch:str='resnet18', pretrained:bool=True, weigh
     feature_seconds = time.perf_counter() - t
     yt = np.array([vocab.index(parent_label(f)) for f in train]); yv = np.array([vocab.index(parent_label(f)) for f in valid])
     t = time.perf_counter()
-    table = search_heads(Xt, yt, len(vocab), grid, k=max(2, min(k, int(np.bincount(yt).min()))), seed=seed, epochs=epochs,
+    table = search_heads(Xt, yt, len(vocab), grid, k=k, seed=seed, epochs=epochs,
                          balance=None if balance == 'weighted' else balance, progress=progress)
     best = {c: table.iloc[0][c] for c in (grid or DEFAULT_GRID)}
     best = {c: (int(v) if c == 'hidden' else float(v)) for c,v in best.items()}

@@ -9,15 +9,15 @@ from contextlib import nullcontext
 from pathlib import Path
 
 import torch, torchvision
-from fastai.vision.all import (Learner, Callback, Recorder, vision_learner, create_body, model_meta, Normalize,
+from fastai.vision.all import (load_learner, Learner, Callback, Recorder, vision_learner, create_body, model_meta, Normalize,
                                imagenet_stats, accuracy, error_rate, set_seed, risinstance, CrossEntropyLossFlat)
 
 from .core import *
 
 # %% auto #0
 __all__ = ['get_arch', 'WeightsUnavailable', 'cached_weights_path', 'weights_file', 'arch_body', 'load_body_weights',
-           'default_device', 'make_learner', 'TrainingRecord', 'cpu_bf16_supported', 'CPUMixedPrecision', 'train_model',
-           'save_record']
+           'default_device', 'make_learner', 'TrainingRecord', 'cpu_bf16_supported', 'CPUMixedPrecision', 'fit_learner',
+           'train_model', 'load_model', 'save_record']
 
 # %% ../nbs/20_learner.ipynb #a9da8a83
 def get_arch(name:str):
@@ -150,6 +150,20 @@ class CPUMixedPrecision(Callback):
         if getattr(self, 'ctx', None) is not None: self.ctx.__exit__(None, None, None); self.ctx = None
 
 # %% ../nbs/20_learner.ipynb #ba22f672
+def fit_learner(learn, epochs:int, fine_tune:bool=True, # False: one-cycle training of the whole network
+                lr:float=None, # default: 2e-3 fine-tuning, 1e-2 one-cycle
+                freeze_epochs:int=1, progress:bool=True, bf16:bool=None) -> tuple:
+    "`(rows, bf16)`: train `learn` — in bfloat16 on a CPU that has it — and the per-epoch record of the fit"
+    rec = TrainingRecord()
+    on_cpu = learn.dls.device is None or torch.device(learn.dls.device).type == 'cpu'
+    bf16 = bool(on_cpu and (cpu_bf16_supported() if bf16 is None else bf16))
+    cbs = [rec] + ([CPUMixedPrecision()] if bf16 else [])
+    with (learn.no_bar() if not progress else nullcontext()), learn.no_logging():
+        if fine_tune: learn.fine_tune(epochs, base_lr=lr or 2e-3, freeze_epochs=freeze_epochs, cbs=cbs)
+        else: learn.fit_one_cycle(epochs, lr_max=lr or 1e-2, cbs=cbs)
+    return rec.rows, bf16
+
+# %% ../nbs/20_learner.ipynb #581a402e
 def train_model(dls, arch:str='resnet18', epochs:int=4, pretrained:bool=True, weights=None,
                 freeze_epochs:int=1, # epochs of head-only training before unfreezing (pretrained only)
                 lr:float=None, # default: 2e-3 fine-tuning, 1e-2 from scratch; `find_lr` picks one
@@ -160,25 +174,28 @@ def train_model(dls, arch:str='resnet18', epochs:int=4, pretrained:bool=True, we
     set_seed(seed, reproducible=True)
     learn = make_learner(dls, arch, pretrained=pretrained, weights=weights, **kwargs)
     if find_lr: lr = float(learn.lr_find(show_plot=False).valley)
-    rec = TrainingRecord()
-    on_cpu = dls.device is None or torch.device(dls.device).type == 'cpu'
-    bf16 = on_cpu and (cpu_bf16_supported() if bf16 is None else bf16)
-    cbs = [rec] + ([CPUMixedPrecision()] if bf16 else [])
-    with (learn.no_bar() if not progress else nullcontext()), learn.no_logging():
-        if pretrained: learn.fine_tune(epochs, base_lr=lr or 2e-3, freeze_epochs=freeze_epochs, cbs=cbs)
-        else: learn.fit_one_cycle(epochs, lr_max=lr or 1e-2, cbs=cbs)
+    rows, bf16 = fit_learner(learn, epochs, fine_tune=pretrained, lr=lr, freeze_epochs=freeze_epochs, progress=progress, bf16=bf16)
     return learn, dict(arch=arch if isinstance(arch, str) else arch.__name__, pretrained=pretrained, seed=seed,
-                       lr=lr, device=str(dls.device), fp16=bool(getattr(learn, 'mixed_precision', False) or hasattr(learn, 'scaler')), bf16=bool(bf16),
-                       epochs=rec.rows)
+                       lr=lr, device=str(dls.device), fp16=bool(getattr(learn, 'mixed_precision', False) or hasattr(learn, 'scaler')), bf16=bf16,
+                       epochs=rows)
 
-# %% ../nbs/20_learner.ipynb #581a402e
+# %% ../nbs/20_learner.ipynb #390d6ad1
+def load_model(path, cpu:bool=None):
+    "The learner exported at `path` (a file or the folder holding export.pkl), on the GPU when there is one"
+    path = Path(path)
+    if path.is_dir(): path = path/'export.pkl'
+    if not path.is_file(): raise TransferkitError(f"No exported model at {str(path)!r}: give export.pkl or the folder `transferkit train` wrote it to")
+    return load_learner(path, cpu=not torch.cuda.is_available() if cpu is None else cpu)
+
+# %% ../nbs/20_learner.ipynb #b85653df
 def save_record(record:dict, out) -> Path:
-    "Write the training record to `out/training.json` and its loss curves to `out/loss_curve.png`"
+    "Write the training record to `out/training.json` and its loss curves, if any, to `out/loss_curve.png`"
     import matplotlib; matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     atomic_write(out/'training.json', json.dumps(record, indent=1).encode())
     rows = record['epochs']
+    if not rows: return out/'training.json' # nothing trained epoch by epoch (a head fitted on features): no curve
     fig, ax = plt.subplots(figsize=(5,3.5))
     ax.plot([r['epoch'] for r in rows], [r['train_loss'] for r in rows], 'o-', label='train')
     ax.plot([r['epoch'] for r in rows], [r['valid_loss'] for r in rows], 'o-', label='valid')

@@ -4,8 +4,6 @@
 
 # %% ../nbs/70_pipeline.ipynb #6b2c1acd
 from __future__ import annotations
-import json
-from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -14,13 +12,13 @@ from PIL import Image
 from .core import *
 from .sources import LocalSource
 from .data import get_dls
-from .learner import train_model, save_record, TrainingRecord
+from .learner import train_model, fit_learner, save_record
 from .features import train_head
 from .report import evaluate_learner, save_report
 from .export import export_model, predict_files
 
 # %% auto #0
-__all__ = ['ingest_folder', 'train_folder', 'search_folder', 'make_digits', 'run_demo']
+__all__ = ['ingest_folder', 'train_folder', 'report_and_export', 'search_folder', 'make_digits', 'run_demo']
 
 # %% ../nbs/70_pipeline.ipynb #d2a3f30d
 def ingest_folder(data, cache, size:int, progress:bool=True) -> Path:
@@ -42,10 +40,13 @@ def train_folder(data, out, size:int=128, epochs:int=4, arch:str='resnet18', pre
                  resize_at_ingest:bool=True, progress:bool=True) -> dict:
     "Train a classifier on the label folders in `data`; writes export.pkl, model card, record, report to `out`"
     out = Path(out)
-    if resize_at_ingest: data_dir = ingest_folder(data, out/f'data-{size}px', size, progress=progress)
-    else: data_dir = Path(data)
+    data_dir = ingest_folder(data, out/f'data-{size}px', size, progress=progress) if resize_at_ingest else Path(data)
     dls = get_dls(data_dir, size=size, valid_pct=valid_pct, seed=seed, bs=bs, resize_method=resize_method, aug=aug, verify=not resize_at_ingest, balance=balance)
     learn, record = train_model(dls, arch, epochs=epochs, pretrained=pretrained, weights=weights, seed=seed, find_lr=find_lr, progress=progress)
+    return report_and_export(learn, record, out, data_dir)
+
+def report_and_export(learn, record:dict, out, data_dir) -> dict:
+    "Write the training record, the evaluation report and the export of `learn` to `out`; a summary"
     save_record(record, out)
     metrics = evaluate_learner(learn)
     save_report(metrics, out)
@@ -68,18 +69,8 @@ def search_folder(data, out, cache=None, size:int=128, arch:str='resnet18', pret
     record = dict(arch=arch, pretrained=pretrained, seed=seed, device=str(learn.dls.device), head=res['config'],
                   head_valid_accuracy=res['valid_accuracy'], images_computed=res['computed'],
                   feature_seconds=res['feature_seconds'], search_seconds=res['search_seconds'], epochs=[])
-    if fine_tune_epochs:
-        rec = TrainingRecord()
-        with (learn.no_bar() if not progress else nullcontext()), learn.no_logging():
-            learn.fine_tune(fine_tune_epochs, base_lr=2e-3, freeze_epochs=0, cbs=[rec])
-        record['epochs'] = rec.rows
-        save_record(record, out)
-    else: atomic_write(out/'training.json', json.dumps(record, indent=1).encode())
-    metrics = evaluate_learner(learn)
-    save_report(metrics, out)
-    model = export_model(learn, out, data_path=data_dir, metrics=metrics, record=record)
-    return dict(model=str(model), accuracy=metrics['accuracy'], classes=metrics['classes'], table=res['table'],
-                config=res['config'], record=record, metrics=metrics, learn=learn)
+    if fine_tune_epochs: record['epochs'], record['bf16'] = fit_learner(learn, fine_tune_epochs, freeze_epochs=0, progress=progress)
+    return report_and_export(learn, record, out, data_dir) | dict(table=res['table'], config=res['config'])
 
 # %% ../nbs/70_pipeline.ipynb #0e53a28e
 def make_digits(dest, size:int=32, holdout:int=20, seed:int=0):

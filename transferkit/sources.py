@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_sources.ipynb #76ae4ba6
 from __future__ import annotations
-import io, json, re, threading, time
+import io, json, re, time
 from pathlib import Path
 
 import pandas as pd, requests
@@ -33,8 +33,11 @@ class Source:
     def fetch(self, dest, workers:int=None, # default: the source's `workers`; reading is mostly waiting on the network
               max_side:int=None, short_side:int=None, progress:bool=True) -> pd.DataFrame:
         "Fill `dest/[split/]label/` with this source's images; the manifest rows of this fetch"
-        return ingest(self.items(), dest, self.read, source=self.protocol, workers=workers or self.workers,
-                      max_side=max_side, short_side=short_side, progress=progress)
+        return self.ingest_items(self.items(), dest, workers=workers, max_side=max_side, short_side=short_side, progress=progress)
+
+    def ingest_items(self, items, dest, workers:int=None, **kwargs) -> pd.DataFrame:
+        "`ingest` of `items` read by this source, with its default number of threads"
+        return ingest(items, dest, self.read, source=self.protocol, workers=workers or self.workers, **kwargs)
 
 # %% ../nbs/02_sources.ipynb #032d40db
 SOURCES = {}
@@ -94,8 +97,7 @@ class LocalSource(Source):
 
     def fetch(self, dest, **kwargs):
         if Path(dest).resolve() == self.path.resolve(): raise TransferkitError(f"Destination {dest} is the source folder itself: fetch into a new folder")
-        if not self.link: return super().fetch(dest, **kwargs)
-        return ingest(self.items(), dest, self.read, source=self.protocol, link=True, **(kwargs | dict(workers=kwargs.get('workers') or self.workers)))
+        return super().fetch(dest, **kwargs) if not self.link else self.ingest_items(self.items(), dest, link=True, **kwargs)
 
 # %% ../nbs/02_sources.ipynb #0123799a
 class RateLimited(Exception):
@@ -168,8 +170,7 @@ class DDGSource(Source):
     def fetch(self, dest, **kwargs):
         "Search and download label by label, so a rate limit on one label keeps the labels before it"
         self.dest = Path(dest); self.dest.mkdir(parents=True, exist_ok=True)
-        kwargs['workers'] = kwargs.get('workers') or self.workers
-        rows = [ingest([Item(u, l) for u in self.urls(l)], dest, self.read, source=self.protocol, **kwargs) for l in self.labels]
+        rows = [self.ingest_items([Item(u, l) for u in self.urls(l)], dest, **kwargs) for l in self.labels]
         return pd.concat(rows, ignore_index=True)
 
 # %% ../nbs/02_sources.ipynb #4085eca9
