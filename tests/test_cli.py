@@ -48,6 +48,7 @@ def test_evaluate_writes_report(demo, tmp_path):
     assert res.returncode == 0, res.stderr
     rep = json.loads((tmp_path/'rep'/'report.json').read_text())
     assert rep['n'] == 1777 and rep['accuracy'] > 0.9 and (tmp_path/'rep'/'confusion_matrix.csv').is_file()
+    assert sum(rep['counts']['valid'].values()) == 1777
     top = pd.read_csv(tmp_path/'rep'/'top_losses.csv')
     assert len(top) == 16 and top.loss.is_monotonic_decreasing and (tmp_path/'rep'/'top_losses.png').stat().st_size > 1000
 

@@ -72,7 +72,8 @@ def evaluate_learner(learn, dl=None, top_k:int=16) -> dict:
     vocab = list(learn.dls.vocab)
     out = classification_metrics(targs.numpy(), probs.argmax(1).numpy(), vocab)
     out['top_losses'] = top_losses(getattr(dl, 'items', None), probs, targs, losses, vocab, k=top_k)
-    count = lambda ds: pd.Series([vocab[int(y)] for y in getattr(ds, 'ys', [])] if hasattr(ds, 'ys') else [], dtype=object).value_counts().reindex(vocab, fill_value=0)
+    # a fastai Datasets keeps its labels in its second TfmdLists (an unlabelled test set has none)
+    count = lambda ds: pd.Series([vocab[int(y)] for y in ds.tls[1]] if len(getattr(ds, 'tls', [])) > 1 else [], dtype=object).value_counts().reindex(vocab, fill_value=0)
     out['counts'] = {'train': {k: int(v) for k,v in count(learn.dls.train_ds).items()},
                      'valid': {k: int(v) for k,v in count(dl.dataset).items()}}
     return out
