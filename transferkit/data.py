@@ -4,21 +4,24 @@
 
 # %% ../nbs/10_data.ipynb #475c9880
 from __future__ import annotations
-import hashlib
+import copyreg, hashlib, os
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np, torch
+import torch.nn.functional as F
 from fastai.vision.all import (DataBlock, ImageBlock, CategoryBlock, RandomSplitter, GrandparentSplitter, parent_label,
-                               Resize, ResizeMethod, PadMode, aug_transforms, set_seed)
+                               Resize, ResizeMethod, PadMode, aug_transforms, set_seed, TensorImage, retain_type,
+                               PILImage, TransformBlock, IntToFloatTensor)
+from fastai.vision.augment import AffineCoordTfm, _WarpCoord, find_coeffs
 
 from .core import *
 from .ingest import decode_image
 
 # %% auto #0
 __all__ = ['BALANCE_MODES', 'RESIZE_METHODS', 'has_split_folders', 'check_dataset', 'dataset_fingerprint', 'balance_split',
-           'class_weights', 'resize_tfm', 'split_files', 'get_dls']
+           'class_weights', 'OnePassAffine', 'one_pass', 'DecodedImages', 'resize_tfm', 'split_files', 'get_dls']
 
 # %% ../nbs/10_data.ipynb #7bfeef26
 def has_split_folders(path) -> bool:
@@ -79,6 +82,67 @@ def class_weights(labels, vocab) -> torch.Tensor:
     return w
 
 # %% ../nbs/10_data.ipynb #c55bcb44
+def _homography(mat, coord_fs) -> torch.Tensor:
+    "The (B,3,3) homography of affine `mat` (B,2,3) followed by fastai's warp(s), or None if one is not a warp"
+    h = torch.cat([mat, mat.new_tensor([0., 0., 1.]).expand(len(mat), 1, 3)], dim=1)
+    for f in coord_fs:
+        if type(f) is not _WarpCoord: return None
+        c = find_coeffs(f.orig_pts, f.targ_pts).as_subclass(torch.Tensor).view(len(mat), 8)
+        h = torch.cat([c, c.new_ones(len(c), 1)], dim=1).view(-1, 3, 3) @ h
+    return h
+
+def _grid_axis(n:int, align_corners:bool, like) -> torch.Tensor:
+    "The normalised sampling coordinates of `n` pixels, as `F.affine_grid` makes them"
+    if align_corners: return torch.linspace(-1, 1, n, dtype=like.dtype, device=like.device)
+    return (torch.arange(n, dtype=like.dtype, device=like.device)*2 + 1)/n - 1
+
+class OnePassAffine(AffineCoordTfm):
+    "fastai's merged affine and warp augmentation, its sampling grid computed as one homography per image"
+    def _encode(self, x, mode, reverse=False):
+        if reverse or not isinstance(x, TensorImage): return super()._encode(x, mode, reverse)
+        size = tuple(x.shape[-2:]) if self.size is None else (self.size,)*2 if isinstance(self.size, int) else tuple(self.size)
+        if self.split_idx and size == tuple(x.shape[-2:]): return x # the identity resampling onto itself
+        h = _homography(self.mat.as_subclass(torch.Tensor).float(), [] if self.split_idx else self.coord_fs)
+        if h is None: return super()._encode(x, mode, reverse)
+        xs, ys = _grid_axis(size[1], bool(self.align_corners), h).view(1,1,-1), _grid_axis(size[0], bool(self.align_corners), h).view(1,-1,1)
+        m = h.view(-1, 9, 1, 1) # row r of image i's matrix maps (x, y, 1) by m[i,3r]*x + m[i,3r+1]*y + m[i,3r+2]
+        w = torch.addcmul(m[:,8] + m[:,6]*xs, m[:,7], ys)
+        if (w == 0).any(): return super()._encode(x, mode, reverse) # fastai keeps the unwarped grid then
+        w = w.reciprocal_()
+        grid = torch.stack([torch.addcmul(m[:,3*r+2] + m[:,3*r]*xs, m[:,3*r+1], ys).mul_(w) for r in range(2)], dim=-1)
+        img = x.as_subclass(torch.Tensor)
+        d = min(img.shape[-2]/size[0], img.shape[-1]/size[1])/2
+        if mode == 'bilinear' and d > 1 and d > 2/(grid.max() - grid.min()).item(): # fastai's smoother downsizing
+            img = F.interpolate(img, scale_factor=1/d, mode='area', recompute_scale_factor=True)
+        out = F.grid_sample(img, grid, mode=mode, padding_mode=self.pad_mode, align_corners=self.align_corners)
+        return retain_type(out, x, as_copy=True)
+
+    def __reduce_ex__(self, protocol):
+        # pickled as fastai's own class: an exported learner must load where transferkit is not installed
+        return (copyreg._reconstructor, (AffineCoordTfm, object, None), *super().__reduce_ex__(protocol)[2:])
+
+def one_pass(tfms:list) -> list:
+    "`tfms` (as from `aug_transforms`) with each merged `AffineCoordTfm` computed by `OnePassAffine`"
+    return [OnePassAffine(aff_fs=t.aff_fs, coord_fs=t.coord_fs, size=t.size, mode=t.mode, pad_mode=t.pad_mode,
+                          mode_mask=t.mode_mask, align_corners=t.align_corners)
+            if isinstance(t, AffineCoordTfm) and not isinstance(t, OnePassAffine) else t for t in tfms]
+
+# %% ../nbs/10_data.ipynb #ce6a6d7f
+class DecodedImages:
+    "`PILImage.create` that keeps up to `max_mb` of decoded images in memory for later epochs; pickles as `PILImage.create`"
+    def __init__(self, max_mb:float=512): self.max_bytes, self.used, self.images, self.hits = max_mb*2**20, 0, {}, 0
+    def __call__(self, fn):
+        if not isinstance(fn, (str, Path)): return PILImage.create(fn)
+        st = os.stat(fn); key = (str(fn), st.st_mtime_ns, st.st_size)
+        im = self.images.get(key)
+        if im is not None: self.hits += 1
+        else:
+            im = PILImage.create(fn); n = im.width*im.height*len(im.getbands())
+            if self.used + n <= self.max_bytes: self.images[key] = im; self.used += n
+        return PILImage(im.copy()) # transforms get their own copy: the kept one never changes
+    def __reduce__(self): return (getattr, (PILImage, 'create'))
+
+# %% ../nbs/10_data.ipynb #5f0de68e
 RESIZE_METHODS = {'crop': ResizeMethod.Crop, 'squish': ResizeMethod.Squish, 'pad': ResizeMethod.Pad}
 
 def resize_tfm(size:int, method:str='crop') -> Resize:
@@ -97,6 +161,7 @@ def get_dls(path, size:int=128, valid_pct:float=0.2, seed:int=42, bs:int=64,
             aug=True, # True for `aug_transforms()`, a dict of its arguments, or False for none
             verify:bool=True, # decode every image first and list the unreadable ones
             num_workers:int=None, # default: 0 on the CPU, 4 with a GPU
+            keep_decoded_mb:float=512, # `DecodedImages` budget when loading in the main process; 0: off
             balance:str=None, # training split only: undersample, oversample, or weighted (class-weighted loss)
             device=None):
     "fastai `DataLoaders` for the label folders under `path`"
@@ -111,11 +176,12 @@ def get_dls(path, size:int=128, valid_pct:float=0.2, seed:int=42, bs:int=64,
     if balance in ('undersample', 'oversample'):
         base = splitter
         splitter = lambda items: (balance_split(base(items)[0], labels, balance, seed), base(items)[1])
-    batch_tfms = aug_transforms(**(aug if isinstance(aug, dict) else {})) if aug else None
-    dblock = DataBlock(blocks=(ImageBlock, CategoryBlock), splitter=splitter, get_y=parent_label,
-                       item_tfms=resize, batch_tfms=batch_tfms)
-    n_train = len(splitter(files)[0])
+    batch_tfms = one_pass(aug_transforms(**(aug if isinstance(aug, dict) else {}))) if aug else None
     if num_workers is None: num_workers = 4 if torch.cuda.is_available() else 0
+    images = DecodedImages(keep_decoded_mb) if keep_decoded_mb and not num_workers else PILImage.create
+    dblock = DataBlock(blocks=(TransformBlock(type_tfms=images, batch_tfms=IntToFloatTensor), CategoryBlock), splitter=splitter,
+                       get_y=parent_label, item_tfms=resize, batch_tfms=batch_tfms)
+    n_train = len(splitter(files)[0])
     # small data: at least ~8 batches an epoch, or training from scratch takes too few steps to learn
     bs = max(1, min(bs, max(8, n_train // 8), n_train))
     dls = dblock.dataloaders(files, bs=bs, num_workers=num_workers, device=device)
