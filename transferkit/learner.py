@@ -4,20 +4,23 @@
 
 # %% ../nbs/20_learner.ipynb #7f863a3c
 from __future__ import annotations
-import json, os, socket, time
+import inspect, json, os, socket, time
 from contextlib import nullcontext
+from functools import partial
 from pathlib import Path
 
 import torch, torchvision
 from fastai.vision.all import (load_learner, Learner, Callback, Recorder, vision_learner, create_body, model_meta, Normalize,
                                imagenet_stats, accuracy, error_rate, set_seed, risinstance, CrossEntropyLossFlat)
+from fastai.optimizer import Optimizer, Adam, weight_decay, average_grad, average_sqr_grad, step_stat, adam_step
+from torch.optim.adam import adam as _torch_adam
 
 from .core import *
 
 # %% auto #0
-__all__ = ['get_arch', 'WeightsUnavailable', 'cached_weights_path', 'weights_file', 'arch_body', 'load_body_weights',
-           'default_device', 'make_learner', 'TrainingRecord', 'cpu_bf16_supported', 'CPUMixedPrecision', 'fit_learner',
-           'train_model', 'load_model', 'save_record']
+__all__ = ['fused_adam', 'get_arch', 'WeightsUnavailable', 'cached_weights_path', 'weights_file', 'arch_body',
+           'load_body_weights', 'FusedAdam', 'default_device', 'make_learner', 'TrainingRecord', 'cpu_bf16_supported',
+           'CPUMixedPrecision', 'fit_learner', 'train_model', 'load_model', 'save_record']
 
 # %% ../nbs/20_learner.ipynb #a9da8a83
 def get_arch(name:str):
@@ -80,6 +83,37 @@ def load_body_weights(learn, arch, path):
     learn.model[0].load_state_dict(arch_body(arch, path).state_dict())
 
 # %% ../nbs/20_learner.ipynb #723959d1
+_FUSED_ADAM = 'decoupled_weight_decay' in inspect.signature(_torch_adam).parameters
+
+class FusedAdam(Optimizer):
+    "fastai's `Adam` (decoupled weight decay, its state and hyper-parameters), each update done by torch's fused Adam kernel"
+    def __init__(self, params, lr, mom=0.9, sqr_mom=0.99, eps=1e-5, wd=0.01):
+        super().__init__(params, [weight_decay, partial(average_grad, dampening=True), average_sqr_grad, step_stat, adam_step],
+                         lr=lr, mom=mom, sqr_mom=sqr_mom, eps=eps, wd=wd)
+
+    def step(self, closure=None):
+        if closure is not None: raise NotImplementedError("fastai optimizers do not support closure")
+        if not _FUSED_ADAM: return super().step()
+        groups = {} # tensors that share hyper-parameters and weight decay are updated by one call
+        for p,pg,state,hyper in self.all_params(with_grad=True):
+            if 'grad_avg' not in state: state.update(grad_avg=torch.zeros_like(p), sqr_avg=torch.zeros_like(p))
+            self.state[p] = state
+            groups.setdefault((id(hyper), bool(state.get('do_wd', True))), (hyper, []))[1].append((p, state))
+        for (_, do_wd), (h, ps) in groups.items():
+            steps = [torch.tensor(float(s.get('step', 0)), device=p.device) for p,s in ps] # the kernel adds 1
+            _torch_adam([p.data for p,_ in ps], [p.grad.data for p,_ in ps], [s['grad_avg'] for _,s in ps], [s['sqr_avg'] for _,s in ps],
+                        [], steps, fused=True, decoupled_weight_decay=True, amsgrad=False, maximize=False,
+                        beta1=h['mom'], beta2=h['sqr_mom'], lr=h['lr'], weight_decay=h['wd'] if do_wd else 0., eps=h['eps'])
+            for _,s in ps: s['step'] = s.get('step', 0) + 1
+
+class _FusedAdamFunc:
+    "The `opt_func` that builds a `FusedAdam`; pickled as fastai's `Adam`, so an exported learner needs only fastai"
+    def __call__(self, params, lr, **kwargs): return FusedAdam(params, lr, **kwargs)
+    def __reduce__(self): return (partial, (Adam,))
+
+fused_adam = _FusedAdamFunc()
+
+# %% ../nbs/20_learner.ipynb #c4baa310
 def default_device():
     "The GPU when there is one, else the CPU"
     return torch.device('cuda') if torch.cuda.is_available() else torch.device('cpu')
@@ -87,7 +121,7 @@ def default_device():
 def _add_normalize(dls, stats=imagenet_stats):
     if not dls.after_batch.fs.filter(risinstance(Normalize)): dls.add_tfms([Normalize.from_stats(*stats)], 'after_batch')
 
-# %% ../nbs/20_learner.ipynb #099572cf
+# %% ../nbs/20_learner.ipynb #f09f886f
 def make_learner(dls, arch:str='resnet18', pretrained:bool=True,
                  weights=None, # a state-dict file to use instead of the cached torchvision weights
                  metrics=None, fp16:bool=None, # mixed precision; default: on a GPU only
@@ -95,6 +129,7 @@ def make_learner(dls, arch:str='resnet18', pretrained:bool=True,
     "A fastai vision learner for `dls`, `pretrained` from the torch cache or `weights`"
     fn = get_arch(arch) if isinstance(arch, str) else arch
     metrics = metrics if metrics is not None else [accuracy, error_rate]
+    kwargs.setdefault('opt_func', fused_adam)
     if getattr(dls, 'class_weights', None) is not None and 'loss_func' not in kwargs: # get_dls(balance='weighted')
         kwargs['loss_func'] = CrossEntropyLossFlat(weight=dls.class_weights.to(dls.device or 'cpu'))
     if isinstance(fn, str):
@@ -115,7 +150,7 @@ def make_learner(dls, arch:str='resnet18', pretrained:bool=True,
     if fp16: learn.to_fp16()
     return learn
 
-# %% ../nbs/20_learner.ipynb #ce1330eb
+# %% ../nbs/20_learner.ipynb #581a402e
 class TrainingRecord(Callback):
     "Per-epoch losses, metrics and wall times of one or more fits, in `rows`"
     order = Recorder.order + 1
@@ -131,7 +166,7 @@ class TrainingRecord(Callback):
                    train_images=len(self.dls.train.dataset))
         self.rows.append(row)
 
-# %% ../nbs/20_learner.ipynb #f09f886f
+# %% ../nbs/20_learner.ipynb #390d6ad1
 def cpu_bf16_supported() -> bool:
     "Whether this CPU computes bfloat16 natively (oneDNN's own check)"
     try: return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
@@ -149,7 +184,7 @@ class CPUMixedPrecision(Callback):
     def _exit(self):
         if getattr(self, 'ctx', None) is not None: self.ctx.__exit__(None, None, None); self.ctx = None
 
-# %% ../nbs/20_learner.ipynb #ba22f672
+# %% ../nbs/20_learner.ipynb #b85653df
 def fit_learner(learn, epochs:int, fine_tune:bool=True, # False: one-cycle training of the whole network
                 lr:float=None, # default: 2e-3 fine-tuning, 1e-2 one-cycle
                 freeze_epochs:int=1, progress:bool=True, bf16:bool=None) -> tuple:
@@ -163,7 +198,7 @@ def fit_learner(learn, epochs:int, fine_tune:bool=True, # False: one-cycle train
         else: learn.fit_one_cycle(epochs, lr_max=lr or 1e-2, cbs=cbs)
     return rec.rows, bf16
 
-# %% ../nbs/20_learner.ipynb #581a402e
+# %% ../nbs/20_learner.ipynb #221e5000
 def train_model(dls, arch:str='resnet18', epochs:int=4, pretrained:bool=True, weights=None,
                 freeze_epochs:int=1, # epochs of head-only training before unfreezing (pretrained only)
                 lr:float=None, # default: 2e-3 fine-tuning, 1e-2 from scratch; `find_lr` picks one
@@ -179,7 +214,7 @@ def train_model(dls, arch:str='resnet18', epochs:int=4, pretrained:bool=True, we
                        lr=lr, device=str(dls.device), fp16=bool(getattr(learn, 'mixed_precision', False) or hasattr(learn, 'scaler')), bf16=bf16,
                        epochs=rows)
 
-# %% ../nbs/20_learner.ipynb #390d6ad1
+# %% ../nbs/20_learner.ipynb #c2301412
 def load_model(path, cpu:bool=None):
     "The learner exported at `path` (a file or the folder holding export.pkl), on the GPU when there is one"
     path = Path(path)
@@ -187,7 +222,7 @@ def load_model(path, cpu:bool=None):
     if not path.is_file(): raise TransferkitError(f"No exported model at {str(path)!r}: give export.pkl or the folder `transferkit train` wrote it to")
     return load_learner(path, cpu=not torch.cuda.is_available() if cpu is None else cpu)
 
-# %% ../nbs/20_learner.ipynb #b85653df
+# %% ../nbs/20_learner.ipynb #2e1afe09
 def save_record(record:dict, out) -> Path:
     "Write the training record to `out/training.json` and its loss curves, if any, to `out/loss_curve.png`"
     import matplotlib; matplotlib.use('Agg')
