@@ -20,7 +20,7 @@ from .core import *
 # %% auto #0
 __all__ = ['fused_adam', 'get_arch', 'WeightsUnavailable', 'cached_weights_path', 'weights_file', 'arch_body',
            'load_body_weights', 'FusedAdam', 'default_device', 'make_learner', 'TrainingRecord', 'cpu_bf16_supported',
-           'CPUMixedPrecision', 'fit_learner', 'train_model', 'load_model', 'save_record']
+           'CPUMixedPrecision', 'CPUChannelsLast', 'fit_learner', 'train_model', 'load_model', 'save_record']
 
 # %% ../nbs/20_learner.ipynb #a9da8a83
 def get_arch(name:str):
@@ -85,6 +85,10 @@ def load_body_weights(learn, arch, path):
 # %% ../nbs/20_learner.ipynb #723959d1
 _FUSED_ADAM = 'decoupled_weight_decay' in inspect.signature(_torch_adam).parameters
 
+def _laid_out_as(t, p):
+    "`t`, or a copy of it with the memory layout (strides) of `p`"
+    return t if t.stride() == p.stride() else torch.empty_like(p).copy_(t)
+
 class FusedAdam(Optimizer):
     "fastai's `Adam` (decoupled weight decay, its state and hyper-parameters), each update done by torch's fused Adam kernel"
     def __init__(self, params, lr, mom=0.9, sqr_mom=0.99, eps=1e-5, wd=0.01):
@@ -97,14 +101,16 @@ class FusedAdam(Optimizer):
         groups = {} # tensors that share hyper-parameters and weight decay are updated by one call
         for p,pg,state,hyper in self.all_params(with_grad=True):
             if 'grad_avg' not in state: state.update(grad_avg=torch.zeros_like(p), sqr_avg=torch.zeros_like(p))
+            # the kernel reads the tensors as flat memory: all four must be laid out alike (a model can change memory format)
+            for k in ('grad_avg', 'sqr_avg'): state[k] = _laid_out_as(state[k], p)
             self.state[p] = state
-            groups.setdefault((id(hyper), bool(state.get('do_wd', True))), (hyper, []))[1].append((p, state))
+            groups.setdefault((id(hyper), bool(state.get('do_wd', True))), (hyper, []))[1].append((p, _laid_out_as(p.grad.data, p), state))
         for (_, do_wd), (h, ps) in groups.items():
-            steps = [torch.tensor(float(s.get('step', 0)), device=p.device) for p,s in ps] # the kernel adds 1
-            _torch_adam([p.data for p,_ in ps], [p.grad.data for p,_ in ps], [s['grad_avg'] for _,s in ps], [s['sqr_avg'] for _,s in ps],
+            steps = [torch.tensor(float(s.get('step', 0)), device=p.device) for p,_,s in ps] # the kernel adds 1
+            _torch_adam([p.data for p,_,_ in ps], [g for _,g,_ in ps], [s['grad_avg'] for *_,s in ps], [s['sqr_avg'] for *_,s in ps],
                         [], steps, fused=True, decoupled_weight_decay=True, amsgrad=False, maximize=False,
                         beta1=h['mom'], beta2=h['sqr_mom'], lr=h['lr'], weight_decay=h['wd'] if do_wd else 0., eps=h['eps'])
-            for _,s in ps: s['step'] = s.get('step', 0) + 1
+            for *_,s in ps: s['step'] = s.get('step', 0) + 1
 
 class _FusedAdamFunc:
     "The `opt_func` that builds a `FusedAdam`; pickled as fastai's `Adam`, so an exported learner needs only fastai"
@@ -184,15 +190,24 @@ class CPUMixedPrecision(Callback):
     def _exit(self):
         if getattr(self, 'ctx', None) is not None: self.ctx.__exit__(None, None, None); self.ctx = None
 
+class CPUChannelsLast(Callback):
+    "Train in the channels-last memory format (oneDNN's fast convolutions); the model returns to the default format after the fit"
+    order = -1
+    def before_fit(self): self.learn.model.to(memory_format=torch.channels_last)
+    def before_batch(self): self.learn.xb = tuple(x.contiguous(memory_format=torch.channels_last) if x.ndim == 4 else x for x in self.xb)
+    def after_fit(self): self.learn.model.to(memory_format=torch.contiguous_format)
+
 # %% ../nbs/20_learner.ipynb #b85653df
+def _on_cpu(dls) -> bool: return dls.device is None or torch.device(dls.device).type == 'cpu'
+
 def fit_learner(learn, epochs:int, fine_tune:bool=True, # False: one-cycle training of the whole network
                 lr:float=None, # default: 2e-3 fine-tuning, 1e-2 one-cycle
                 freeze_epochs:int=1, progress:bool=True, bf16:bool=None) -> tuple:
     "`(rows, bf16)`: train `learn` — in bfloat16 on a CPU that has it — and the per-epoch record of the fit"
     rec = TrainingRecord()
-    on_cpu = learn.dls.device is None or torch.device(learn.dls.device).type == 'cpu'
+    on_cpu = _on_cpu(learn.dls)
     bf16 = bool(on_cpu and (cpu_bf16_supported() if bf16 is None else bf16))
-    cbs = [rec] + ([CPUMixedPrecision()] if bf16 else [])
+    cbs = [rec] + ([CPUMixedPrecision()] if bf16 else []) + ([CPUChannelsLast()] if on_cpu else [])
     with (learn.no_bar() if not progress else nullcontext()), learn.no_logging():
         if fine_tune: learn.fine_tune(epochs, base_lr=lr or 2e-3, freeze_epochs=freeze_epochs, cbs=cbs)
         else: learn.fit_one_cycle(epochs, lr_max=lr or 1e-2, cbs=cbs)
@@ -212,6 +227,7 @@ def train_model(dls, arch:str='resnet18', epochs:int=4, pretrained:bool=True, we
     rows, bf16 = fit_learner(learn, epochs, fine_tune=pretrained, lr=lr, freeze_epochs=freeze_epochs, progress=progress, bf16=bf16)
     return learn, dict(arch=arch if isinstance(arch, str) else arch.__name__, pretrained=pretrained, seed=seed,
                        lr=lr, device=str(dls.device), fp16=bool(getattr(learn, 'mixed_precision', False) or hasattr(learn, 'scaler')), bf16=bf16,
+                       channels_last=_on_cpu(dls),
                        epochs=rows)
 
 # %% ../nbs/20_learner.ipynb #c2301412
