@@ -2,11 +2,12 @@
 
 1. HTTP, 300 ms latency per request on a local server: transferkit's DDG source (search injected) vs
    fastai's `download_images` on the same URL list. Reports images/s and images kept by each.
-2. S3, moto's server on 127.0.0.1: transferkit's S3 source vs a sequential boto3 `download_file` loop, with
+2. S3, moto's server on 127.0.0.1 in its own process (as S3 is: in the same process its Python would compete with
+   the client's for one GIL): transferkit's S3 source vs a sequential boto3 `download_file` loop, with
    --s3-latency seconds added to every request (0: moto as it is; real S3 answers a GET in tens of ms, which is
    what concurrency hides, while a bare moto server on the same two cores only measures its own CPU).
 
-    ./dev bench fetch_vs_stock [--urls 200] [--latency 0.3] [--workers N] [--objects 400] [--s3-latency 0.03] [--repeats 3]
+    ./dev bench fetch_vs_stock [--urls 200] [--latency 0.3] [--workers N] [--objects 400] [--s3-latency 0.03] [--repeats 3] [--only s3]
 """
 import argparse, io, json, os, random, socket, statistics, sys, tempfile, threading, time
 from http.server import ThreadingHTTPServer, BaseHTTPRequestHandler
@@ -52,18 +53,30 @@ def bench_http(a, tmp):
     httpd.shutdown()
     return out
 
+MOTO = '''
+import sys, time, logging
+from moto.server import DomainDispatcherApplication, create_backend_app, MotoRequestHandler
+from werkzeug.serving import make_server
+logging.getLogger('werkzeug').setLevel(logging.ERROR)  # no line per request
+port, latency = int(sys.argv[1]), float(sys.argv[2])
+app = DomainDispatcherApplication(create_backend_app)
+def slow(environ, start_response):
+    time.sleep(latency)
+    return app(environ, start_response)
+make_server('127.0.0.1', port, slow if latency else app, threaded=True, request_handler=MotoRequestHandler).serve_forever()
+'''
+
 def latency_moto(port, latency):
-    "moto's S3 server app on 127.0.0.1:`port` in a thread, every request answered `latency` seconds late"
-    from moto.server import DomainDispatcherApplication, create_backend_app, MotoRequestHandler
-    from werkzeug.serving import make_server
-    import logging; logging.getLogger('werkzeug').setLevel(logging.ERROR)  # no line per request
-    app = DomainDispatcherApplication(create_backend_app)
-    def slow(environ, start_response):
-        time.sleep(latency)
-        return app(environ, start_response)
-    server = make_server('127.0.0.1', port, slow if latency else app, threaded=True, request_handler=MotoRequestHandler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
+    "moto's S3 server app on 127.0.0.1:`port`, in its own process as S3 is, every request answered `latency` seconds late"
+    import subprocess
+    proc = subprocess.Popen([sys.executable, '-c', MOTO, str(port), str(latency)])
+    for _ in range(300): # up to 30 s for moto to import and listen
+        try:
+            with socket.create_connection(('127.0.0.1', port), timeout=1): return proc
+        except OSError:
+            if proc.poll() is not None: sys.exit('the moto server did not start')
+            time.sleep(0.1)
+    proc.kill(); sys.exit('the moto server did not listen within 30 s')
 
 def bench_s3(a, tmp):
     import boto3
@@ -88,7 +101,7 @@ def bench_s3(a, tmp):
         t = time.perf_counter(); S3Source('photos', 'p', endpoint_url=ep).fetch(d/'tk', workers=a.workers, progress=False); tt = time.perf_counter() - t
         out['transferkit'].append(dict(seconds=tt, kept=count_images(d/'tk')))
         print('s3', r, out['stock'][-1], out['transferkit'][-1], flush=True)
-    server.shutdown()
+    server.terminate(); server.wait(timeout=30)
     return out
 
 def main():
@@ -97,11 +110,13 @@ def main():
     p.add_argument('--objects', type=int, default=400); p.add_argument('--repeats', type=int, default=3)
     p.add_argument('--workers', type=int, default=None, help="transferkit's threads (default: the source's own, 64 for HTTP, 32 for S3)")
     p.add_argument('--s3-latency', type=float, default=0.03, help='seconds added to every S3 request')
+    p.add_argument('--only', choices=['http', 's3'], help='run one of the two comparisons')
     p.add_argument('--out', default='bench/out/fetch_vs_stock.json')
     a = p.parse_args()
     res = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name, fn, n in [('http', bench_http, a.urls), ('s3', bench_s3, a.objects)]:
+            if a.only not in (None, name): continue
             r = fn(a, tmp)
             med = {k: statistics.median(n / x['seconds'] for x in v) for k,v in r.items()}
             res[name] = dict(per_s=med, speedup=med['transferkit']/med['stock'], kept={k: min(x['kept'] for x in v) for k,v in r.items()}, n=n, runs=r)
