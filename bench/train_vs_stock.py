@@ -23,41 +23,36 @@ The bare step runs at each recipe's own batch size (transferkit shrinks the batc
 import argparse, json, resource, statistics, subprocess, sys, tempfile, time
 from pathlib import Path
 
-def make_photos(dest, per_class, seed=0):
-    "1024x768 JPEG crops of three bundled photos, one folder per class"
+def make_crops(dest, images, per_class, size, scale, seed, jitter=False):
+    "`per_class` random crops (sides `scale` of the original) of each `(label, image)`, resized to `size`, as JPEGs in label folders"
     import numpy as np
     from PIL import Image, ImageEnhance
-    from skimage import data
     rng = np.random.default_rng(seed)
-    for label, img in [('cat', data.chelsea()), ('coffee', data.coffee()), ('rocket', data.rocket())]:
+    for label, img in images:
         src = Image.fromarray(img).convert('RGB'); W, H = src.size
         (Path(dest)/label).mkdir(parents=True, exist_ok=True)
         for i in range(per_class):
-            s = rng.uniform(0.45, 0.9); w, h = int(W*s), int(H*s)
+            s = rng.uniform(*scale); w, h = int(W*s), int(H*s)
             x, y = rng.integers(0, W-w+1), rng.integers(0, H-h+1)
-            im = src.crop((x, y, x+w, y+h)).resize((1024, 768), Image.Resampling.BICUBIC)
-            if rng.random() < 0.5: im = im.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-            im = ImageEnhance.Brightness(im).enhance(rng.uniform(0.7, 1.3))
+            im = src.crop((x, y, x+w, y+h)).resize(size, Image.Resampling.BICUBIC)
+            if jitter: # random flip and brightness
+                if rng.random() < 0.5: im = im.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+                im = ImageEnhance.Brightness(im).enhance(rng.uniform(0.7, 1.3))
             im.save(Path(dest)/label/f'{i:04d}.jpg', quality=90)
+
+def make_photos(dest, per_class, seed=0):
+    "1024x768 JPEG crops of three bundled photos, one folder per class"
+    from skimage import data
+    make_crops(dest, [('cat', data.chelsea()), ('coffee', data.coffee()), ('rocket', data.rocket())], per_class, (1024, 768), (0.45, 0.9), seed, jitter=True)
 
 PROXY = [('astronaut', 'astronaut'), ('brick', 'brick'), ('grass', 'grass'), ('gravel', 'gravel'),
          ('hubble', 'hubble_deep_field'), ('ihc', 'immunohistochemistry'), ('retina', 'retina'), ('motorcycle', 'stereo_motorcycle')]
 
 def make_proxy(dest, per_class, seed=1):
     "160x120 crops of eight other bundled images (none of the benchmark's classes), one folder per class"
-    import numpy as np
-    from PIL import Image
     from skimage import data
-    rng = np.random.default_rng(seed)
-    for label, name in PROXY:
-        img = getattr(data, name)(); img = img[0] if isinstance(img, tuple) else img
-        src = Image.fromarray(img).convert('RGB'); W, H = src.size
-        (Path(dest)/label).mkdir(parents=True, exist_ok=True)
-        for i in range(per_class):
-            s = rng.uniform(0.3, 0.8); w, h = int(W*s), int(H*s)
-            x, y = rng.integers(0, W-w+1), rng.integers(0, H-h+1)
-            im = src.crop((x, y, x+w, y+h)).resize((160, 120), Image.Resampling.BICUBIC)
-            im.save(Path(dest)/label/f'{i:04d}.jpg', quality=90)
+    images = [(label, getattr(data, name)()) for label, name in PROXY]
+    make_crops(dest, [(label, img[0] if isinstance(img, tuple) else img) for label, img in images], per_class, (160, 120), (0.3, 0.8), seed)
 
 def pretrain_weights(work, dest, size, epochs=8, per_class=60):
     "A torchvision resnet18 state dict (1000-class fc, as the torch cache holds it) trained from scratch on the proxy task"
