@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np, torch
 import torch.nn.functional as F
-from fastai.vision.all import (DataBlock, ImageBlock, CategoryBlock, RandomSplitter, GrandparentSplitter, parent_label,
+from fastai.vision.all import (DataBlock, CategoryBlock, RandomSplitter, GrandparentSplitter, parent_label,
                                Resize, ResizeMethod, PadMode, aug_transforms, set_seed, TensorImage, retain_type,
                                PILImage, TransformBlock, IntToFloatTensor)
 from fastai.vision.augment import AffineCoordTfm, _WarpCoord, find_coeffs
