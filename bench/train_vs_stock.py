@@ -69,7 +69,6 @@ STOCK = '''
 import json, resource, sys, time
 t0 = time.perf_counter()
 from fastai.vision.all import *
-from fastai.callback.core import Callback
 path, size, epochs, bs, pretrained = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
 class Timer(Callback):
     def before_fit(self): self.n, self.t = 0, 0.
@@ -79,7 +78,7 @@ set_seed(42, reproducible=True)
 dls = DataBlock(blocks=(ImageBlock, CategoryBlock), get_items=get_image_files, splitter=RandomSplitter(0.2, seed=42),
                 get_y=parent_label, item_tfms=Resize(size), batch_tfms=aug_transforms()).dataloaders(path, bs=bs)
 learn = vision_learner(dls, resnet18, metrics=accuracy, pretrained=bool(int(pretrained))) # weights from the torch cache (TORCH_HOME)
-timer = Timer(); n = t = 0
+timer = Timer()
 with learn.no_bar(), learn.no_logging():
     learn.fine_tune(epochs, cbs=[timer])
 acc = float(learn.validate()[1])
