@@ -71,8 +71,7 @@ class FeatureCache:
         return {h: i for i,h in enumerate(hashes[:n])}, X[:n]
 
     def _save(self, rows:dict, X:np.ndarray):
-        buf = io.BytesIO(); np.save(buf, X)
-        atomic_write(self.path/'features.npy', buf.getvalue()) # the array first: an index never names missing rows
+        with atomic_open(self.path/'features.npy') as f: np.save(f, X) # the array first: an index never names missing rows
         atomic_write(self.path/'index.txt', ''.join(f'{h}\n' for h in rows).encode())
 
     def features(self, files, progress:bool=False) -> np.ndarray:
@@ -235,7 +234,7 @@ def train_head(path, cache_dir, arch:str='resnet18', pretrained:bool=True, weigh
     t = time.perf_counter()
     Xt, Xv = cache.features(train, progress=progress), cache.features(valid, progress=progress)
     feature_seconds = time.perf_counter() - t
-    yt = np.array([vocab.index(parent_label(f)) for f in train]); yv = np.array([vocab.index(parent_label(f)) for f in valid])
+    yt = np.array([vocab.index(folder_label(f, path)[1]) for f in train]); yv = np.array([vocab.index(folder_label(f, path)[1]) for f in valid])
     t = time.perf_counter()
     table = search_heads(Xt, yt, len(vocab), grid, k=k, seed=seed, epochs=epochs,
                          balance=None if balance == 'weighted' else balance, progress=progress)
