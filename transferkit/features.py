@@ -4,7 +4,7 @@
 
 # %% ../nbs/30_features.ipynb #74949154
 from __future__ import annotations
-import io, itertools, time
+import itertools, time
 from pathlib import Path
 
 import numpy as np, pandas as pd, torch
