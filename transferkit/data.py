@@ -18,7 +18,7 @@ from fastai.vision.all import (DataBlock, CategoryBlock, RandomSplitter, parent_
 from fastai.vision.augment import AffineCoordTfm, _WarpCoord, find_coeffs
 
 from .core import *
-from .ingest import decode_image
+from .ingest import decode_image, read_rgb
 
 # %% auto #0
 __all__ = ['BALANCE_MODES', 'RESIZE_METHODS', 'check_dataset', 'dataset_fingerprint', 'balance_split', 'class_weights',
@@ -135,7 +135,7 @@ def one_pass(tfms:list) -> list:
 
 # %% ../nbs/10_data.ipynb #ce6a6d7f
 class DecodedImages:
-    "`PILImage.create` that keeps up to `max_mb` of decoded images in memory for later epochs; pickles as `PILImage.create`"
+    "`PILImage.create` reading through `read_rgb` (16-bit scaled, not clipped) that keeps up to `max_mb` of decoded images in memory for later epochs; pickles as `PILImage.create`"
     def __init__(self, max_mb:float=512): self.max_bytes, self.used, self.images, self.hits = max_mb*2**20, 0, {}, 0
     def __call__(self, fn):
         if not isinstance(fn, (str, Path)): return PILImage.create(fn)
@@ -143,7 +143,7 @@ class DecodedImages:
         im = self.images.get(key)
         if im is not None: self.hits += 1
         else:
-            im = PILImage.create(fn); n = im.width*im.height*len(im.getbands())
+            im = PILImage(read_rgb(fn)); n = im.width*im.height*len(im.getbands())
             if self.used + n <= self.max_bytes: self.images[key] = im; self.used += n
         return PILImage(im.copy()) # transforms get their own copy: the kept one never changes
     def __reduce__(self): return (getattr, (PILImage, 'create'))
@@ -200,7 +200,7 @@ def get_dls(path, size:int=128, valid_pct:float=0.2, seed:int=42, bs:int=64,
         splitter = lambda items: (balance_split(base(items)[0], labels, balance, seed), base(items)[1])
     batch_tfms = one_pass(aug_transforms(**(aug if isinstance(aug, dict) else {}))) if aug else None
     if num_workers is None: num_workers = 4 if torch.cuda.is_available() else 0
-    images = DecodedImages(keep_decoded_mb) if keep_decoded_mb and not num_workers else PILImage.create
+    images = DecodedImages(keep_decoded_mb if not num_workers else 0) # with workers: read the same way, keep nothing
     dblock = DataBlock(blocks=(TransformBlock(type_tfms=images, batch_tfms=IntToFloatTensor), CategoryBlock), splitter=splitter,
                        get_y=get_y, item_tfms=resize, batch_tfms=batch_tfms)
     n_train = len(splitter(files)[0])

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import numpy as np, pandas as pd, torch
 from torch import nn
-from fastai.vision.all import (Datasets, TfmdDL, PILImage, ToTensor, IntToFloatTensor, Normalize,
+from fastai.vision.all import (Datasets, TfmdDL, ToTensor, IntToFloatTensor, Normalize,
                                imagenet_stats, AdaptiveConcatPool2d, Flatten, parent_label)
 
 from .core import *
-from .data import resize_tfm, get_dls, balance_split, class_weights
+from .data import resize_tfm, DecodedImages, get_dls, balance_split, class_weights
 from .learner import get_arch, weights_file, arch_body, make_learner, default_device
 
 # %% auto #0
@@ -23,7 +23,7 @@ __all__ = ['DEFAULT_GRID', 'image_loader', 'FeatureCache', 'make_head', 'fit_hea
 # %% ../nbs/30_features.ipynb #6b31cf7a
 def image_loader(files, size:int=224, resize_method:str='crop', bs:int=64, device=None) -> TfmdDL:
     "Batches of `files`, resized and normalised as `get_dls` does for validation"
-    dsets = Datasets(list(files), [[PILImage.create]], split_idx=1)
+    dsets = Datasets(list(files), [[DecodedImages(0)]], split_idx=1) # read as `get_dls` reads, nothing kept
     return TfmdDL(dsets, bs=bs, shuffle=False, drop_last=False, num_workers=0, device=device,
                   after_item=[resize_tfm(size, resize_method), ToTensor()],
                   after_batch=[IntToFloatTensor(), Normalize.from_stats(*imagenet_stats)])

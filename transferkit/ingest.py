@@ -110,7 +110,9 @@ def prepare_image(data:bytes, max_side:int=None, short_side:int=None, max_pixels
 # %% ../nbs/01_ingest.ipynb #03052085
 def read_rgb(path, max_pixels:int=MAX_PIXELS) -> Image.Image:
     "The image file at `path` as `prepare_image` sees it: verified, upright (EXIF) and in 8-bit RGB by `to_rgb`"
-    return to_rgb(ImageOps.exif_transpose(decode_image(Path(path).read_bytes(), max_pixels)))
+    img = decode_image(Path(path).read_bytes(), max_pixels)
+    if img.getexif().get(0x0112, 1) != 1: img = ImageOps.exif_transpose(img)
+    return img if img.mode == 'RGB' and 'transparency' not in img.info else to_rgb(img)
 
 # %% ../nbs/01_ingest.ipynb #5952a95d
 class FetchError(TransferkitError):
