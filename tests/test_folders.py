@@ -65,3 +65,13 @@ def test_fetch_twice_into_the_source_folder(tmp_path):
         assert len(m) == 7 and (m.status == 'ok').all() and m.label.value_counts().to_dict() == {'dog': 4, 'cat': 3}
         assert not m.origin.str.contains('/x/').any()
     assert len(list((src/'x').rglob('*.png'))) == 7
+
+@pytest.mark.slow
+def test_train_twice_with_out_the_data_folder_itself(tmp_path):
+    data = make_data(tmp_path/'data', {'cat': 10, 'dog': 10})
+    args = ['train', data, '--out', data, '--no-pretrained', '--epochs', '1', '--size', '16', '--no-aug']
+    for _ in range(2):
+        res = run(*args)
+        assert res.returncode == 0, res.stderr[-3000:]
+        c = counts(data/'report.json')  # the plots beside the model, and its cache, are not read back
+        assert set(c['train']) == {'cat', 'dog'} and sum(c['train'].values()) + sum(c['valid'].values()) == 20, c

@@ -115,10 +115,12 @@ def image_files(path) -> list:
         try:
             with os.scandir(folder) as it: entries = [e for e in it if not e.name.startswith('.')]
         except OSError: continue # missing or unreadable: nothing to list
-        if folder != root and is_output_folder(e.name for e in entries): continue
+        output = is_output_folder(e.name for e in entries)
+        if output and folder != root: continue
         for e in entries:
             if e.is_dir(follow_symlinks=False): todo.append(e.path)
-            elif os.path.splitext(e.name)[1].lower() in IMAGE_EXTS and e.is_file(): out.append(Path(e.path))
+            # the root written to as output (`--out DATA`): the images beside the model are its plots, not data
+            elif not output and os.path.splitext(e.name)[1].lower() in IMAGE_EXTS and e.is_file(): out.append(Path(e.path))
     return sorted(out, key=lambda p: p.relative_to(path).as_posix())
 
 # %% ../nbs/00_core.ipynb #d264d642
