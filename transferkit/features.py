@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np, pandas as pd, torch
 from torch import nn
 from fastai.vision.all import (Datasets, TfmdDL, ToTensor, IntToFloatTensor, Normalize,
-                               imagenet_stats, AdaptiveConcatPool2d, Flatten, parent_label)
+                               imagenet_stats, AdaptiveConcatPool2d, Flatten)
 
 from .core import *
 from .data import resize_tfm, DecodedImages, get_dls, balance_split, class_weights

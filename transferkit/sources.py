@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_sources.ipynb #76ae4ba6
 from __future__ import annotations
-import io, json, re, time, warnings
+import io, json, re, time
 from pathlib import Path
 
 import pandas as pd, requests
