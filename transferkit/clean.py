@@ -32,7 +32,7 @@ def folder_items(path, valid_pct:float=0.2, seed:int=42) -> pd.DataFrame:
     files, splitter = split_files(path, valid_pct, seed)
     valid = set(splitter(files)[1])
     split = ['valid' if i in valid else 'train' for i in range(len(files))]
-    return pd.DataFrame(dict(file=[f.relative_to(path).as_posix() for f in files], label=[parent_label(f) for f in files], split=split))
+    return pd.DataFrame(dict(file=[f.relative_to(path).as_posix() for f in files], label=[folder_label(f, path)[1] for f in files], split=split))
 
 # %% ../nbs/50_clean.ipynb #b9125344
 def model_probs(learn, files, bs:int=64) -> np.ndarray:

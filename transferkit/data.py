@@ -5,29 +5,26 @@
 # %% ../nbs/10_data.ipynb #475c9880
 from __future__ import annotations
 import copyreg, hashlib, os
+from functools import partial
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np, torch
 import torch.nn.functional as F
-from fastai.vision.all import (DataBlock, CategoryBlock, RandomSplitter, GrandparentSplitter, parent_label,
+from fastai.vision.all import (DataBlock, CategoryBlock, RandomSplitter, parent_label,
                                Resize, ResizeMethod, PadMode, aug_transforms, set_seed, TensorImage, retain_type,
                                PILImage, TransformBlock, IntToFloatTensor)
 from fastai.vision.augment import AffineCoordTfm, _WarpCoord, find_coeffs
 
 from .core import *
-from .ingest import decode_image
+from .ingest import decode_image, read_rgb
 
 # %% auto #0
-__all__ = ['BALANCE_MODES', 'RESIZE_METHODS', 'has_split_folders', 'check_dataset', 'dataset_fingerprint', 'balance_split',
-           'class_weights', 'OnePassAffine', 'one_pass', 'DecodedImages', 'resize_tfm', 'split_files', 'get_dls']
+__all__ = ['BALANCE_MODES', 'RESIZE_METHODS', 'check_dataset', 'dataset_fingerprint', 'balance_split', 'class_weights',
+           'OnePassAffine', 'one_pass', 'DecodedImages', 'resize_tfm', 'split_files', 'FolderLabel', 'get_dls']
 
 # %% ../nbs/10_data.ipynb #7bfeef26
-def has_split_folders(path) -> bool:
-    "Whether `path` holds `train/` and `valid/` folders, which then define the split"
-    return (Path(path)/'train').is_dir() and (Path(path)/'valid').is_dir()
-
 def _unreadable(files, workers=4):
     "`(file, reason)` for each of `files` that does not decode"
     def check(f):
@@ -35,14 +32,23 @@ def _unreadable(files, workers=4):
         except (TransferkitError, OSError) as e: return f, str(e)
     with ThreadPoolExecutor(workers) as ex: return [r for r in ex.map(check, files) if r]
 
+def _taking_part(path) -> list:
+    "The images under `path` that a data set made from it uses: those under `train/` and `valid/` when both exist"
+    files = image_files(path)
+    return [f for f in files if folder_label(f, path)[0]] if has_split_folders(path) else files
+
 # %% ../nbs/10_data.ipynb #8355b3c8
 def check_dataset(path, verify:bool=True) -> Counter:
     "Images per class in `path`, or a `TransferkitError` naming what is wrong and how to fix it"
     path = Path(path)
     if not path.is_dir(): raise TransferkitError(f"Data folder {str(path)!r} does not exist: give a folder with one sub-folder of images per label")
-    files = image_files(path)
-    if not files: raise TransferkitError(f"No images ({', '.join(IMAGE_EXTS)}) under {path}: put images in one sub-folder per label")
-    counts = Counter(parent_label(f) for f in files)
+    files = _taking_part(path)
+    where = 'train/ and valid/ of ' if has_split_folders(path) else ''
+    if not files: raise TransferkitError(f"No images ({', '.join(IMAGE_EXTS)}) in the label folders under {where}{path}: put images in one sub-folder per label")
+    loose = [f for f in files if f.parent == path]
+    if loose: raise TransferkitError(f"{len(loose)} image(s) lie directly in {path} (e.g. {loose[0].name}): put each image in a folder named after its label")
+    warn_nested(files, path)
+    counts = Counter(folder_label(f, path)[1] for f in files)
     if len(counts) < 2: raise TransferkitError(f"Only one class ({next(iter(counts))!r}) under {path}: a classifier needs at least two label folders")
     small = sorted(l for l,n in counts.items() if n < 2)
     if small: raise TransferkitError(f"Class(es) {', '.join(map(repr, small))} in {path} have fewer than 2 images: add images or remove those folders")
@@ -129,7 +135,7 @@ def one_pass(tfms:list) -> list:
 
 # %% ../nbs/10_data.ipynb #ce6a6d7f
 class DecodedImages:
-    "`PILImage.create` that keeps up to `max_mb` of decoded images in memory for later epochs; pickles as `PILImage.create`"
+    "`PILImage.create` reading through `read_rgb` (16-bit scaled, not clipped) that keeps up to `max_mb` of decoded images in memory for later epochs; pickles as `PILImage.create`"
     def __init__(self, max_mb:float=512): self.max_bytes, self.used, self.images, self.hits = max_mb*2**20, 0, {}, 0
     def __call__(self, fn):
         if not isinstance(fn, (str, Path)): return PILImage.create(fn)
@@ -137,7 +143,7 @@ class DecodedImages:
         im = self.images.get(key)
         if im is not None: self.hits += 1
         else:
-            im = PILImage.create(fn); n = im.width*im.height*len(im.getbands())
+            im = PILImage(read_rgb(fn)); n = im.width*im.height*len(im.getbands())
             if self.used + n <= self.max_bytes: self.images[key] = im; self.used += n
         return PILImage(im.copy()) # transforms get their own copy: the kept one never changes
     def __reduce__(self): return (getattr, (PILImage, 'create'))
@@ -150,11 +156,26 @@ def resize_tfm(size:int, method:str='crop') -> Resize:
     if method not in RESIZE_METHODS: raise TransferkitError(f"Resize method {method!r} is not one of {', '.join(RESIZE_METHODS)}")
     return Resize(size, method=RESIZE_METHODS[method], pad_mode=PadMode.Zeros)
 
+def _by_split_folder(path):
+    "A splitter: images under `path/train/` train, those under `path/valid/` validate, however deep"
+    def split(items):
+        s = [folder_label(f, path)[0] for f in items]
+        return [i for i,x in enumerate(s) if x == 'train'], [i for i,x in enumerate(s) if x == 'valid']
+    return split
+
 def split_files(path, valid_pct:float=0.2, seed:int=42) -> tuple:
     "`(files, splitter)`: the images under `path` that take part and the fastai splitter that divides them"
-    path = Path(path); files = image_files(path)
-    if has_split_folders(path): return [f for f in files if f.relative_to(path).parts[0] in ('train', 'valid')], GrandparentSplitter('train', 'valid')
-    return files, RandomSplitter(valid_pct, seed=seed)
+    path = Path(path)
+    return _taking_part(path), _by_split_folder(path) if has_split_folders(path) else RandomSplitter(valid_pct, seed=seed)
+
+class FolderLabel:
+    "The label of an image under `root` by core's rule (`folder_label`); pickles as fastai's `parent_label`"
+    def __init__(self, root): self.root = Path(root)
+    def __call__(self, f):
+        try: return folder_label(f, self.root)[1]
+        except ValueError: return parent_label(f) # not under the root (a test set from elsewhere): its folder
+    # an exported learner must load where transferkit is not installed
+    def __reduce__(self): return (partial, (parent_label,))
 
 def get_dls(path, size:int=128, valid_pct:float=0.2, seed:int=42, bs:int=64,
             resize_method:str='crop', # crop, squish or pad
@@ -172,15 +193,16 @@ def get_dls(path, size:int=128, valid_pct:float=0.2, seed:int=42, bs:int=64,
     files, splitter = split_files(path, valid_pct, seed)
     set_seed(seed)
     if balance is not None and balance not in BALANCE_MODES: raise TransferkitError(f"Balance mode {balance!r} is not one of {', '.join(BALANCE_MODES)}")
-    labels = [parent_label(f) for f in files]
+    get_y = FolderLabel(path)
+    labels = [get_y(f) for f in files]
     if balance in ('undersample', 'oversample'):
         base = splitter
         splitter = lambda items: (balance_split(base(items)[0], labels, balance, seed), base(items)[1])
     batch_tfms = one_pass(aug_transforms(**(aug if isinstance(aug, dict) else {}))) if aug else None
     if num_workers is None: num_workers = 4 if torch.cuda.is_available() else 0
-    images = DecodedImages(keep_decoded_mb) if keep_decoded_mb and not num_workers else PILImage.create
+    images = DecodedImages(keep_decoded_mb if not num_workers else 0) # with workers: read the same way, keep nothing
     dblock = DataBlock(blocks=(TransformBlock(type_tfms=images, batch_tfms=IntToFloatTensor), CategoryBlock), splitter=splitter,
-                       get_y=parent_label, item_tfms=resize, batch_tfms=batch_tfms)
+                       get_y=get_y, item_tfms=resize, batch_tfms=batch_tfms)
     n_train = len(splitter(files)[0])
     # small data: at least ~8 batches an epoch, or training from scratch takes too few steps to learn
     bs = max(1, min(bs, max(8, n_train // 8), n_train))

@@ -4,16 +4,16 @@
 
 # %% ../nbs/30_features.ipynb #74949154
 from __future__ import annotations
-import io, itertools, time
+import itertools, time
 from pathlib import Path
 
 import numpy as np, pandas as pd, torch
 from torch import nn
-from fastai.vision.all import (Datasets, TfmdDL, PILImage, ToTensor, IntToFloatTensor, Normalize,
-                               imagenet_stats, AdaptiveConcatPool2d, Flatten, parent_label)
+from fastai.vision.all import (Datasets, TfmdDL, ToTensor, IntToFloatTensor, Normalize,
+                               imagenet_stats, AdaptiveConcatPool2d, Flatten)
 
 from .core import *
-from .data import resize_tfm, get_dls, balance_split, class_weights
+from .data import resize_tfm, DecodedImages, get_dls, balance_split, class_weights
 from .learner import get_arch, weights_file, arch_body, make_learner, default_device
 
 # %% auto #0
@@ -23,7 +23,7 @@ __all__ = ['DEFAULT_GRID', 'image_loader', 'FeatureCache', 'make_head', 'fit_hea
 # %% ../nbs/30_features.ipynb #6b31cf7a
 def image_loader(files, size:int=224, resize_method:str='crop', bs:int=64, device=None) -> TfmdDL:
     "Batches of `files`, resized and normalised as `get_dls` does for validation"
-    dsets = Datasets(list(files), [[PILImage.create]], split_idx=1)
+    dsets = Datasets(list(files), [[DecodedImages(0)]], split_idx=1) # read as `get_dls` reads, nothing kept
     return TfmdDL(dsets, bs=bs, shuffle=False, drop_last=False, num_workers=0, device=device,
                   after_item=[resize_tfm(size, resize_method), ToTensor()],
                   after_batch=[IntToFloatTensor(), Normalize.from_stats(*imagenet_stats)])
@@ -71,8 +71,7 @@ class FeatureCache:
         return {h: i for i,h in enumerate(hashes[:n])}, X[:n]
 
     def _save(self, rows:dict, X:np.ndarray):
-        buf = io.BytesIO(); np.save(buf, X)
-        atomic_write(self.path/'features.npy', buf.getvalue()) # the array first: an index never names missing rows
+        with atomic_open(self.path/'features.npy') as f: np.save(f, X) # the array first: an index never names missing rows
         atomic_write(self.path/'index.txt', ''.join(f'{h}\n' for h in rows).encode())
 
     def features(self, files, progress:bool=False) -> np.ndarray:
@@ -235,7 +234,7 @@ def train_head(path, cache_dir, arch:str='resnet18', pretrained:bool=True, weigh
     t = time.perf_counter()
     Xt, Xv = cache.features(train, progress=progress), cache.features(valid, progress=progress)
     feature_seconds = time.perf_counter() - t
-    yt = np.array([vocab.index(parent_label(f)) for f in train]); yv = np.array([vocab.index(parent_label(f)) for f in valid])
+    yt = np.array([vocab.index(folder_label(f, path)[1]) for f in train]); yv = np.array([vocab.index(folder_label(f, path)[1]) for f in valid])
     t = time.perf_counter()
     table = search_heads(Xt, yt, len(vocab), grid, k=k, seed=seed, epochs=epochs,
                          balance=None if balance == 'weighted' else balance, progress=progress)

@@ -9,16 +9,16 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
-import pandas as pd, requests
+import numpy as np, pandas as pd, requests
 from PIL import Image, ImageOps, UnidentifiedImageError
 from fastprogress.fastprogress import progress_bar
 
 from .core import *
 
 # %% auto #0
-__all__ = ['SUPPORTED_FORMATS', 'MAX_PIXELS', 'MAX_BYTES', 'TRANSIENT_STATUS', 'USER_AGENT', 'MANIFEST_COLUMNS', 'STATUSES',
-           'BadImage', 'decode_image', 'prepare_image', 'FetchError', 'with_retries', 'http_get', 'Item', 'Manifest',
-           'ingest', 'summarize']
+__all__ = ['SUPPORTED_FORMATS', 'MAX_PIXELS', 'MAX_BYTES', 'LOSSY_FORMATS', 'TRANSIENT_STATUS', 'USER_AGENT', 'MANIFEST_COLUMNS',
+           'STATUSES', 'BadImage', 'decode_image', 'to_rgb', 'prepare_image', 'read_rgb', 'FetchError', 'with_retries',
+           'http_get', 'Item', 'Manifest', 'ingest', 'summarize']
 
 # %% ../nbs/01_ingest.ipynb #afa0db5c
 class BadImage(TransferkitError):
@@ -52,9 +52,20 @@ def decode_image(data:bytes, max_pixels:int=MAX_PIXELS,
     return img
 
 # %% ../nbs/01_ingest.ipynb #2102cbb7
-def _flatten_rgb(img):
-    "`img` in RGB, with any transparency composited over white"
-    if img.mode in ('RGBA', 'LA') or (img.mode == 'P' and 'transparency' in img.info):
+def _scaled_gray(img) -> Image.Image:
+    "The single-channel 16-bit, 32-bit or float `img` as an 'L' image, its range scaled to 0..255 (see the table)"
+    a = np.asarray(img).astype(np.float64)
+    if img.mode == 'F': a = np.nan_to_num(a, nan=0., posinf=0., neginf=0.)
+    lo, hi = (a.min(), a.max()) if a.size else (0., 0.)
+    if img.mode.startswith('I;16') or (img.mode == 'I' and lo >= 0 and hi <= 65535): a = a/257
+    elif img.mode == 'F' and lo >= 0 and hi <= 1: a = a*255
+    else: a = (a - lo)*(255/(hi - lo)) if hi > lo else np.zeros_like(a)
+    return Image.fromarray(np.rint(a).clip(0, 255).astype(np.uint8), 'L')
+
+def to_rgb(img:Image.Image) -> Image.Image:
+    "`img` in 8-bit RGB: higher bit depths scaled (never clipped), any transparency composited over white"
+    if img.mode in ('I', 'F') or img.mode.startswith('I;16'): img = _scaled_gray(img)
+    if img.mode in ('RGBA', 'LA', 'PA', 'RGBa', 'La') or 'transparency' in img.info:
         img = img.convert('RGBA')
         bg = Image.new('RGB', img.size, (255,255,255)); bg.paste(img, mask=img.getchannel('A'))
         return bg
@@ -77,19 +88,31 @@ def _draft_size(data, max_side, short_side):
     if (tw, th) == ((h, w) if turned else (w, h)): return None
     return (th, tw) if turned else (tw, th)
 
+LOSSY_FORMATS = ('JPEG', 'MPO', 'WEBP') # stored as JPEG when changed; every other format as PNG
+
 def prepare_image(data:bytes, max_side:int=None, short_side:int=None, max_pixels:int=MAX_PIXELS, quality:int=90):
-    "`(bytes, extension, (w,h))` of `data` verified, upright, RGB and shrunk as asked"
+    "`(bytes, extension, (w,h))` of `data` verified, upright, 8-bit RGB and shrunk as asked"
     draft = _draft_size(data, max_side, short_side)
     img = decode_image(data, max_pixels, draft=draft)
     orientation = img.getexif().get(0x0112, 1)
     size = _target_size(img.size, max_side, short_side)
-    if draft is None and orientation == 1 and img.mode == 'RGB' and img.format in ('JPEG','PNG') and size == img.size:
+    if (draft is None and orientation == 1 and img.mode == 'RGB' and 'transparency' not in img.info
+        and img.format in ('JPEG','PNG') and size == img.size):
         return data, '.jpg' if img.format == 'JPEG' else '.png', img.size
-    out = _flatten_rgb(ImageOps.exif_transpose(img))
+    out = to_rgb(ImageOps.exif_transpose(img))
     size = _target_size(out.size, max_side, short_side)
     if size != out.size: out = out.resize(size, Image.Resampling.LANCZOS)
-    buf = io.BytesIO(); out.save(buf, 'JPEG', quality=quality)
-    return buf.getvalue(), '.jpg', out.size
+    buf = io.BytesIO()
+    if img.format in LOSSY_FORMATS: out.save(buf, 'JPEG', quality=quality); ext = '.jpg'
+    else: out.save(buf, 'PNG', compress_level=1); ext = '.png' # zlib's fastest level: ~15x faster than the default, ~20% larger
+    return buf.getvalue(), ext, out.size
+
+# %% ../nbs/01_ingest.ipynb #03052085
+def read_rgb(path, max_pixels:int=MAX_PIXELS) -> Image.Image:
+    "The image file at `path` as `prepare_image` sees it: verified, upright (EXIF) and in 8-bit RGB by `to_rgb`"
+    img = decode_image(Path(path).read_bytes(), max_pixels)
+    if img.getexif().get(0x0112, 1) != 1: img = ImageOps.exif_transpose(img)
+    return img if img.mode == 'RGB' and 'transparency' not in img.info else to_rgb(img)
 
 # %% ../nbs/01_ingest.ipynb #5952a95d
 class FetchError(TransferkitError):
@@ -143,10 +166,12 @@ class Manifest:
     "The record of every item fetched into a dataset folder, kept in `manifest.csv` there"
     def __init__(self, root, name='manifest.csv'):
         self.root, self.path, self.rows, self.lock = Path(root), Path(root)/name, {}, threading.Lock()
-        if self.path.exists():
-            with open(self.path, newline='') as f:
-                for row in csv.DictReader(f):
-                    if row.get('status') in STATUSES and None not in row.values(): self.rows[self._key(row)] = row
+        data = self.path.read_bytes() if self.path.exists() else b''
+        torn = bool(data) and not data.endswith(b'\n') # killed while appending: the last line is partial
+        text = data[:data.rfind(b'\n')+1].decode('utf-8', errors='replace')
+        for row in csv.DictReader(io.StringIO(text, newline='')):
+            if row.get('status') in STATUSES and None not in row.values(): self.rows[self._key(row)] = row
+        if torn: self.compact()
 
     @staticmethod
     def _key(row): return (row['origin'], row['label'], row.get('split') or '')
@@ -168,7 +193,7 @@ class Manifest:
             self.rows[self._key(row)] = row
             new = not self.path.exists()
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            with open(self.path, 'a', newline='') as f:
+            with open(self.path, 'a', newline='', encoding='utf-8') as f:
                 w = csv.DictWriter(f, MANIFEST_COLUMNS)
                 if new: w.writeheader()
                 w.writerow(row)

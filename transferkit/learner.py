@@ -240,16 +240,20 @@ def load_model(path, cpu:bool=None):
 
 # %% ../nbs/20_learner.ipynb #2e1afe09
 def save_record(record:dict, out) -> Path:
-    "Write the training record to `out/training.json` and its loss curves, if any, to `out/loss_curve.png`"
+    "Write the training record to `out/training.json` and its loss curves, if any, to `out/loss_curve.png`, each atomically"
     import matplotlib; matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
-    atomic_write(out/'training.json', json.dumps(record, indent=1).encode())
+    atomic_write(out/'training.json', json.dumps(record, indent=1).encode()) # first: it marks `out` as output, never data
     rows = record['epochs']
-    if not rows: return out/'training.json' # nothing trained epoch by epoch (a head fitted on features): no curve
+    if not rows: # nothing trained epoch by epoch (a head fitted on features): no curve, and not an older run's either
+        (out/'loss_curve.png').unlink(missing_ok=True); return out/'training.json'
     fig, ax = plt.subplots(figsize=(5,3.5))
     ax.plot([r['epoch'] for r in rows], [r['train_loss'] for r in rows], 'o-', label='train')
     ax.plot([r['epoch'] for r in rows], [r['valid_loss'] for r in rows], 'o-', label='valid')
     ax.set_xlabel('epoch'); ax.set_ylabel('loss'); ax.legend(); ax.set_title(f"{record['arch']} loss")
-    fig.tight_layout(); fig.savefig(out/'loss_curve.png', dpi=100); plt.close(fig)
+    fig.tight_layout()
+    try:
+        with atomic_open(out/'loss_curve.png') as f: fig.savefig(f, format='png', dpi=100)
+    finally: plt.close(fig)
     return out/'training.json'

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np, pandas as pd
 
 from .core import *
+from .ingest import read_rgb
 
 # %% auto #0
 __all__ = ['confusion_matrix', 'classification_metrics', 'top_losses', 'contact_sheet', 'evaluate_learner', 'plot_confusion',
@@ -50,18 +51,19 @@ def contact_sheet(rows:list, path, title:str=None, cols:int=4, caption=None) -> 
     "A PNG grid of thumbnails of `rows[i]['file']`, each captioned by `caption(row)`"
     import matplotlib; matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    from PIL import Image
     caption = caption or (lambda r: f"{r['predicted']}/{r['actual']}\n{r['loss']:.2f} / {r['probability']:.2f}")
     n = max(len(rows), 1); cols = min(cols, n); nrows = -(-n // cols)
     fig, axs = plt.subplots(nrows, cols, figsize=(2.4*cols, 2.6*nrows), squeeze=False)
     for ax in axs.flat: ax.axis('off')
     for ax, r in zip(axs.flat, rows):
-        try:
-            with Image.open(r['file']) as im: im.thumbnail((256, 256)); ax.imshow(im.convert('RGB'))
-        except (OSError, TypeError, ValueError): ax.text(0.5, 0.5, 'unreadable', ha='center')
+        try: im = read_rgb(r['file']); im.thumbnail((256, 256)); ax.imshow(im) # 16-bit images scaled, not clipped
+        except (TransferkitError, OSError, TypeError, ValueError): ax.text(0.5, 0.5, 'unreadable', ha='center')
         ax.set_title(caption(r), fontsize=8)
     if title: fig.suptitle(title)
-    fig.tight_layout(); fig.savefig(path, dpi=80); plt.close(fig)
+    fig.tight_layout()
+    try:
+        with atomic_open(path) as f: fig.savefig(f, format='png', dpi=80)
+    finally: plt.close(fig)
     return Path(path)
 
 # %% ../nbs/40_report.ipynb #ca58dfee
@@ -90,7 +92,10 @@ def plot_confusion(cm, classes, path, title='Confusion matrix'):
     for i in range(n):
         for j in range(n): ax.text(j, i, cm[i,j], ha='center', va='center', color='white' if cm[i,j] > cm.max()/2 else 'black')
     ax.set_xlabel('predicted'); ax.set_ylabel('actual'); ax.set_title(title)
-    fig.tight_layout(); fig.savefig(path, dpi=100); plt.close(fig)
+    fig.tight_layout()
+    try:
+        with atomic_open(path) as f: fig.savefig(f, format='png', dpi=100)
+    finally: plt.close(fig)
     return Path(path)
 
 # %% ../nbs/40_report.ipynb #708d6a8b
@@ -108,15 +113,20 @@ def report_markdown(m:dict) -> str:
         lines += [f"| {r['file']} | {r['actual']} | {r['predicted']} | {r['probability']:.3f} | {r['loss']:.3f} |" for r in m['top_losses'][:10]]
     return '\n'.join(lines) + '\n'
 
+def _write_csv(df, path, **kwargs):
+    with atomic_open(path, 'w', newline='', encoding='utf-8') as f: df.to_csv(f, **kwargs)
+
 def save_report(m:dict, out) -> Path:
-    "Write `m` to `out/`: report.json, report.md, confusion_matrix.csv/.png, top_losses.csv/.png"
+    "Write `m` to `out/`, each file atomically: report.json, report.md, confusion_matrix.csv/.png, top_losses.csv/.png"
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
-    atomic_write(out/'report.json', json.dumps(m, indent=1).encode())
+    atomic_write(out/'report.json', json.dumps(m, indent=1).encode()) # first: it marks `out` as output, never data (`image_files`)
     atomic_write(out/'report.md', report_markdown(m).encode())
-    pd.DataFrame(m['confusion'], index=m['classes'], columns=m['classes']).rename_axis('actual \\ predicted').to_csv(out/'confusion_matrix.csv')
+    _write_csv(pd.DataFrame(m['confusion'], index=m['classes'], columns=m['classes']).rename_axis('actual \\ predicted'), out/'confusion_matrix.csv')
     plot_confusion(m['confusion'], m['classes'], out/'confusion_matrix.png')
-    if m.get('top_losses'):
-        pd.DataFrame(m['top_losses']).to_csv(out/'top_losses.csv', index=False)
-        if all(r['file'] for r in m['top_losses']):
-            contact_sheet(m['top_losses'], out/'top_losses.png', title='Top losses: predicted/actual, loss/probability')
+    losses = m.get('top_losses') or []
+    # without top losses, an older report's files would no longer match this one: they go
+    if losses: _write_csv(pd.DataFrame(losses), out/'top_losses.csv', index=False)
+    else: (out/'top_losses.csv').unlink(missing_ok=True)
+    if losses and all(r['file'] for r in losses): contact_sheet(losses, out/'top_losses.png', title='Top losses: predicted/actual, loss/probability')
+    else: (out/'top_losses.png').unlink(missing_ok=True)
     return out/'report.json'

@@ -13,8 +13,8 @@ from .core import *
 from .ingest import *
 
 # %% auto #0
-__all__ = ['SOURCES', 'SPLIT_NAMES', 'Source', 'register_source', 'get_source', 'read_index', 'LocalSource', 'RateLimited',
-           'ddg_search', 'DDGSource', 'S3Source']
+__all__ = ['SOURCES', 'Source', 'register_source', 'get_source', 'read_index', 'LocalSource', 'RateLimited', 'ddg_search',
+           'DDGSource', 'S3Source']
 
 # %% ../nbs/02_sources.ipynb #bf9856dc
 class Source:
@@ -56,14 +56,6 @@ def get_source(uri, **kwargs) -> Source:
     if proto not in SOURCES: raise TransferkitError(f"No source for {proto}: in {uri!r}: use one of {', '.join(s+':' for s in sorted(SOURCES))} or a folder path")
     return SOURCES[proto].from_uri(rest, **kwargs)
 
-# %% ../nbs/02_sources.ipynb #dcb6601d
-SPLIT_NAMES = ('train', 'valid')
-
-def _split_label(parts):
-    "`(split, label)` from the folder parts of a path relative to the root"
-    if len(parts) >= 2 and parts[0] in SPLIT_NAMES: return parts[0], parts[-1]
-    return '', parts[-1]
-
 # %% ../nbs/02_sources.ipynb #f38f3b93
 def read_index(index, path_col:str, label_col:str=None, label_fn=None) -> list:
     "`(path_or_key, label)` pairs from a CSV index, labels from `label_col` or `label_fn(row)`"
@@ -84,20 +76,24 @@ class LocalSource(Source):
         self.index, self.path_col, self.label_col, self.label_fn = index, path_col, label_col, label_fn
         if not self.path.exists(): raise TransferkitError(f"Folder {str(self.path)!r} does not exist: give the folder that holds one sub-folder per label")
 
-    def items(self):
+    def items(self, skip=None): # a folder inside `path` to leave out (the fetch destination)
         if self.index is not None:
             base = self.path if self.path.is_dir() else self.path.parent
             return [Item(str(base/p), l) for p,l in read_index(self.index, self.path_col, self.label_col, self.label_fn)]
         files = image_files(self.path)
+        if skip is not None and Path(skip).resolve().is_relative_to(self.path.resolve()):
+            inside = Path(skip).resolve().relative_to(self.path.resolve()).parts
+            files = [f for f in files if f.relative_to(self.path).parts[:len(inside)] != inside]
         loose = [f for f in files if f.parent == self.path]
         if loose: raise TransferkitError(f"{len(loose)} image(s) lie directly in {self.path} (e.g. {loose[0].name}): put each image in a folder named after its label")
-        return [Item(str(f), *reversed(_split_label(f.relative_to(self.path).parts[:-1]))) for f in files]
+        warn_nested(files, self.path)
+        return [Item(str(f), *reversed(folder_label(f, self.path))) for f in files]
 
     def read(self, item): return Path(item.origin).read_bytes()
 
     def fetch(self, dest, **kwargs):
         if Path(dest).resolve() == self.path.resolve(): raise TransferkitError(f"Destination {dest} is the source folder itself: fetch into a new folder")
-        return super().fetch(dest, **kwargs) if not self.link else self.ingest_items(self.items(), dest, link=True, **kwargs)
+        return self.ingest_items(self.items(skip=dest), dest, link=self.link, **kwargs)
 
 # %% ../nbs/02_sources.ipynb #0123799a
 class RateLimited(Exception):
