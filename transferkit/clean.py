@@ -184,7 +184,7 @@ def _locked(root:Path):
 
 def _data_root(root) -> Path:
     root = Path(os.path.abspath(root))
-    if not root.is_dir(): raise TransferkitError(f"Data folder {str(root)!r} does not exist: give a folder with one sub-folder of images per label")
+    if not root.is_dir(): raise TransferkitError(f"Data folder {str(root)!r} {'is a file' if root.exists() else 'does not exist'}: give a folder with one sub-folder of images per label")
     return root
 
 # %% ../nbs/50_clean.ipynb #dabf835d
@@ -230,7 +230,9 @@ def _roll_back(root:Path, b:dict, step) -> list:
     "Put every file of batch `b` back where it was, however far it (or an earlier roll-back) got; the moves reversed"
     where = [_where(root, m) for m in b['moves']]
     problems = [w for w in where if w not in _MOVE_STATES]
-    if problems: raise TransferkitError(f"Cannot undo batch {b['id']}, nothing was changed:\n" + '\n'.join(f'  {p}' for p in problems))
+    what = dict(begun='roll back the interrupted', undoing='finish undoing').get(b['state'], 'undo')
+    if problems: raise TransferkitError(f"Cannot {what} batch {b['id']}, nothing was changed:\n" + '\n'.join(f'  {p}' for p in problems))
+
     if b['state'] != 'undoing': _append_journal(root, dict(batch=b['id'], state='undoing')); step()
     for m, w in reversed(list(zip(b['moves'], where))):
         if w == 'linked': os.unlink(root/m['dst']); step() # the same file under both names: drop the new one
