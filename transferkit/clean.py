@@ -4,29 +4,27 @@
 
 # %% ../nbs/50_clean.ipynb #db3756fc
 from __future__ import annotations
-import base64, html, io, json, os, time
+import base64, html, io, json, os, signal, time
 from pathlib import Path
 
 import numpy as np, pandas as pd
 from PIL import Image
-from fastai.vision.all import parent_label
 
 from .core import *
 from .ingest import Manifest
-from .data import split_files
-from .learner import load_model
-from .features import FeatureCache, cross_val_probs
+# torch and fastai load inside the functions that score images, so `clean --apply` and `--undo` start in a fraction of a second
 
 # %% auto #0
-__all__ = ['CLEAN_DIR', 'SUSPECT_COLUMNS', 'ACTIONS', 'folder_items', 'model_probs', 'learner_features', 'label_issue_scores',
-           'dhash', 'find_duplicates', 'find_suspects', 'check_decisions', 'apply_decisions', 'undo', 'suspects_html',
-           'Cleaner']
+__all__ = ['CLEAN_DIR', 'SUSPECT_COLUMNS', 'ACTIONS', 'MOVE_COLUMNS', 'folder_items', 'model_probs', 'learner_features',
+           'label_issue_scores', 'dhash', 'find_duplicates', 'find_suspects', 'check_decisions', 'apply_decisions',
+           'undo', 'suspects_html', 'Cleaner']
 
 # %% ../nbs/50_clean.ipynb #939eea38
-CLEAN_DIR = '.transferkit' # inside the dataset root: trash/ and journal.jsonl
+CLEAN_DIR = '.transferkit' # inside the dataset root: trash/, journal.jsonl and the lock
 
 def folder_items(path, valid_pct:float=0.2, seed:int=42) -> pd.DataFrame:
     "file (relative to `path`), label and split of every image under `path`"
+    from transferkit.data import split_files
     path = Path(path)
     if not path.is_dir(): raise TransferkitError(f"Data folder {str(path)!r} does not exist: give a folder with one sub-folder of images per label")
     files, splitter = split_files(path, valid_pct, seed)
@@ -99,6 +97,7 @@ def find_suspects(path, learn=None, cache:FeatureCache=None, k:int=5, seed:int=4
                   confident:float=0.8, unsure:float=0.55, max_distance:int=5, all:bool=False, bs:int=64,
                   out_of_fold:bool=False) -> pd.DataFrame: # without a cache: score with out-of-fold heads on the learner's own features
     "Images under `path` worth a look, most suspect first, scored by `learn` and/or out-of-fold heads on `cache`"
+    from transferkit.features import cross_val_probs
     if learn is None and cache is None: raise TransferkitError("find_suspects needs a learner (learn=, or an exported model) or a feature cache (cache=) to score images")
     path = Path(path); items = folder_items(path, valid_pct, seed)
     if not len(items): raise TransferkitError(f"No images under {path}: give a folder of label folders")
@@ -134,7 +133,7 @@ ACTIONS = ('keep', 'delete', 'relabel')
 def _journal(root) -> Path: return Path(root)/CLEAN_DIR/'journal.jsonl'
 
 def _read_journal(root) -> list:
-    "The journal's records; a torn last line (a crash mid-write) is skipped"
+    "The journal's records; a torn line (a crash mid-write) is skipped"
     path, out = _journal(root), []
     if path.exists():
         for line in path.read_text().splitlines():
@@ -143,27 +142,114 @@ def _read_journal(root) -> list:
     return out
 
 def _append_journal(root, rec:dict):
+    "Append `rec` as one line and flush it to disk, after ending a torn last line so `rec` stays whole"
     path = _journal(root); path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, 'a') as f:
-        f.write(json.dumps(rec) + '\n'); f.flush(); os.fsync(f.fileno())
+    with open(path, 'ab+') as f:
 
-def _free_name(dest:Path, limit:int=10_000) -> Path:
-    "`dest`, or the first free `stem~N.ext` next to it"
-    if not dest.exists(): return dest
+        end = f.seek(0, os.SEEK_END)
+        torn = end > 0 and os.pread(f.fileno(), 1, end - 1) != b'\n'
+        f.write(b'\n'*torn + json.dumps(rec).encode() + b'\n'); f.flush(); os.fsync(f.fileno())
+
+# %% ../nbs/50_clean.ipynb #d9c284b4
+def _batches(root) -> list:
+    "The journal's batches in order, each a dict of `id`, `moves`, `new_dirs` and `state` (begun, done, undoing or undone)"
+    out = {}
+    for r in _read_journal(root):
+        if 'undo' in r:
+            if r['undo'] in out: out[r['undo']]['state'] = 'undone'
+        elif 'state' in r:
+            b = out.setdefault(r['batch'], dict(id=r['batch'], moves=[], new_dirs=[]))
+            if r['state'] == 'begun': b.update(moves=r['moves'], new_dirs=r['new_dirs'])
+            b['state'] = r['state']
+        elif 'src' in r: # journals before write-ahead batches: a line per move, no end mark
+            out.setdefault(r['batch'], dict(id=r['batch'], moves=[], new_dirs=[], state='done'))['moves'].append(r)
+    return list(out.values())
+
+# %% ../nbs/50_clean.ipynb #205b4682
+class _Steps:
+    "Counts the durable steps of one apply or undo; the test hook `TRANSFERKIT_FAULT_AFTER=N` kills the process after the N-th"
+    def __init__(self):
+        self.n, self.after = 0, int(os.environ.get('TRANSFERKIT_FAULT_AFTER') or 0)
+        self.sig = getattr(signal, 'SIG' + os.environ.get('TRANSFERKIT_FAULT_SIGNAL', 'KILL')) # STOP: freeze there instead
+
+    def __call__(self):
+        self.n += 1
+        if self.n == self.after: _fault(self.sig)
+
+def _fault(sig): os.kill(os.getpid(), sig)
+
+def _locked(root:Path):
+    "The exclusive lock on the data folder `root` that an apply or undo holds"
+    return exclusive_lock(root/CLEAN_DIR/'lock', f"{root} is busy: another `transferkit clean` is applying or undoing there (pid {{pid}}); wait for it to finish")
+
+def _data_root(root) -> Path:
+    root = Path(os.path.abspath(root))
+    if not root.is_dir(): raise TransferkitError(f"Data folder {str(root)!r} {'is a file' if root.exists() else 'does not exist'}: give a folder with one sub-folder of images per label")
+    return root
+
+# %% ../nbs/50_clean.ipynb #dabf835d
+def _free_name(dest:Path, taken=(), limit:int=10_000) -> Path:
+    "`dest`, or the first free `stem~N.ext` next to it; names in `taken` count as used"
+    free = lambda p: p not in taken and not p.exists()
+    if free(dest): return dest
     for n in range(1, limit):
         p = dest.with_name(f'{dest.stem}~{n}{dest.suffix}')
-        if not p.exists(): return p
+        if free(p): return p
     raise TransferkitError(f"No free name for {dest} after {limit} tries: tidy up that folder")
 
-def _move(src:Path, dst:Path):
-    "Move `src` to `dst` without ever replacing an existing `dst`"
+def _move(src:Path, dst:Path, step=lambda: None):
+    "Move `src` to `dst` without ever replacing an existing `dst`, calling `step` after each durable change"
     dst.parent.mkdir(parents=True, exist_ok=True)
     try: os.link(src, dst)
     except FileExistsError: raise TransferkitError(f"{dst} appeared while moving {src} there: nothing was overwritten; run again") from None
     except OSError: # no hard links on this file system: check, then rename
         if dst.exists(): raise TransferkitError(f"{dst} exists: nothing was overwritten; run again") from None
-        os.rename(src, dst); return
-    os.unlink(src)
+        os.rename(src, dst); step(); return
+    step()
+    os.unlink(src); step()
+
+def _sync_dirs(dirs):
+    "Flush the entries of `dirs` to disk, so the moves in them outlive a power cut"
+    for d in set(dirs):
+        if not d.is_dir(): continue
+        fd = os.open(d, os.O_RDONLY)
+        try: os.fsync(fd)
+        finally: os.close(fd)
+
+# %% ../nbs/50_clean.ipynb #98a16235
+_MOVE_STATES = ('before', 'linked', 'after')
+
+def _where(root:Path, m:dict) -> str:
+    "How far move `m` of a batch got — before, linked (one file at both names) or after — or what stops it from going back"
+    s, d = root/m['src'], root/m['dst']
+    if s.exists() and d.exists(): return 'linked' if os.path.samefile(s, d) else f"{m['src']} exists again, so {m['dst']} cannot go back there"
+    if d.exists(): return 'after' if hash_file(d) == m['hash'] else f"{m['dst']} changed since it was moved (its hash differs)"
+    return 'before' if s.exists() else f"{m['src']} is missing and so is {m['dst']}"
+
+def _roll_back(root:Path, b:dict, step) -> list:
+    "Put every file of batch `b` back where it was, however far it (or an earlier roll-back) got; the moves reversed"
+    where = [_where(root, m) for m in b['moves']]
+    problems = [w for w in where if w not in _MOVE_STATES]
+    what = dict(begun='roll back the interrupted', undoing='finish undoing').get(b['state'], 'undo')
+    if problems: raise TransferkitError(f"Cannot {what} batch {b['id']}, nothing was changed:\n" + '\n'.join(f'  {p}' for p in problems))
+
+    if b['state'] != 'undoing': _append_journal(root, dict(batch=b['id'], state='undoing')); step()
+    for m, w in reversed(list(zip(b['moves'], where))):
+        if w == 'linked': os.unlink(root/m['dst']); step() # the same file under both names: drop the new one
+        elif w == 'after': _move(root/m['dst'], root/m['src'], step)
+    for d in b['new_dirs']:
+        if (root/d).is_dir() and not any((root/d).iterdir()): (root/d).rmdir()
+    for p in root.glob(f'.manifest.csv.*{PARTIAL_SUFFIX}'): p.unlink() # a manifest rewrite cut short
+    _sync_dirs([(root/m[k]).parent for m in b['moves'] for k in ('src', 'dst')])
+    _manifest_follow(root, b, undo=True); step()
+    _append_journal(root, dict(undo=b['id'])); step()
+    return [dict(m, batch=b['id']) for m, w in zip(b['moves'], where) if w != 'before'][::-1]
+
+def _recover(root:Path, step) -> list:
+    "Roll back the batches an apply or undo left unfinished (killed); their ids"
+    todo = [b for b in _batches(root) if b['state'] in ('begun', 'undoing')]
+    for b in reversed(todo): _roll_back(root, b, step)
+    return [b['id'] for b in todo]
 
 # %% ../nbs/50_clean.ipynb #7a4130f9
 def _inside(root:Path, f) -> Path:
@@ -181,7 +267,7 @@ def check_decisions(root, decisions, allow_new_labels:bool=False) -> list:
     missing = {'file', 'action'} - set(df.columns)
     if missing: raise TransferkitError(f"Decisions need the columns file and action (and new_label to relabel); missing: {', '.join(sorted(missing))}")
     if 'new_label' not in df.columns: df['new_label'] = ''
-    labels = set(folder_items(root).label) if root.is_dir() else set()
+    labels = {f.parent.name for f in image_files(root) if f.parent != root} if root.is_dir() else set()
     errors, out, seen = [], [], set()
     for n, r in enumerate(df.itertuples(), start=1):
         action, new = str(r.action).strip().lower() or 'keep', str(r.new_label).strip()
@@ -205,58 +291,66 @@ def check_decisions(root, decisions, allow_new_labels:bool=False) -> list:
     return out
 
 # %% ../nbs/50_clean.ipynb #2df7a9b6
-def _manifest_follow(root:Path, moves:list, undo:bool=False):
-    "Make the manifest rows journalled with `moves` follow the moved files, or put them back on undo"
-    moves = [r for r in moves if r.get('manifest')]
+def _manifest_follow(root:Path, b:dict, undo:bool=False):
+    "Make the manifest rows journalled with batch `b` follow its moved files, or put them back on undo, in one atomic rewrite"
+    moves = [m for m in b['moves'] if m.get('manifest')]
     if not moves: return
-    m = Manifest(root)
-    for rec in moves:
-        row = rec['manifest']
-        if undo: m.record(row)
-        elif rec['action'] == 'delete': m.record(dict(row, file=rec['dst'], status='removed', reason=f"moved to the cleaner's trash (batch {rec['batch']})"))
-        else: m.record(dict(row, file=rec['dst'], reason=f"relabelled {row['label']} -> {rec['new_label']} by the cleaner (batch {rec['batch']})"))
-    m.compact()
+    man, changed = Manifest(root), False
+    for m in moves:
+        row = m['manifest']
+        if undo: pass
+        elif m['action'] == 'delete': row = dict(row, file=m['dst'], status='removed', reason=f"moved to the cleaner's trash (batch {b['id']})")
+        else: row = dict(row, file=m['dst'], reason=f"relabelled {row['label']} -> {m['new_label']} by the cleaner (batch {b['id']})")
+        key = Manifest._key(row)
+        if man.rows.get(key) != row: man.rows[key], changed = row, True
+    if changed: man.compact()
 
-def apply_decisions(root, decisions, allow_new_labels:bool=False) -> pd.DataFrame:
-    "Carry out `decisions` (a CSV path or table: file, action, new_label) under `root`, journalled; the moves made"
-    root = Path(os.path.abspath(root))
-    changes = check_decisions(root, decisions, allow_new_labels)
-    batch = time.strftime('%Y%m%dT%H%M%S') + f'-{os.getpid()}-{time.perf_counter_ns() % 10**6}'
+def _plan(root:Path, changes:list) -> tuple:
+    "`(moves, new_dirs)` for `changes`: each move's source, a free destination, the file's hash and its manifest row"
     rows = {r['file']: r for r in Manifest(root).rows.values() if r['status'] == 'ok'} if (root/'manifest.csv').exists() else {}
-    moves = []
+    moves, taken, new_dirs = [], set(), []
     for src, action, new in changes:
         rel = src.relative_to(root)
-        dst = root/CLEAN_DIR/'trash'/rel if action == 'delete' else src.parent.parent/new/src.name
-        dst = _free_name(dst)
-        rec = dict(batch=batch, action=action, src=rel.as_posix(), dst=dst.relative_to(root).as_posix(), hash=hash_file(src),
-                   label=src.parent.name, new_label=new if action == 'relabel' else '', manifest=rows.get(rel.as_posix()))
-        _append_journal(root, rec)
-        _move(src, dst)
-        moves.append(rec)
-    _manifest_follow(root, moves)
-    return pd.DataFrame(moves, columns=['batch', 'action', 'src', 'dst', 'hash', 'label', 'new_label'])
+        dst = _free_name(root/CLEAN_DIR/'trash'/rel if action == 'delete' else src.parent.parent/new/src.name, taken); taken.add(dst)
+        if action == 'relabel' and not dst.parent.exists() and dst.parent.relative_to(root).as_posix() not in new_dirs: new_dirs.append(dst.parent.relative_to(root).as_posix())
+        moves.append(dict(action=action, src=rel.as_posix(), dst=dst.relative_to(root).as_posix(), hash=hash_file(src),
+                          label=src.parent.name, new_label=new if action == 'relabel' else '', manifest=rows.get(rel.as_posix())))
+    return moves, new_dirs
+
+MOVE_COLUMNS = ['batch', 'action', 'src', 'dst', 'hash', 'label', 'new_label']
+
+def apply_decisions(root, decisions, allow_new_labels:bool=False) -> pd.DataFrame:
+    "Carry out `decisions` (a CSV path or table: file, action, new_label) under `root` as one write-ahead journalled batch; the moves made"
+    root = _data_root(root)
+    if not (root/CLEAN_DIR).exists(): check_decisions(root, decisions, allow_new_labels) # bad decisions leave no trace, not even the lock file
+    with _locked(root):
+        step = _Steps()
+        recovered = _recover(root, step)
+
+        changes = check_decisions(root, decisions, allow_new_labels); step()
+        moves, new_dirs = _plan(root, changes)
+        b = dict(id=time.strftime('%Y%m%dT%H%M%S') + f'-{os.getpid()}-{time.perf_counter_ns() % 10**6}', moves=moves, new_dirs=new_dirs)
+        if moves:
+            _append_journal(root, dict(batch=b['id'], state='begun', new_dirs=new_dirs, moves=moves)); step()
+            for m in moves: _move(root/m['src'], root/m['dst'], step)
+            _sync_dirs([(root/m[k]).parent for m in moves for k in ('src', 'dst')])
+            _manifest_follow(root, b); step()
+            _append_journal(root, dict(batch=b['id'], state='done')); step()
+    df = pd.DataFrame([dict(m, batch=b['id']) for m in moves], columns=MOVE_COLUMNS)
+    df.attrs['recovered'] = recovered # ids of interrupted batches rolled back first
+    return df
 
 # %% ../nbs/50_clean.ipynb #53c1ca6c
 def undo(root) -> pd.DataFrame:
-    "Reverse the last batch of changes under `root` that is not undone yet; the moves reversed"
-    root = Path(os.path.abspath(root))
-    recs = _read_journal(root)
-    undone = {r['undo'] for r in recs if 'undo' in r}
-    batches = [r['batch'] for r in recs if 'src' in r and r['batch'] not in undone]
-    if not batches: raise TransferkitError(f"Nothing to undo under {root}: no applied changes in {_journal(root)}")
-    batch = batches[-1]
-    moves = [r for r in recs if r.get('batch') == batch and 'src' in r]
-    problems = [f"{r['src']} exists again, so {r['dst']} cannot go back there" for r in moves if (root/r['dst']).exists() and (root/r['src']).exists()]
-    problems += [f"{r['dst']} changed since it was moved (its hash differs)" for r in moves if (root/r['dst']).exists() and hash_file(root/r['dst']) != r['hash']]
-    if problems: raise TransferkitError(f"Cannot undo batch {batch}, nothing was changed:\n" + '\n'.join(f'  {p}' for p in problems))
-    reversed_ = []
-    for rec in reversed(moves):
-        if not (root/rec['dst']).exists(): continue # the move never happened (a crash right after journalling it)
-        _move(root/rec['dst'], root/rec['src'])
-        reversed_.append(rec)
-    _manifest_follow(root, moves, undo=True)
-    _append_journal(root, dict(undo=batch))
-    return pd.DataFrame(reversed_, columns=['batch', 'action', 'src', 'dst', 'hash', 'label', 'new_label'])
+    "Reverse the last batch of changes under `root` not undone yet (an interrupted one as far as it got); the moves reversed"
+    root = _data_root(root)
+    nothing = f"Nothing to undo under {root}: no applied changes in {_journal(root)}"
+    if not _journal(root).exists(): raise TransferkitError(nothing)
+    with _locked(root):
+        todo = [b for b in _batches(root) if b['state'] != 'undone']
+        if not todo: raise TransferkitError(nothing)
+        moves = _roll_back(root, todo[-1], _Steps())
+    return pd.DataFrame(moves, columns=MOVE_COLUMNS)
 
 # %% ../nbs/50_clean.ipynb #b4c757ee
 def _thumb_uri(path, size:int=160) -> str:
@@ -309,6 +403,7 @@ class Cleaner:
     @classmethod
     def from_export(cls, model, root, cache:FeatureCache=None, **kwargs):
         "A cleaner for the images under `root`, scored by the exported model at `model` (export.pkl or its folder)"
+        from transferkit.learner import load_model
         return cls.from_learner(load_model(model), root, cache=cache, **kwargs)
 
     def _ipython_display_(self):

@@ -12,7 +12,7 @@ from pathlib import Path
 __all__ = ['PARTIAL_SUFFIX', 'IMAGE_EXTS', 'OUTPUT_MARKERS', 'SPLIT_NAMES', 'TransferkitError', 'TransferkitWarning',
            'hash_bytes', 'hash_file', 'check_label', 'safe_join', 'partial_path', 'atomic_open', 'atomic_write',
            'remove_partials', 'is_output_folder', 'image_files', 'has_split_folders', 'folder_label', 'nested_folders',
-           'warn_nested']
+           'warn_nested', 'exclusive_lock']
 
 # %% ../nbs/00_core.ipynb #5da0b6dd
 class TransferkitError(Exception):
@@ -155,3 +155,22 @@ def warn_nested(files, root, show:int=3) -> list:
                f"(the first folder level is the label): {', '.join(nested[:show])}{more}")
         warnings.warn(msg, TransferkitWarning, stacklevel=2)
     return nested
+
+# %% ../nbs/00_core.ipynb #8a106a50
+from contextlib import contextmanager
+
+@contextmanager
+def exclusive_lock(path, # the lock file (made, with its folder, if missing)
+                   busy:str="{path} is locked by another process (pid {pid}); wait for it to finish"): # the error when it is held; `{path}` and `{pid}` are filled in
+    "Hold an exclusive lock on the file `path` for the `with` block, or fail at once with `busy`; the lock dies with its process"
+    import fcntl # POSIX only, so loaded where it is used
+    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pid = os.pread(fd, 32, 0).decode(errors='replace').strip() or '?'
+            raise TransferkitError(busy.replace('{path}', str(path)).replace('{pid}', pid)) from None
+        os.ftruncate(fd, 0); os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield path
+    finally: os.close(fd)
