@@ -6,6 +6,7 @@
 from __future__ import annotations
 import os, warnings
 from collections import Counter
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -20,8 +21,8 @@ from .report import evaluate_learner, save_report
 from .export import export_model, predict_files
 
 # %% auto #0
-__all__ = ['MIN_SIZE', 'check_settings', 'check_data_folder', 'check_model', 'check_out_folder', 'ingest_folder', 'train_folder',
-           'report_and_export', 'search_folder', 'make_digits', 'run_demo']
+__all__ = ['MIN_SIZE', 'check_settings', 'check_data_folder', 'check_model', 'check_out_folder', 'checks_first', 'ingest_folder',
+           'train_folder', 'report_and_export', 'search_folder', 'make_digits', 'run_demo']
 
 # %% ../nbs/70_pipeline.ipynb #bd3df443
 MIN_SIZE = 8 # pixels: the smallest image size a run accepts
@@ -101,6 +102,15 @@ def check_out_folder(out) -> Path:
     if not os.access(out, os.W_OK | os.X_OK): raise TransferkitError(f"Output folder {str(out)!r} is not writable: give a folder you can write to")
     return out
 
+# %% ../nbs/70_pipeline.ipynb #a644aec3
+@contextmanager
+def checks_first():
+    "Hold back the warnings of the checks inside until all of them have passed: a run that stops says only why"
+    with warnings.catch_warnings(record=True) as held:
+        warnings.simplefilter('always')
+        yield
+    for w in held: warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+
 # %% ../nbs/70_pipeline.ipynb #d2a3f30d
 def ingest_folder(data, cache, size:int, progress:bool=True) -> Path:
     "A verified copy of the label folders in `data` under `cache`, shorter sides shrunk to `size`"
@@ -122,8 +132,9 @@ def train_folder(data, out, size:int=128, epochs:int=4, arch:str='resnet18', pre
                  resize_at_ingest:bool=True, progress:bool=True) -> dict:
     "Train a classifier on the label folders in `data`; writes export.pkl, model card, record, report to `out`"
     out = Path(out)
-    check_settings(size=size, bs=bs, valid_pct=valid_pct, resize_method=resize_method, balance=balance, epochs=epochs)
-    check_data_folder(data, valid_pct); check_model(arch, pretrained, weights, epochs=epochs); check_out_folder(out)
+    with checks_first():
+        check_settings(size=size, bs=bs, valid_pct=valid_pct, resize_method=resize_method, balance=balance, epochs=epochs)
+        check_data_folder(data, valid_pct); check_model(arch, pretrained, weights, epochs=epochs); check_out_folder(out)
     data_dir = ingest_folder(data, out/f'data-{size}px', size, progress=progress) if resize_at_ingest else Path(data)
     dls = get_dls(data_dir, size=size, valid_pct=valid_pct, seed=seed, bs=bs, resize_method=resize_method, aug=aug, verify=not resize_at_ingest, balance=balance)
     learn, record = train_model(dls, arch, epochs=epochs, pretrained=pretrained, weights=weights, seed=seed, find_lr=find_lr, progress=progress)
@@ -144,9 +155,10 @@ def search_folder(data, out, cache=None, size:int=128, arch:str='resnet18', pret
                   resize_at_ingest:bool=True, progress:bool=True) -> dict:
     "Pick a head on cached features for the label folders in `data`; writes export.pkl, head_search.csv, report to `out`"
     out = Path(out)
-    check_settings(size=size, bs=bs, valid_pct=valid_pct, resize_method=resize_method, balance=balance, epochs=fine_tune_epochs, k=k)
-    check_data_folder(data, valid_pct); check_model(arch, pretrained, weights, features=True); check_out_folder(out)
-    if cache is not None: check_out_folder(cache)
+    with checks_first():
+        check_settings(size=size, bs=bs, valid_pct=valid_pct, resize_method=resize_method, balance=balance, epochs=fine_tune_epochs, k=k)
+        check_data_folder(data, valid_pct); check_model(arch, pretrained, weights, features=True); check_out_folder(out)
+        if cache is not None: check_out_folder(cache)
     data_dir = ingest_folder(data, out/f'data-{size}px', size, progress=progress) if resize_at_ingest else Path(data)
     res = train_head(data_dir, cache or out/'features', arch, pretrained=pretrained, weights=weights, size=size, resize_method=resize_method,
                      valid_pct=valid_pct, seed=seed, bs=bs, grid=grid, k=k, balance=balance, progress=progress)
