@@ -4,7 +4,7 @@
 
 # %% ../nbs/90_cli.ipynb #7f5d3d6d
 from __future__ import annotations
-import argparse, math, re, sys, tempfile, warnings, zipfile
+import argparse, codecs, math, re, sys, tempfile, warnings, zipfile
 from pathlib import Path
 
 import transferkit
@@ -88,10 +88,12 @@ def _not_creatable(folder:Path) -> str:
     if why := _unwritable(base): return f"is not writable ({why} in {str(base)!r})"
 
 def _out_folder(p:Path) -> str:
+    "Why `p` cannot be an output folder (None: it can)"
     if p.exists() and not p.is_dir(): return "is a file: give a folder (it is created if missing)"
     if why := _not_creatable(p): return f"{why}: give a folder you can write to"
 
 def _out_file(p:Path) -> str:
+    "Why `p` cannot be an output file (None: it can)"
     if p.is_dir(): return "is a folder: give a file name"
     if why := _not_creatable(p.parent): return f"cannot be written: its folder {why}"
 
@@ -109,12 +111,28 @@ def _torch_file(p:Path) -> bool:
     with open(p, 'rb') as f: return f.read(len(_LEGACY_TORCH)) == _LEGACY_TORCH
 
 def _weights(p:Path) -> str:
+    "Why `p` is not a weights file (None: it looks like one)"
     fix = "give the .pth file torch.save(model.state_dict(), PATH) wrote for --arch"
     if not p.exists(): return f"does not exist: {fix}"
     if not p.is_file(): return f"is not a file: {fix}"
     if not _torch_file(p): return f"is not a PyTorch weights file: {fix}"
 
 _weights_file = _path_arg(_weights, 'weights file')
+
+def _not_csv(p:Path) -> str:
+    "Why the file `p` cannot be a CSV pandas reads (None: it can): empty, or not UTF-8 text"
+    with open(p, 'rb') as f: head = f.read(1 << 16)
+    if not head.strip(): return "is empty"
+    try: codecs.getincrementaldecoder('utf-8')().decode(head, final=False)
+    except UnicodeDecodeError: return "is not a CSV (not UTF-8 text)"
+    if b'\0' in head: return "is not a CSV (binary)"
+
+def _csv(fix:str):
+    "An argparse type: an existing CSV file"
+    def check(p):
+        if not p.is_file(): return f"{'is not a file' if p.exists() else 'does not exist'}: {fix}"
+        if why := _not_csv(p): return f"{why}: {fix}"
+    return _path_arg(check, 'CSV file')
 
 def _label_query(text):
     "An argparse type: `LABEL=QUERY`, both parts non-empty"
@@ -143,7 +161,7 @@ def _check_predict(a):
     if not any(Path(f).is_file() or _any_image(f) for f in a.files): warnings.warn(f"No images in {', '.join(a.files)}: nothing to predict")
 
 def _check_fetch(a):
-    "A local SOURCE exists (and holds images, without --index); a local --index exists; --labels and --query only with ddg:"
+    "A local SOURCE exists (and holds images, without --index); a local --index is a CSV; --labels and --query only with ddg:"
     m = re.match(r'^([A-Za-z][A-Za-z0-9+.-]+):(?://)?(.*)$', a.uri) # as `get_source` reads it
     scheme, local = (m.group(1).lower(), m.group(2)) if m else ('file', a.uri)
     if (a.labels or a.query) and scheme != 'ddg': raise TransferkitError(f"--labels and --query are for DuckDuckGo sources (ddg:), not {a.uri!r}")
@@ -151,7 +169,10 @@ def _check_fetch(a):
         if not Path(local).exists(): raise TransferkitError(f"SOURCE {a.uri!r} does not exist: give the folder that holds one sub-folder of images per label")
         if not a.index and not Path(local).is_dir(): raise TransferkitError(f"SOURCE {a.uri!r} is a file, not a folder: give a folder of label folders, or a CSV with --index")
         if not a.index and not _any_image(local): raise TransferkitError(f"SOURCE {a.uri!r} holds no images ({', '.join(IMAGE_EXTS)}): give a folder with one sub-folder of images per label")
-    if a.index and scheme != 's3' and not Path(a.index).is_file(): raise TransferkitError(f"--index {a.index!r} is not a file: give the CSV of paths and labels")
+    if a.index and scheme != 's3': # for S3, an index that is not a local file is a key in the bucket
+        try: why = "is not a file" if not Path(a.index).is_file() else _not_csv(Path(a.index))
+        except OSError as e: why = f"cannot be read ({e.strerror or e})"
+        if why: raise TransferkitError(f"--index {a.index!r} {why}: give the CSV of paths and labels")
 
 # %% ../nbs/90_cli.ipynb #41dd7a9f
 def _train(a):
@@ -296,7 +317,7 @@ def make_parser() -> argparse.ArgumentParser:
     c.add_argument('--cache', type=_output_folder, help='feature cache folder: out-of-fold scores from heads on cached features (better at label errors)')
     c.add_argument('--report', type=_output_file, help='suspects CSV to write (an HTML contact sheet goes next to it)')
     c.add_argument('--all', action='store_true', help='every image in the report, not only those with a reason')
-    c.add_argument('--apply', metavar='DECISIONS_CSV', type=_existing('file', 'give the decisions CSV (the suspects report, filled in)'), help='carry out the decisions in this CSV (the report, filled in)')
+    c.add_argument('--apply', metavar='DECISIONS_CSV', type=_csv('give the decisions CSV (the suspects report, filled in)'), help='carry out the decisions in this CSV (the report, filled in)')
     c.add_argument('--allow-new-labels', action='store_true', help='let relabel create a new class folder')
     c.add_argument('--undo', action='store_true', help='reverse the last --apply')
     c.add_argument('--arch', default='resnet18'); c.add_argument('--size', type=_size, default=128, help='image size for --cache features')
