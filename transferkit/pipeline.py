@@ -94,12 +94,13 @@ def check_model(arch='resnet18', pretrained:bool=True, weights=None,
 
 # %% ../nbs/70_pipeline.ipynb #3a36f450
 def check_out_folder(out) -> Path:
-    "`out`, created if missing; a `TransferkitError` when it is a file or cannot be written (the last check before a run writes)"
+    "`out`, or a `TransferkitError` when it is a file or cannot be created or written; nothing is created"
     out = Path(out)
     if out.exists() and not out.is_dir(): raise TransferkitError(f"Output folder {str(out)!r} is a file: give a folder (it is created if missing)")
-    try: out.mkdir(parents=True, exist_ok=True)
-    except OSError as e: raise TransferkitError(f"Cannot create the output folder {str(out)!r} ({e.strerror or e}): give a folder you can write to") from None
-    if not os.access(out, os.W_OK | os.X_OK): raise TransferkitError(f"Output folder {str(out)!r} is not writable: give a folder you can write to")
+    base = out.absolute()
+    while not base.exists() and base != base.parent: base = base.parent
+    if not base.is_dir(): raise TransferkitError(f"Output folder {str(out)!r} cannot be created: {str(base)!r} is a file")
+    if not os.access(base, os.W_OK | os.X_OK): raise TransferkitError(f"Output folder {str(out)!r} cannot be written: {str(base)!r} is not writable")
     return out
 
 # %% ../nbs/70_pipeline.ipynb #a644aec3
