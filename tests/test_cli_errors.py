@@ -354,3 +354,10 @@ def test_fuzz_through_the_console_script(ws, case, tmp_path_factory):
     before = snapshot(ws), snapshot(cwd)
     res = run(*_fill(argv, ws), cwd=cwd)
     check_refused(res.returncode, res.stdout, res.stderr, bad, before, (snapshot(ws), snapshot(cwd)))
+
+def test_cli_and_library_share_the_size_floor():
+    "`--size` and `--resize` refuse what `train_folder` refuses, and no more"
+    import argparse
+    from transferkit.pipeline import MIN_SIZE
+    assert cli._size(str(MIN_SIZE)) == MIN_SIZE
+    with pytest.raises(argparse.ArgumentTypeError): cli._size(str(MIN_SIZE - 1))
