@@ -4,13 +4,175 @@
 
 # %% ../nbs/90_cli.ipynb #7f5d3d6d
 from __future__ import annotations
-import argparse, sys, warnings
+import argparse, codecs, math, re, sys, tempfile, warnings, zipfile
 from pathlib import Path
 
-from .core import TransferkitError
+import transferkit
+from .core import TransferkitError, IMAGE_EXTS
 
 # %% auto #0
 __all__ = ['make_parser', 'main']
+
+# %% ../nbs/90_cli.ipynb #1e688b55
+class _Parser(argparse.ArgumentParser):
+    "An `ArgumentParser` whose errors are one line, `transferkit COMMAND: error: …; see `transferkit COMMAND --help``, exit code 2"
+    def error(self, message): self.exit(2, f"{self.prog}: error: {' '.join(message.split())}; see `{self.prog} --help`\n")
+
+# %% ../nbs/90_cli.ipynb #37dc19f8
+def _number(cast=int, lo=None, hi=None,
+            unit:str='', # what the number counts, said in the message
+            above:bool=False): # `lo` itself is refused
+    "An argparse type: a finite number (`int`: a whole one) from `lo` to `hi`, either bound optional"
+    kind = 'a whole number' if cast is int else 'a number'
+    span = ' '.join([f'above {lo}' if above else f'of at least {lo}'] if lo is not None and hi is None else
+                    [f'from {lo} to {hi}'] if lo is not None else [f'of at most {hi}'] if hi is not None else [])
+    fix = f"give {kind} {span}{unit}".rstrip()
+    def number(text):
+        try: v = cast(text)
+        except ValueError: raise argparse.ArgumentTypeError(f"{text!r} is not {kind}: {fix}") from None
+        if not math.isfinite(v) or (lo is not None and (v <= lo if above else v < lo)) or (hi is not None and v > hi):
+            raise argparse.ArgumentTypeError(f"{text} is out of range: {fix}")
+        return v
+    number.__name__ = kind
+    return number
+
+def _fraction(text):
+    "An argparse type: a number strictly between 0 and 1"
+    try: v = float(text)
+    except ValueError: v = math.nan
+    if not 0 < v < 1: raise argparse.ArgumentTypeError(f"{text!r} is not a fraction between 0 and 1: give one such as 0.2 (20%)")
+    return v
+
+def _number_list(item, example:str):
+    "An argparse type: comma-separated values, each one checked by the argparse type `item`"
+    def numbers(text):
+        values = [v.strip() for v in text.split(',') if v.strip()]
+        if not values: raise argparse.ArgumentTypeError(f"{text!r} holds no values: give comma-separated values such as {example}")
+        try: return [item(v) for v in values]
+        except argparse.ArgumentTypeError as e: raise argparse.ArgumentTypeError(f"{e}, in comma-separated values such as {example}") from None
+    numbers.__name__ = 'list'
+    return numbers
+
+# %% ../nbs/90_cli.ipynb #a9f2ffb9
+def _path_arg(check, name:str):
+    "An argparse type from `check(path)`, which says why the path will not do (or None); the text comes back unchanged"
+    def path_type(text):
+        try: why = "is empty: give a path" if not text.strip() else check(Path(text))
+        except (OSError, ValueError) as e: why = f"cannot be used ({getattr(e, 'strerror', None) or e})"
+        if why: raise argparse.ArgumentTypeError(f"{text!r} {why}")
+        return text
+    path_type.__name__ = name
+    return path_type
+
+def _existing(kind:str=None, # 'file' or 'folder'; None: either
+              fix:str=''): # what to give instead
+    "An argparse type: the path of an existing file or folder"
+    def check(p):
+        if not p.exists(): return f"does not exist: {fix}"
+        if kind == 'folder' and not p.is_dir(): return f"is a file, not a folder: {fix}"
+        if kind == 'file' and not p.is_file(): return f"is not a file: {fix}"
+    return _path_arg(check, f"existing {kind or 'path'}")
+
+# %% ../nbs/90_cli.ipynb #dc5c6d17
+def _unwritable(folder:Path) -> str:
+    "Why nothing can be written in the existing `folder` (None: it can); tried with a nameless temp file, which leaves no trace"
+    try:
+        with tempfile.TemporaryFile(dir=folder): return None
+    except OSError as e: return e.strerror or str(e)
+
+def _not_creatable(folder:Path) -> str:
+    "Why `folder` cannot be used or created for writing (None: it can)"
+    base = folder.absolute()
+    while not base.exists() and base != base.parent: base = base.parent
+    if not base.is_dir(): return f"cannot be created: {str(base)!r} is a file"
+    if why := _unwritable(base): return f"is not writable ({why} in {str(base)!r})"
+
+def _out_folder(p:Path) -> str:
+    "Why `p` cannot be an output folder (None: it can)"
+    if p.exists() and not p.is_dir(): return "is a file: give a folder (it is created if missing)"
+    if why := _not_creatable(p): return f"{why}: give a folder you can write to"
+
+def _out_file(p:Path) -> str:
+    "Why `p` cannot be an output file (None: it can)"
+    if p.is_dir(): return "is a folder: give a file name"
+    if why := _not_creatable(p.parent): return f"cannot be written: its folder {why}"
+
+_output_folder, _output_file = _path_arg(_out_folder, 'output folder'), _path_arg(_out_file, 'output file')
+
+# %% ../nbs/90_cli.ipynb #fc2153f1
+_LEGACY_TORCH = b'\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19' # the pickled magic number a pre-1.6 torch.save file starts with
+
+def _torch_file(p:Path) -> bool:
+    "Whether the file `p` looks like what `torch.save` writes: a zip holding data.pkl, or the legacy pickle"
+    try:
+        if zipfile.is_zipfile(p):
+            with zipfile.ZipFile(p) as z: return any(n.endswith('data.pkl') for n in z.namelist())
+    except zipfile.BadZipFile: return False
+    with open(p, 'rb') as f: return f.read(len(_LEGACY_TORCH)) == _LEGACY_TORCH
+
+def _weights(p:Path) -> str:
+    "Why `p` is not a weights file (None: it looks like one)"
+    fix = "give the .pth file torch.save(model.state_dict(), PATH) wrote for --arch"
+    if not p.exists(): return f"does not exist: {fix}"
+    if not p.is_file(): return f"is not a file: {fix}"
+    if not _torch_file(p): return f"is not a PyTorch weights file: {fix}"
+
+_weights_file = _path_arg(_weights, 'weights file')
+
+def _not_csv(p:Path) -> str:
+    "Why the file `p` cannot be a CSV pandas reads (None: it can): empty, or not UTF-8 text"
+    with open(p, 'rb') as f: head = f.read(1 << 16)
+    if not head.strip(): return "is empty"
+    try: codecs.getincrementaldecoder('utf-8')().decode(head, final=False)
+    except UnicodeDecodeError: return "is not a CSV (not UTF-8 text)"
+    if b'\0' in head: return "is not a CSV (binary)"
+
+def _csv(fix:str):
+    "An argparse type: an existing CSV file"
+    def check(p):
+        if not p.is_file(): return f"{'is not a file' if p.exists() else 'does not exist'}: {fix}"
+        if why := _not_csv(p): return f"{why}: {fix}"
+    return _path_arg(check, 'CSV file')
+
+def _label_query(text):
+    "An argparse type: `LABEL=QUERY`, both parts non-empty"
+    label, sep, query = text.partition('=')
+    if not (sep and label.strip() and query.strip()): raise argparse.ArgumentTypeError(f"{text!r} must look like LABEL=QUERY, such as cat='tabby cat'")
+    return text
+
+# %% ../nbs/90_cli.ipynb #907b24d4
+def _any_image(folder) -> bool:
+    "Whether an image file lies anywhere under `folder`, hidden files and folders skipped as `image_files` does; stops at the first"
+    folder = Path(folder)
+    return any(p.suffix.lower() in IMAGE_EXTS and not any(s.startswith('.') for s in p.relative_to(folder).parts) and p.is_file()
+               for p in folder.rglob('*'))
+
+def _check_data(a):
+    "The data folder of `a` holds images"
+    if not _any_image(a.data_dir): raise TransferkitError(f"data_dir {a.data_dir!r} holds no images ({', '.join(IMAGE_EXTS)}): put them in one sub-folder per label")
+
+def _check_clean(a):
+    "One mode of `clean`; images to score"
+    if sum([bool(a.apply), a.undo, bool(a.model or a.cache)]) != 1: raise TransferkitError("Give one of: --model/--cache (find suspects), --apply DECISIONS.csv, or --undo")
+    if a.model or a.cache: _check_data(a)
+
+def _check_predict(a):
+    "A warning when `files` names no image at all"
+    if not any(Path(f).is_file() or _any_image(f) for f in a.files): warnings.warn(f"No images in {', '.join(a.files)}: nothing to predict")
+
+def _check_fetch(a):
+    "A local SOURCE exists (and holds images, without --index); a local --index is a CSV; --labels and --query only with ddg:"
+    m = re.match(r'^([A-Za-z][A-Za-z0-9+.-]+):(?://)?(.*)$', a.uri) # as `get_source` reads it
+    scheme, local = (m.group(1).lower(), m.group(2)) if m else ('file', a.uri)
+    if (a.labels or a.query) and scheme != 'ddg': raise TransferkitError(f"--labels and --query are for DuckDuckGo sources (ddg:), not {a.uri!r}")
+    if scheme == 'file':
+        if not Path(local).exists(): raise TransferkitError(f"SOURCE {a.uri!r} does not exist: give the folder that holds one sub-folder of images per label")
+        if not a.index and not Path(local).is_dir(): raise TransferkitError(f"SOURCE {a.uri!r} is a file, not a folder: give a folder of label folders, or a CSV with --index")
+        if not a.index and not _any_image(local): raise TransferkitError(f"SOURCE {a.uri!r} holds no images ({', '.join(IMAGE_EXTS)}): give a folder with one sub-folder of images per label")
+    if a.index and scheme != 's3': # for S3, an index that is not a local file is a key in the bucket
+        try: why = "is not a file" if not Path(a.index).is_file() else _not_csv(Path(a.index))
+        except OSError as e: why = f"cannot be read ({e.strerror or e})"
+        if why: raise TransferkitError(f"--index {a.index!r} {why}: give the CSV of paths and labels")
 
 # %% ../nbs/90_cli.ipynb #41dd7a9f
 def _train(a):
@@ -21,16 +183,12 @@ def _train(a):
     print(f"Validation accuracy: {res['accuracy']:.4f} ({', '.join(res['classes'])})")
     print(f"Model: {res['model']}")
 
-def _grid_values(text, cast):
-    try: return [cast(v) for v in text.split(',') if v.strip()]
-    except ValueError: raise TransferkitError(f"{text!r} is not a comma-separated list of numbers") from None
-
 def _heads(a):
     from transferkit.pipeline import search_folder
     from transferkit.features import DEFAULT_GRID
     grid = dict(DEFAULT_GRID)
-    if a.lr: grid['lr'] = _grid_values(a.lr, float)
-    if a.hidden: grid['hidden'] = _grid_values(a.hidden, int)
+    if a.lr: grid['lr'] = a.lr
+    if a.hidden: grid['hidden'] = a.hidden
     res = search_folder(a.data_dir, a.out, cache=a.cache, size=a.size, arch=a.arch, pretrained=not a.no_pretrained, weights=a.weights,
                         seed=a.seed, valid_pct=a.valid_pct, bs=a.bs, grid=grid, k=a.folds, balance=a.balance,
                         fine_tune_epochs=a.fine_tune_epochs, resize_at_ingest=not a.no_ingest_resize)
@@ -42,9 +200,11 @@ def _heads(a):
 def _predict(a):
     from transferkit.export import predict_files
     df = predict_files(a.model, a.files, bs=a.bs)
-    if a.csv: df.to_csv(a.csv, index=False); print(f'Wrote {len(df)} predictions to {a.csv}')
+    if a.csv:
+        Path(a.csv).parent.mkdir(parents=True, exist_ok=True)
+        df.to_csv(a.csv, index=False); print(f'Wrote {len(df)} predictions to {a.csv}')
     else: print(df.to_csv(index=False), end='')
-    if df.error.astype(bool).any(): print(f"{int(df.error.astype(bool).sum())} file(s) could not be read (see the error column)", file=sys.stderr)
+    if n := int(df.error.astype(bool).sum()): warnings.warn(f"{n} file(s) could not be read (see the error column)")
 
 def _evaluate(a):
     from transferkit.learner import load_model
@@ -52,7 +212,6 @@ def _evaluate(a):
     from transferkit.report import evaluate_learner, save_report, report_markdown
     learn = load_model(a.model)
     files = image_files(a.data_dir)
-    if not files: raise TransferkitError(f"No images under {a.data_dir}: give a folder of label folders")
     unknown = sorted({f.parent.name for f in files} - set(map(str, learn.dls.vocab)))
     if unknown: raise TransferkitError(f"Label folder(s) {', '.join(unknown)} in {a.data_dir} are not classes of the model ({', '.join(map(str, learn.dls.vocab))})")
     m = evaluate_learner(learn, learn.dls.test_dl(files, with_labels=True, bs=a.bs, num_workers=0))
@@ -61,8 +220,6 @@ def _evaluate(a):
 
 def _clean(a):
     from transferkit import clean
-    modes = [bool(a.apply), a.undo, bool(a.model or a.cache)]
-    if sum(modes) != 1: raise TransferkitError("Give one of: --model/--cache (find suspects), --apply DECISIONS.csv, or --undo")
     if a.undo:
         moves = clean.undo(a.data_dir)
         print(f"Undid {len(moves)} change(s) under {a.data_dir}"); return
@@ -94,7 +251,6 @@ def _fetch(a):
         queries = {}
         for q in a.query or []:
             label, _, text = q.partition('=')
-            if not text: raise TransferkitError(f"--query {q!r} must look like LABEL=QUERY")
             queries.setdefault(label.strip(), []).append(text.strip())
         kw.update(queries=queries or None, max_per_label=a.max_per_label)
         if a.labels: kw['labels'] = [l.strip() for l in a.labels.split(',') if l.strip()]
@@ -111,75 +267,102 @@ def _demo(a):
     run_demo(a.out, epochs=a.epochs)
 
 # %% ../nbs/90_cli.ipynb #839576bd
+_size, _seed, _epochs = _number(int, 8, unit=' (pixels)'), _number(int, 0, 2**32-1), _number(int, 0)
+_folds, _count = _number(int, 2), _number(int, 1)
+_batch = _number(int, 2, unit=' (a batch of one cannot train BatchNorm layers)')
+_data_folder = _existing('folder', 'give the folder that holds one sub-folder of images per label')
+_model = _existing(None, 'give export.pkl or the folder `transferkit train` wrote it to')
+
 def make_parser() -> argparse.ArgumentParser:
-    "The argument parser of the `transferkit` command"
-    p = argparse.ArgumentParser(prog='transferkit', description='From labelled images to a trained, exported fastai classifier.')
+    "The argument parser of the `transferkit` command; every value is checked as it is parsed"
+    p = _Parser(prog='transferkit', description='From labelled images to a trained, exported fastai classifier.')
     sub = p.add_subparsers(dest='command', required=True, metavar='COMMAND')
     t = sub.add_parser('train', help='train a classifier on a folder of label folders', description='Train a classifier on DATA_DIR/<label>/<image> (or DATA_DIR/train|valid/<label>/<image>).')
-    t.add_argument('data_dir'); t.add_argument('--out', required=True, help='folder for export.pkl, model card, record and report')
-    t.add_argument('--epochs', type=int, default=4); t.add_argument('--size', type=int, default=128, help='image size in pixels')
-    t.add_argument('--arch', default='resnet18'); t.add_argument('--seed', type=int, default=42)
-    t.add_argument('--valid-pct', type=float, default=0.2); t.add_argument('--bs', type=int, default=64, help='batch size')
+    t.add_argument('data_dir', type=_data_folder); t.add_argument('--out', required=True, type=_output_folder, help='folder for export.pkl, model card, record and report')
+    t.add_argument('--epochs', type=_epochs, default=4); t.add_argument('--size', type=_size, default=128, help='image size in pixels')
+    t.add_argument('--arch', default='resnet18'); t.add_argument('--seed', type=_seed, default=42)
+    t.add_argument('--valid-pct', type=_fraction, default=0.2); t.add_argument('--bs', type=_batch, default=64, help='batch size')
     t.add_argument('--no-pretrained', action='store_true', help='train from scratch instead of from ImageNet weights')
-    t.add_argument('--weights', help='a state-dict file of pretrained weights for --arch')
+    t.add_argument('--weights', type=_weights_file, help='a state-dict file of pretrained weights for --arch')
     t.add_argument('--resize-method', default='crop', choices=['crop', 'squish', 'pad'])
     t.add_argument('--no-aug', action='store_true', help='no aug_transforms'); t.add_argument('--lr-find', action='store_true', help='pick the learning rate with lr_find')
     t.add_argument('--no-ingest-resize', action='store_true', help='read the original files every epoch instead of a resized copy')
     t.add_argument('--balance', choices=['undersample', 'oversample', 'weighted'], help='even out the classes of the training split')
-    t.set_defaults(func=_train)
+    t.set_defaults(func=_train, check=_check_data)
     h = sub.add_parser('heads', help='cache body features once, pick a head by k-fold search, export it grafted on the body',
                        description='Bottlenecking: features of DATA_DIR/<label>/<image> are cached, a grid of heads is cross-validated on them, the best is grafted onto the body and exported.')
-    h.add_argument('data_dir'); h.add_argument('--out', required=True); h.add_argument('--cache', help='feature cache folder (default OUT/features)')
-    h.add_argument('--size', type=int, default=128); h.add_argument('--arch', default='resnet18'); h.add_argument('--seed', type=int, default=42)
-    h.add_argument('--valid-pct', type=float, default=0.2); h.add_argument('--bs', type=int, default=64)
-    h.add_argument('--no-pretrained', action='store_true', help='a random body (only useful for testing)'); h.add_argument('--weights', help='a state-dict file of pretrained weights')
-    h.add_argument('--folds', type=int, default=5); h.add_argument('--lr', help='learning rates to try, comma-separated')
-    h.add_argument('--hidden', help='hidden sizes to try, comma-separated (0: a linear head)')
+    h.add_argument('data_dir', type=_data_folder); h.add_argument('--out', required=True, type=_output_folder)
+    h.add_argument('--cache', type=_output_folder, help='feature cache folder (default OUT/features)')
+    h.add_argument('--size', type=_size, default=128); h.add_argument('--arch', default='resnet18'); h.add_argument('--seed', type=_seed, default=42)
+    h.add_argument('--valid-pct', type=_fraction, default=0.2); h.add_argument('--bs', type=_batch, default=64)
+    h.add_argument('--no-pretrained', action='store_true', help='a random body (only useful for testing)'); h.add_argument('--weights', type=_weights_file, help='a state-dict file of pretrained weights')
+    h.add_argument('--folds', type=_folds, default=5)
+    h.add_argument('--lr', type=_number_list(_number(float, 0, above=True), '1e-3,3e-3'), help='learning rates to try, comma-separated')
+    h.add_argument('--hidden', type=_number_list(_number(int, 0), '0,256'), help='hidden sizes to try, comma-separated (0: a linear head)')
     h.add_argument('--balance', choices=['undersample', 'oversample', 'weighted'])
-    h.add_argument('--fine-tune-epochs', type=int, default=0, help='then fine-tune the whole grafted network')
-    h.add_argument('--no-ingest-resize', action='store_true'); h.set_defaults(func=_heads)
+    h.add_argument('--fine-tune-epochs', type=_epochs, default=0, help='then fine-tune the whole grafted network')
+    h.add_argument('--no-ingest-resize', action='store_true'); h.set_defaults(func=_heads, check=_check_data)
     r = sub.add_parser('predict', help='predict image files or folders with an exported model', description='Predict labels for image files and folders with export.pkl.')
-    r.add_argument('model', help='export.pkl or the folder holding it'); r.add_argument('files', nargs='+', help='image files or folders')
-    r.add_argument('--csv', help='write the predictions here instead of to stdout'); r.add_argument('--bs', type=int, default=64)
-    r.set_defaults(func=_predict)
+    r.add_argument('model', type=_model, help='export.pkl or the folder holding it')
+    r.add_argument('files', nargs='+', type=_existing(None, 'give image files or folders of images'), help='image files or folders')
+    r.add_argument('--csv', type=_output_file, help='write the predictions here instead of to stdout'); r.add_argument('--bs', type=_count, default=64)
+    r.set_defaults(func=_predict, check=_check_predict)
     e = sub.add_parser('evaluate', help='accuracy, precision, recall, F1 and confusion matrix of a model on labelled folders')
-    e.add_argument('model'); e.add_argument('data_dir'); e.add_argument('--out', help='folder for report.json/.md and the confusion matrix')
-    e.add_argument('--bs', type=int, default=64); e.set_defaults(func=_evaluate)
+    e.add_argument('model', type=_model); e.add_argument('data_dir', type=_data_folder)
+    e.add_argument('--out', type=_output_folder, help='folder for report.json/.md and the confusion matrix')
+    e.add_argument('--bs', type=_count, default=64); e.set_defaults(func=_evaluate, check=_check_data)
     c = sub.add_parser('clean', help='find suspect images (label issues, duplicates, leaks); apply decisions safely; undo',
                        description='Data QA for DATA_DIR/<label>/<image>. Find suspects with --model and/or --cache; apply a decisions CSV (file, action=keep|delete|relabel, new_label) with --apply; reverse the last apply with --undo. Deleted files go to DATA_DIR/.transferkit/trash; nothing is overwritten.')
-    c.add_argument('data_dir'); c.add_argument('--model', help='export.pkl (or its folder) that scores the images')
-    c.add_argument('--cache', help='feature cache folder: out-of-fold scores from heads on cached features (better at label errors)')
-    c.add_argument('--report', help='suspects CSV to write (an HTML contact sheet goes next to it)')
+    c.add_argument('data_dir', type=_data_folder); c.add_argument('--model', type=_model, help='export.pkl (or its folder) that scores the images')
+    c.add_argument('--cache', type=_output_folder, help='feature cache folder: out-of-fold scores from heads on cached features (better at label errors)')
+    c.add_argument('--report', type=_output_file, help='suspects CSV to write (an HTML contact sheet goes next to it)')
     c.add_argument('--all', action='store_true', help='every image in the report, not only those with a reason')
-    c.add_argument('--apply', metavar='DECISIONS_CSV', help='carry out the decisions in this CSV (the report, filled in)')
+    c.add_argument('--apply', metavar='DECISIONS_CSV', type=_csv('give the decisions CSV (the suspects report, filled in)'), help='carry out the decisions in this CSV (the report, filled in)')
     c.add_argument('--allow-new-labels', action='store_true', help='let relabel create a new class folder')
     c.add_argument('--undo', action='store_true', help='reverse the last --apply')
-    c.add_argument('--arch', default='resnet18'); c.add_argument('--size', type=int, default=128, help='image size for --cache features')
-    c.add_argument('--no-pretrained', action='store_true', help='a random body for --cache (only useful for testing)'); c.add_argument('--weights')
-    c.add_argument('--folds', type=int, default=5); c.set_defaults(func=_clean)
+    c.add_argument('--arch', default='resnet18'); c.add_argument('--size', type=_size, default=128, help='image size for --cache features')
+    c.add_argument('--no-pretrained', action='store_true', help='a random body for --cache (only useful for testing)'); c.add_argument('--weights', type=_weights_file)
+    c.add_argument('--folds', type=_folds, default=5); c.set_defaults(func=_clean, check=_check_clean)
     f = sub.add_parser('fetch', help='fill DEST/<label>/ from a folder, DuckDuckGo (ddg:) or S3 (s3://)',
                        description='Fetch images into DEST/<label>/ with a manifest. SOURCE: a folder, ddg:label1,label2 or s3://bucket/prefix. Re-running resumes.')
-    f.add_argument('uri', metavar='SOURCE'); f.add_argument('--dest', required=True)
+    f.add_argument('uri', metavar='SOURCE'); f.add_argument('--dest', required=True, type=_output_folder)
     f.add_argument('--labels', help='comma-separated labels (DuckDuckGo)')
-    f.add_argument('--query', action='append', metavar='LABEL=QUERY', help='a search query for a label; repeat for more')
-    f.add_argument('--max-per-label', type=int, default=30)
+    f.add_argument('--query', action='append', type=_label_query, metavar='LABEL=QUERY', help='a search query for a label; repeat for more')
+    f.add_argument('--max-per-label', type=_count, default=30)
     f.add_argument('--index', help='CSV index of keys/paths and labels'); f.add_argument('--key-col', default='key', help='index column of keys or paths')
     f.add_argument('--label-col', default='label'); f.add_argument('--endpoint-url', help='S3-compatible endpoint')
     f.add_argument('--anonymous', action='store_true', help='unsigned S3 requests')
-    f.add_argument('--resize', type=int, help='shrink so the longer side is at most this'); f.add_argument('--workers', type=int, help='threads reading images at once (default: 64, S3: 32)')
-    f.set_defaults(func=_fetch)
+    f.add_argument('--resize', type=_size, help='shrink so the longer side is at most this'); f.add_argument('--workers', type=_count, help='threads reading images at once (default: 64, S3: 32)')
+    f.set_defaults(func=_fetch, check=_check_fetch)
     d = sub.add_parser('demo', help='train, export and predict on the embedded digits data (offline, CPU, a few minutes)')
-    d.add_argument('--out', default='demo_out'); d.add_argument('--epochs', type=int, default=6); d.set_defaults(func=_demo)
+    d.add_argument('--out', default='demo_out', type=_output_folder); d.add_argument('--epochs', type=_epochs, default=6); d.set_defaults(func=_demo)
+    p.commands = sub.choices
     return p
 
 # %% ../nbs/90_cli.ipynb #b3513b83
+def _one_line_warnings(command:str, show):
+    "A `warnings.showwarning` that prints transferkit's own warnings as one line, `transferkit COMMAND: warning: MESSAGE`, and hands others to `show`"
+    package = str(Path(transferkit.__file__).parent)
+    def showwarning(message, category, filename, lineno, file=None, line=None):
+        if not str(filename).startswith(package): return show(message, category, filename, lineno, file, line)
+        print(f"transferkit {command}: warning: {' '.join(str(message).split())}", file=sys.stderr)
+    return showwarning
+
 def main(argv=None) -> int:
-    "Run the `transferkit` command; the exit code"
-    args = make_parser().parse_args(argv)
-    warnings.filterwarnings('ignore', category=FutureWarning)
-    try: args.func(args)
-    except TransferkitError as e:
-        print(f'transferkit {args.command}: error: {e}', file=sys.stderr); return 2
-    except KeyboardInterrupt:
-        print('interrupted; run the same command again to resume', file=sys.stderr); return 130
+    "Run the `transferkit` command; the exit code: 0, 2 for a bad argument or input (one line on stderr), 130 when interrupted"
+    p = make_parser()
+    try:
+        args, extra = p.parse_known_args(argv)
+        if extra: p.commands[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
+    except SystemExit as e: return e.code if isinstance(e.code, int) else 2 # --help, or a bad argument already said
+    with warnings.catch_warnings():
+        warnings.filterwarnings('ignore', category=FutureWarning)
+        warnings.showwarning = _one_line_warnings(args.command, warnings.showwarning)
+        try:
+            if check := getattr(args, 'check', None): check(args)
+            args.func(args)
+        except TransferkitError as e:
+            print(f'transferkit {args.command}: error: {e}', file=sys.stderr); return 2
+        except KeyboardInterrupt:
+            print('interrupted; run the same command again to resume', file=sys.stderr); return 130
     return 0

@@ -4,6 +4,9 @@
 
 # %% ../nbs/70_pipeline.ipynb #6b2c1acd
 from __future__ import annotations
+import os, warnings
+from collections import Counter
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -11,18 +14,108 @@ from PIL import Image
 
 from .core import *
 from .sources import LocalSource
-from .data import get_dls
-from .learner import train_model, fit_learner, save_record
+from .data import get_dls, resize_tfm, BALANCE_MODES
+from .learner import train_model, fit_learner, save_record, get_arch, weights_file, arch_body, WeightsUnavailable
 from .features import train_head
 from .report import evaluate_learner, save_report
 from .export import export_model, predict_files
 
 # %% auto #0
-__all__ = ['ingest_folder', 'train_folder', 'report_and_export', 'search_folder', 'make_digits', 'run_demo']
+__all__ = ['MIN_SIZE', 'check_settings', 'check_data_folder', 'check_model', 'check_out_folder', 'checks_first', 'ingest_folder',
+           'train_folder', 'report_and_export', 'search_folder', 'make_digits', 'run_demo']
+
+# %% ../nbs/70_pipeline.ipynb #bd3df443
+MIN_SIZE = 8 # pixels: the smallest image size a run accepts
+
+def _whole(name, v, lo:int):
+    "Refuse `v` unless it is a whole number of at least `lo`"
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
+        raise TransferkitError(f"{name}={v!r} must be a whole number of at least {lo}")
+
+def check_settings(size:int=128,
+                   bs:int=64, # at least 2: a batch of one cannot train BatchNorm layers
+                   valid_pct:float=0.2, resize_method:str='crop', balance:str=None, epochs:int=0,
+                   k:int=2): # folds of a head search
+    "Refuse settings no run can use: `size`, `bs`, `epochs` or `k` out of range, `valid_pct` outside (0, 1), an unknown method"
+    for name, v, lo in [('size', size, MIN_SIZE), ('bs', bs, 2), ('epochs', epochs, 0), ('k', k, 2)]: _whole(name, v, lo)
+    if isinstance(valid_pct, bool) or not isinstance(valid_pct, (int, float)) or not 0 < valid_pct < 1:
+        raise TransferkitError(f"valid_pct={valid_pct!r} must be a fraction between 0 and 1, such as 0.2")
+    resize_tfm(size, resize_method)
+    if balance is not None and balance not in BALANCE_MODES: raise TransferkitError(f"Balance mode {balance!r} is not one of {', '.join(BALANCE_MODES)}")
+
+# %% ../nbs/70_pipeline.ipynb #17e52b94
+def _thin_classes(items, valid_pct:float, min_valid:int) -> list:
+    "Warnings about the classes the validation split of `items` leaves without images or with fewer than `min_valid`"
+    labels = sorted({it.label for it in items})
+    if {'train', 'valid'} <= {it.split for it in items}: # the valid/ folder is the split
+        n = Counter(it.label for it in items if it.split == 'valid')
+        missing, thin = [repr(l) for l in labels if not n[l]], [f'{l!r} ({n[l]})' for l in labels if 0 < n[l] < min_valid]
+        return ([f"Class(es) {', '.join(missing)} have no images in valid/: they are not validated; put some in valid/<label>/"] if missing else []) + \
+               ([f"Class(es) {', '.join(thin)} have fewer than {min_valid} images in valid/: their validation scores are noisy; add images to valid/<label>/"] if thin else [])
+    n = Counter(it.label for it in items)
+    thin = [f'{l!r} (~{n[l]*valid_pct:.0f})' for l in labels if n[l]*valid_pct < min_valid]
+    return [f"Class(es) {', '.join(thin)} get fewer than {min_valid} validation images with valid_pct={valid_pct}: their validation scores are noisy or missing; add images or raise valid_pct"] if thin else []
+
+def check_data_folder(data, valid_pct:float=None, # warn about classes this split validates thinly (None: no warnings)
+                      min_valid:int=5) -> Counter:
+    "Images per label in the label folders of `data`, from the listing alone; a `TransferkitError` for a folder no classifier can learn from"
+    data, hint = Path(data), "give the folder that holds one sub-folder of images per label"
+    if not data.exists(): raise TransferkitError(f"Data folder {str(data)!r} does not exist: {hint}")
+    if not data.is_dir(): raise TransferkitError(f"Data folder {str(data)!r} is a file, not a folder: {hint}")
+    items = LocalSource(data).items()
+    if not items: raise TransferkitError(f"No images ({', '.join(IMAGE_EXTS)}) under {data}: put images in one sub-folder per label")
+    counts = Counter(it.label for it in items)
+    if len(counts) < 2: raise TransferkitError(f"Only one class ({next(iter(counts))!r}) under {data}: a classifier needs at least two label folders")
+    small = sorted(l for l,n in counts.items() if n < 2)
+    if small: raise TransferkitError(f"Class(es) {', '.join(map(repr, small))} in {data} have fewer than 2 images: add images or remove those folders")
+    for w in (_thin_classes(items, valid_pct, min_valid) if valid_pct is not None else []): warnings.warn(w, stacklevel=2)
+    return counts
+
+# %% ../nbs/70_pipeline.ipynb #a3891e1e
+def _first_line(e:Exception) -> str:
+    "`TypeName: first line of the message` of the exception `e`"
+    msg = str(e).strip()
+    return f"{type(e).__name__}: {msg.splitlines()[0]}" if msg else type(e).__name__
+
+def check_model(arch='resnet18', pretrained:bool=True, weights=None,
+                epochs:int=None, # epochs the run trains: a warning at 0
+                features:bool=False): # the body feeds a `FeatureCache`, which takes torchvision architectures only
+    "The architecture function for `arch`; a `TransferkitError` for an unknown one, missing pretrained weights or `weights` that do not load into it"
+    fn = get_arch(arch) if isinstance(arch, str) else arch
+    if features and isinstance(fn, str): raise TransferkitError(f"Feature caching needs a torchvision architecture; {arch!r} is a timm model")
+    if weights is not None and not pretrained: warnings.warn(f"weights={str(weights)!r} is ignored: the run trains from scratch (pretrained=False)", stacklevel=2)
+    if epochs == 0: warnings.warn("epochs=0: " + ("only the new head is trained (one epoch, body frozen)" if pretrained else "nothing is trained, the exported model keeps its random weights"), stacklevel=2)
+    if pretrained and not isinstance(fn, str):
+        path = weights_file(fn.__name__, weights)
+        try: arch_body(fn, path)
+        except TransferkitError: raise
+        except Exception as e: raise WeightsUnavailable(f"Weights file {str(path)!r} is not a state dict torch can load ({_first_line(e)}): give a file saved by torch.save(model.state_dict(), PATH) from {fn.__name__}") from None
+    return fn
+
+# %% ../nbs/70_pipeline.ipynb #3a36f450
+def check_out_folder(out) -> Path:
+    "`out`, or a `TransferkitError` when it is a file or cannot be created or written; nothing is created"
+    out = Path(out)
+    if out.exists() and not out.is_dir(): raise TransferkitError(f"Output folder {str(out)!r} is a file: give a folder (it is created if missing)")
+    base = out.absolute()
+    while not base.exists() and base != base.parent: base = base.parent
+    if not base.is_dir(): raise TransferkitError(f"Output folder {str(out)!r} cannot be created: {str(base)!r} is a file")
+    if not os.access(base, os.W_OK | os.X_OK): raise TransferkitError(f"Output folder {str(out)!r} cannot be written: {str(base)!r} is not writable")
+    return out
+
+# %% ../nbs/70_pipeline.ipynb #a644aec3
+@contextmanager
+def checks_first():
+    "Hold back the warnings of the checks inside until all of them have passed: a run that stops says only why"
+    with warnings.catch_warnings(record=True) as held:
+        warnings.simplefilter('always')
+        yield
+    for w in held: warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 # %% ../nbs/70_pipeline.ipynb #d2a3f30d
 def ingest_folder(data, cache, size:int, progress:bool=True) -> Path:
     "A verified copy of the label folders in `data` under `cache`, shorter sides shrunk to `size`"
+    check_data_folder(data); check_out_folder(cache)
     rows = LocalSource(data).fetch(cache, short_side=size, progress=progress)
     bad = rows[rows.status == 'failed']
     if len(bad):
@@ -40,6 +133,9 @@ def train_folder(data, out, size:int=128, epochs:int=4, arch:str='resnet18', pre
                  resize_at_ingest:bool=True, progress:bool=True) -> dict:
     "Train a classifier on the label folders in `data`; writes export.pkl, model card, record, report to `out`"
     out = Path(out)
+    with checks_first():
+        check_settings(size=size, bs=bs, valid_pct=valid_pct, resize_method=resize_method, balance=balance, epochs=epochs)
+        check_data_folder(data, valid_pct); check_model(arch, pretrained, weights, epochs=epochs); check_out_folder(out)
     data_dir = ingest_folder(data, out/f'data-{size}px', size, progress=progress) if resize_at_ingest else Path(data)
     dls = get_dls(data_dir, size=size, valid_pct=valid_pct, seed=seed, bs=bs, resize_method=resize_method, aug=aug, verify=not resize_at_ingest, balance=balance)
     learn, record = train_model(dls, arch, epochs=epochs, pretrained=pretrained, weights=weights, seed=seed, find_lr=find_lr, progress=progress)
@@ -60,6 +156,10 @@ def search_folder(data, out, cache=None, size:int=128, arch:str='resnet18', pret
                   resize_at_ingest:bool=True, progress:bool=True) -> dict:
     "Pick a head on cached features for the label folders in `data`; writes export.pkl, head_search.csv, report to `out`"
     out = Path(out)
+    with checks_first():
+        check_settings(size=size, bs=bs, valid_pct=valid_pct, resize_method=resize_method, balance=balance, epochs=fine_tune_epochs, k=k)
+        check_data_folder(data, valid_pct); check_model(arch, pretrained, weights, features=True); check_out_folder(out)
+        if cache is not None: check_out_folder(cache)
     data_dir = ingest_folder(data, out/f'data-{size}px', size, progress=progress) if resize_at_ingest else Path(data)
     res = train_head(data_dir, cache or out/'features', arch, pretrained=pretrained, weights=weights, size=size, resize_method=resize_method,
                      valid_pct=valid_pct, seed=seed, bs=bs, grid=grid, k=k, balance=balance, progress=progress)
