@@ -64,19 +64,19 @@ def write_config(dest, cfg:dict) -> Path:
     files = sorted(p.relative_to(dest).as_posix() for p in dest.rglob('*') if p.is_file() and p.name != CONFIG)
     return atomic_write(dest/CONFIG, json.dumps(dict(cfg, files={f: hash_file(dest/f) for f in files}), indent=1).encode())
 
-# %% ../nbs/60_export.ipynb #b6f4ad9b
+# %% ../nbs/60_export.ipynb #aae3ad64
 def _cpu_state_dict(model) -> dict:
     return {k: (v.detach().cpu().float() if v.is_floating_point() else v.detach().cpu()).contiguous() for k,v in model.state_dict().items()}
 
 def write_model_files(learn, dest, root=None, # the folder `dest` will be swapped into (for relative paths)
                       data_path=None, metrics:dict=None, record:dict=None):
     "Write the model files of `learn` into `dest`; config.json last, hashing every file already in `dest`"
-    from safetensors.torch import save_file
+    from safetensors.torch import save
     dest = Path(dest).resolve(); (dest/STATE_DICT).parent.mkdir(parents=True, exist_ok=True)
     if hasattr(learn, 'to_fp32'): learn.to_fp32()
     cfg = model_config(learn, record)
     sd = _cpu_state_dict(learn.model)
-    save_file(sd, dest/WEIGHTS, metadata={'format': 'pt'})
+    atomic_write(dest/WEIGHTS, save(sd, metadata={'format': 'pt'}))
     torch.save(sd, dest/STATE_DICT)
     device = next(learn.model.parameters()).device
     learn.model.cpu(); learn.export(dest/PICKLE); learn.model.to(device)
@@ -151,13 +151,14 @@ def add_onnx(model_dir, images=None, # image files or folders to check the graph
         atomic_write(stage/CONFIG, json.dumps(cfg, indent=1).encode())
     return folder/ONNX
 
-# %% ../nbs/60_export.ipynb #5b153acf
+# %% ../nbs/60_export.ipynb #2fd9ad51
 def predict_files(model, paths, bs:int=64,
                   trust:bool=False) -> pd.DataFrame: # allow opening export.pkl where there is no safe pair
     "Label and probability for every image in `paths` (files or folders); unreadable files get an `error`"
     learn = model if hasattr(model, 'dls') else load_model(model, trust=trust)
     files = collect_images(paths)
-    errors = [check_image(f) for f in files]
+    size = [t.size for t in learn.dls.after_item.fs if type(t).__name__ == 'Resize']
+    errors = [check_image(f, draft=tuple(size[0]) if size else None) for f in files] # fastai decodes the good ones in full
     ok = [f for f,e in zip(files, errors) if not e]
     rows = {str(f): dict(file=str(f), label=None, probability=None, error=e) for f,e in zip(files, errors)}
     if ok:

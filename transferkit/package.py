@@ -159,7 +159,7 @@ def fastai_resize(img:Image.Image, size, method:str='crop', pad_mode:str='zeros'
         if any(p) or any(f): img = Image.fromarray(np.pad(np.asarray(img), ((p[1], f[1]), (p[0], f[0]), (0, 0))))
     return img.resize((sw, sh), Image.Resampling.BILINEAR)
 
-# %% ../nbs/03_package.ipynb #fd7fc0f3
+# %% ../nbs/03_package.ipynb #77d2abfd
 def image_batch(imgs, cfg:dict) -> np.ndarray:
     "uint8 (batch, 3, height, width) array of the PIL images `imgs`, resized as the model folder's `cfg` says"
     size = (cfg['height'], cfg['width'])
@@ -175,9 +175,9 @@ def collect_images(paths) -> list:
         else: raise TransferkitError(f"{str(p)!r} does not exist: give image files or folders of images")
     return out
 
-def check_image(f) -> str:
+def check_image(f, draft:tuple=None) -> str: # (w, h): a JPEG is checked decoded at a reduced scale, never smaller
     "Why the file `f` is not a usable image ('' when it is)"
-    try: decode_image(Path(f).read_bytes()); return ''
+    try: decode_image(Path(f).read_bytes(), draft=draft); return ''
     except (TransferkitError, OSError) as e: return str(e)
 
 # %% ../nbs/03_package.ipynb #102ccf27
@@ -201,12 +201,11 @@ class OnnxModel:
         "Class probabilities of a uint8 (batch, 3, height, width) array"
         return self.session.run(None, {self.session.get_inputs()[0].name: np.ascontiguousarray(batch, dtype=np.uint8)})[0]
 
-# %% ../nbs/03_package.ipynb #aaa80ec0
+# %% ../nbs/03_package.ipynb #e36427bf
 def _prepare(f):
-    "`(image, error)` for the file `f`"
-    if (err := check_image(f)): return None, err
-    try: return open_rgb(f), ''
-    except (OSError, ValueError) as e: return None, str(e)
+    "`(image, error)` for the file `f`, decoded once (the pixels `open_rgb` gives)"
+    try: return decode_image(Path(f).read_bytes()).convert('RGB'), ''
+    except (TransferkitError, OSError, ValueError) as e: return None, str(e)
 
 def predict_onnx(model, paths, bs:int=64, workers:int=4) -> list:
     "`{file, label, probability, error}` rows for every image in `paths`, by `model.onnx` (a file, folder or `OnnxModel`) alone"
