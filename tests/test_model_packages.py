@@ -248,29 +248,32 @@ def _stock_loads(out):
     from fastai.learner import load_learner
     assert list(load_learner(out/PICKLE, cpu=True).dls.vocab) == ['dark', 'light']
 
-def _kill_trials(trained, tmp_path, faults, delays):
+def _kill_trials(trained, tmp_path, trials, workers=1):
+    "Run `kill_trial(**t)` for each of `trials` over copies of the trained folder (`workers` copies in parallel); each leaves one complete set"
+    from concurrent.futures import ThreadPoolExecutor
     d, data, out = trained
-    work = tmp_path/'w'; (work/'data').symlink_to(data); shutil.copytree(out, work/'out')
-    seen, outcomes = {check_complete(work/'out')}, []
-    for i, fault in enumerate(faults):
-        rc = kill_trial(work, fault=fault, seed=100 + i)
-        digest = check_complete(work/'out'); _stock_loads(work/'out')
-        outcomes.append((fault, rc, digest in seen)); seen.add(digest)
-    for i, (delay, sig) in enumerate(delays):
-        rc = kill_trial(work, delay=delay, sig=sig, seed=200 + i)
-        digest = check_complete(work/'out'); _stock_loads(work/'out')
-        outcomes.append((delay, rc, digest in seen)); seen.add(digest)
-    assert all(rc != 0 for f, rc, _ in outcomes[:len(faults)] if f), outcomes # the hook did kill
+    def chain(k):
+        work = tmp_path/f'w{k}'; work.mkdir(); (work/'data').symlink_to(data); shutil.copytree(out, work/'out')
+        seen, outcomes = {check_complete(work/'out')}, []
+        for i, t in enumerate(trials[k::workers]):
+            rc = kill_trial(work, seed=100 + k*1000 + i, **t)
+            digest = check_complete(work/'out'); _stock_loads(work/'out')
+            outcomes.append((t, rc, 'old' if digest in seen else 'new')); seen.add(digest)
+        return outcomes
+    with ThreadPoolExecutor(workers) as ex: outcomes = [o for os_ in ex.map(chain, range(workers)) for o in os_]
+    assert all(rc != 0 for t, rc, _ in outcomes if t.get('fault')), outcomes # the hook did kill
     return outcomes
 
 def test_kill_during_export_leaves_a_complete_set(trained, tmp_path):
-    "A few kill points (staging, the marker, mid-rename) and a SIGINT: old set or new set, never a mix"
-    _kill_trials(trained, tmp_path, faults=[7, 14, 20], delays=[(0.3, signal.SIGINT)])
+    "Two kill points (staging, mid-rename) and a SIGINT: old set or new set, never a mix"
+    outcomes = _kill_trials(trained, tmp_path, [dict(fault=7), dict(fault=20), dict(delay=0.3, sig=signal.SIGINT)])
+    assert [o[2] for o in outcomes[:2]] == ['old', 'new'] # before the marker: the old set; after it: rolled forward
 
 @SLOW
 def test_kill_at_every_step_and_random_delays(trained, tmp_path):
     "Every durable step of the swap (13 files: 13 fsyncs, marker, 13 renames, end) and random SIGINT/SIGKILL delays"
     rng = random.Random(0)
-    outcomes = _kill_trials(trained, tmp_path, faults=list(range(1, 29)),
-                            delays=[(rng.uniform(0, 2), rng.choice([signal.SIGINT, signal.SIGKILL])) for _ in range(10)])
-    print(outcomes)
+    trials = [dict(fault=n) for n in range(1, 29)] + [dict(delay=rng.uniform(0, 2), sig=rng.choice([signal.SIGINT, signal.SIGKILL])) for _ in range(10)]
+    outcomes = _kill_trials(trained, tmp_path, trials, workers=int(os.environ.get('TRANSFERKIT_KILL_WORKERS', '2')))
+    assert all(o[2] == ('old' if o[0]['fault'] < 14 else 'new') for o in outcomes if 'fault' in o[0]), outcomes
+    print('\n'.join(map(str, outcomes)))

@@ -286,7 +286,7 @@ def _safe_learner(folder:Path, cfg:dict, cpu:bool):
 def load_model(path, cpu:bool=None, # default: the GPU when there is one
                trust:bool=False): # allow unpickling export.pkl when the folder has no config.json + model.safetensors
     "The learner saved at `path` (a model folder or a file in it), rebuilt from config.json + model.safetensors without unpickling"
-    import zipfile
+    import warnings, zipfile
     path = Path(path)
     if not path.exists(): raise TransferkitError(f"No model at {str(path)!r}: give the folder `transferkit train` wrote, or a file in it")
     folder = path if path.is_dir() else path.parent
@@ -300,7 +300,10 @@ def load_model(path, cpu:bool=None, # default: the GPU when there is one
     if not zipfile.is_zipfile(pkl): raise TransferkitError(f"{pkl} is not a model: give the folder `transferkit train` wrote (config.json + model.safetensors)")
     if not trust: raise TransferkitError(f"{pkl} is a pickle, and opening one runs any code its author put in it; there is no config.json + model.safetensors beside it. "
                                          f"If you trust its author, pass --trust-pickle (trust=True); better, ask for the model folder with model.safetensors")
-    try: learn = load_learner(pkl, cpu=cpu)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore', UserWarning) # fastai's pickle warning: the caller chose to trust this file
+            learn = load_learner(pkl, cpu=cpu)
     except Exception as e: raise TransferkitError(f"{pkl} is not a fastai export ({type(e).__name__}): give export.pkl from learn.export or a model folder") from None
     if not isinstance(learn, Learner): raise TransferkitError(f"{pkl} holds a {type(learn).__name__}, not a fastai Learner: give export.pkl from learn.export or a model folder")
     return learn

@@ -106,7 +106,7 @@ def swap_folder(out, replace:bool=True):
     except BaseException: shutil.rmtree(stage, ignore_errors=True); raise
     commit_swap(out, stage, replace)
 
-# %% ../nbs/03_package.ipynb #b12802b3
+# %% ../nbs/03_package.ipynb #d93443b7
 def read_config(folder) -> dict:
     "The `config.json` of the model folder `folder`, or None when there is none"
     p = Path(folder)/CONFIG
@@ -130,7 +130,7 @@ def open_folder(folder, required=()) -> dict:
     "The checked config of the model folder `folder` (None without one), after finishing an interrupted swap"
     folder = Path(folder)
     try: finish_swap(folder)
-    except PermissionError: pass # a read-only copy: the sha256 check below still catches a mixed set
+    except OSError: pass # a read-only copy: the sha256 check below still catches a mixed set
     cfg = read_config(folder)
     if cfg is not None: verify_files(folder, cfg, required)
     return cfg
