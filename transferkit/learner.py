@@ -245,7 +245,7 @@ def head_spec(m:nn.Module) -> dict:
     kind = type(m).__name__
     args = {'Linear': lambda: dict(in_features=m.in_features, out_features=m.out_features, bias=m.bias is not None),
             'BatchNorm1d': lambda: dict(num_features=m.num_features, eps=m.eps, momentum=m.momentum, affine=m.affine),
-            'Dropout': lambda: dict(p=m.p), 'ReLU': lambda: {}, 'AdaptiveConcatPool2d': lambda: dict(size=m.size),
+            'Dropout': lambda: dict(p=m.p, inplace=m.inplace), 'ReLU': lambda: dict(inplace=m.inplace), 'AdaptiveConcatPool2d': lambda: dict(size=m.size),
             'AdaptiveAvgPool2d': lambda: dict(output_size=m.output_size), 'Flatten': lambda: dict(full=m.full)}.get(kind)
     if args is None or type(m) is not _LAYERS[kind]: raise TransferkitError(f"A {kind} layer in the head cannot be described in config.json: use layers of {', '.join(_LAYERS)}")
     return dict(type=kind, **args())
