@@ -401,10 +401,12 @@ class Cleaner:
         return cls(root, find_suspects(root, learn=learn, cache=cache, all=True), labels=[str(v) for v in learn.dls.vocab], **kwargs)
 
     @classmethod
-    def from_export(cls, model, root, cache:FeatureCache=None, **kwargs):
-        "A cleaner for the images under `root`, scored by the exported model at `model` (export.pkl or its folder)"
+    def from_export(cls, model, root, cache:FeatureCache=None,
+                    trust:bool=False, # allow opening export.pkl where the folder has no config.json + model.safetensors
+                    **kwargs):
+        "A cleaner for the images under `root`, scored by the model folder at `model` (opened by `load_model`)"
         from transferkit.learner import load_model
-        return cls.from_learner(load_model(model), root, cache=cache, **kwargs)
+        return cls.from_learner(load_model(model, trust=trust), root, cache=cache, **kwargs)
 
     def _ipython_display_(self):
         from IPython.display import display

@@ -20,7 +20,8 @@ from .core import *
 # %% auto #0
 __all__ = ['fused_adam', 'get_arch', 'WeightsUnavailable', 'cached_weights_path', 'weights_file', 'arch_body',
            'load_body_weights', 'FusedAdam', 'default_device', 'make_learner', 'TrainingRecord', 'cpu_bf16_supported',
-           'CPUMixedPrecision', 'CPUChannelsLast', 'fit_learner', 'train_model', 'load_model', 'save_record']
+           'CPUMixedPrecision', 'CPUChannelsLast', 'fit_learner', 'train_model', 'head_spec', 'build_head',
+           'inference_dls', 'load_model', 'save_record']
 
 # %% ../nbs/20_learner.ipynb #a9da8a83
 def get_arch(name:str):
@@ -230,13 +231,82 @@ def train_model(dls, arch:str='resnet18', epochs:int=4, pretrained:bool=True, we
                        channels_last=_on_cpu(dls),
                        epochs=rows)
 
-# %% ../nbs/20_learner.ipynb #c2301412
-def load_model(path, cpu:bool=None):
-    "The learner exported at `path` (a file or the folder holding export.pkl), on the GPU when there is one"
+# %% ../nbs/20_learner.ipynb #814c5e08
+from torch import nn
+from fastai.vision.all import (AdaptiveConcatPool2d, Flatten, Datasets, PILImage, parent_label, Categorize, Resize, ToTensor, IntToFloatTensor)
+from .package import WEIGHTS, PICKLE, CONFIG, CARD, open_folder
+
+_LAYERS = {'Linear': nn.Linear, 'BatchNorm1d': nn.BatchNorm1d, 'Dropout': nn.Dropout, 'ReLU': nn.ReLU,
+           'AdaptiveConcatPool2d': AdaptiveConcatPool2d, 'AdaptiveAvgPool2d': nn.AdaptiveAvgPool2d, 'Flatten': Flatten}
+
+def head_spec(m:nn.Module) -> dict:
+    "A JSON description of the head `m`, layer by layer, that `build_head` turns back into the same modules"
+    if type(m) is nn.Sequential or type(m).__name__ == 'LinBnDrop': return dict(type='Sequential', layers=[head_spec(c) for c in m])
+    kind = type(m).__name__
+    args = {'Linear': lambda: dict(in_features=m.in_features, out_features=m.out_features, bias=m.bias is not None),
+            'BatchNorm1d': lambda: dict(num_features=m.num_features, eps=m.eps, momentum=m.momentum, affine=m.affine),
+            'Dropout': lambda: dict(p=m.p, inplace=m.inplace), 'ReLU': lambda: dict(inplace=m.inplace), 'AdaptiveConcatPool2d': lambda: dict(size=m.size),
+            'AdaptiveAvgPool2d': lambda: dict(output_size=m.output_size), 'Flatten': lambda: dict(full=m.full)}.get(kind)
+    if args is None or type(m) is not _LAYERS[kind]: raise TransferkitError(f"A {kind} layer in the head cannot be described in config.json: use layers of {', '.join(_LAYERS)}")
+    return dict(type=kind, **args())
+
+def build_head(spec:dict) -> nn.Module:
+    "The modules `head_spec` described, with fresh weights"
+    if spec['type'] == 'Sequential': return nn.Sequential(*[build_head(s) for s in spec['layers']])
+    if spec['type'] not in _LAYERS: raise TransferkitError(f"config.json names a head layer {spec['type']!r} transferkit does not build: re-export the model")
+    return _LAYERS[spec['type']](**{k: v for k,v in spec.items() if k != 'type'})
+
+# %% ../nbs/20_learner.ipynb #0b87be16
+def inference_dls(cfg:dict, device=None):
+    "Empty fastai `DataLoaders` with the vocab and validation pipeline recorded in `cfg`: `test_dl` works on them"
+    import tempfile
+    from PIL import Image
+    vocab = [str(v) for v in cfg['vocab']]
+    tfms = [[PILImage.create], [parent_label, Categorize(vocab=vocab, sort=False)]]
+    with tempfile.TemporaryDirectory() as d: # fastai sets its pipelines up on one item
+        f = Path(d)/check_label(vocab[0])/'x.png'; f.parent.mkdir(); Image.new('RGB', (8, 8)).save(f)
+        dls = Datasets([f], tfms, splits=([0], [0])).dataloaders(
+            after_item=[Resize((cfg['height'], cfg['width']), method=cfg['resize_method'], pad_mode=cfg['pad_mode']), ToTensor()],
+            after_batch=[IntToFloatTensor(), Normalize.from_stats(cfg['mean'], cfg['std'])], bs=64, num_workers=0, device=device)
+        return dls.new_empty()
+
+def _safe_learner(folder:Path, cfg:dict, cpu:bool):
+    "The learner rebuilt from `cfg` and the weights in `folder/model.safetensors`"
+    from safetensors.torch import load_file
+    device = torch.device('cpu') if cpu else default_device()
+    dls = inference_dls(cfg, device)
+    learn = vision_learner(dls, get_arch(cfg['arch']), n_out=len(cfg['vocab']), pretrained=False, normalize=False, metrics=[accuracy])
+    learn.model[1] = build_head(cfg['head'])
+    try: learn.model.load_state_dict(load_file(folder/WEIGHTS))
+    except Exception as e: raise TransferkitError(f"{folder/WEIGHTS} does not fit the network config.json describes ({type(e).__name__}): re-export the model") from None
+    learn.model.to(device).eval()
+    return learn
+
+# %% ../nbs/20_learner.ipynb #aa07e7bb
+def load_model(path, cpu:bool=None, # default: the GPU when there is one
+               trust:bool=False): # allow unpickling export.pkl when the folder has no config.json + model.safetensors
+    "The learner saved at `path` (a model folder or a file in it), rebuilt from config.json + model.safetensors without unpickling"
+    import warnings, zipfile
     path = Path(path)
-    if path.is_dir(): path = path/'export.pkl'
-    if not path.is_file(): raise TransferkitError(f"No exported model at {str(path)!r}: give export.pkl or the folder `transferkit train` wrote it to")
-    return load_learner(path, cpu=not torch.cuda.is_available() if cpu is None else cpu)
+    if not path.exists(): raise TransferkitError(f"No model at {str(path)!r}: give the folder `transferkit train` wrote, or a file in it")
+    folder = path if path.is_dir() else path.parent
+    cpu = not torch.cuda.is_available() if cpu is None else cpu
+    cfg = open_folder(folder) # every file config.json lists is checked, export.pkl included
+    if cfg is not None and (folder/WEIGHTS).is_file() and (path.is_dir() or path.name in (PICKLE, WEIGHTS, CONFIG, CARD)):
+        return _safe_learner(folder, cfg, cpu)
+    if path.suffix == '.onnx': raise TransferkitError(f"{path} is run by onnxruntime: use `transferkit predict {path} FILES`")
+    pkl = path if path.is_file() else folder/PICKLE
+    if not pkl.is_file(): raise TransferkitError(f"No model in {folder}: it holds neither config.json + model.safetensors nor export.pkl; give the folder `transferkit train` wrote")
+    if not zipfile.is_zipfile(pkl): raise TransferkitError(f"{pkl} is not a model: give the folder `transferkit train` wrote (config.json + model.safetensors)")
+    if not trust: raise TransferkitError(f"{pkl} is a pickle, and opening one runs any code its author put in it; there is no config.json + model.safetensors beside it. "
+                                         f"If you trust its author, pass --trust-pickle (trust=True); better, ask for the model folder with model.safetensors")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore', UserWarning) # fastai's pickle warning: the caller chose to trust this file
+            learn = load_learner(pkl, cpu=cpu)
+    except Exception as e: raise TransferkitError(f"{pkl} is not a fastai export ({type(e).__name__}): give export.pkl from learn.export or a model folder") from None
+    if not isinstance(learn, Learner): raise TransferkitError(f"{pkl} holds a {type(learn).__name__}, not a fastai Learner: give export.pkl from learn.export or a model folder")
+    return learn
 
 # %% ../nbs/20_learner.ipynb #2e1afe09
 def save_record(record:dict, out) -> Path:

@@ -18,7 +18,8 @@ from .data import get_dls, resize_tfm, BALANCE_MODES
 from .learner import train_model, fit_learner, save_record, get_arch, weights_file, arch_body, WeightsUnavailable
 from .features import train_head
 from .report import evaluate_learner, save_report
-from .export import export_model, predict_files
+from .export import export_model, predict_files, write_model_files, _relative
+from .package import swap_folder, PICKLE
 
 # %% auto #0
 __all__ = ['MIN_SIZE', 'check_settings', 'check_data_folder', 'check_model', 'check_out_folder', 'checks_first', 'ingest_folder',
@@ -141,13 +142,23 @@ def train_folder(data, out, size:int=128, epochs:int=4, arch:str='resnet18', pre
     learn, record = train_model(dls, arch, epochs=epochs, pretrained=pretrained, weights=weights, seed=seed, find_lr=find_lr, progress=progress)
     return report_and_export(learn, record, out, data_dir)
 
-def report_and_export(learn, record:dict, out, data_dir) -> dict:
-    "Write the training record, the evaluation report and the export of `learn` to `out`; a summary"
-    save_record(record, out)
+def _in_folder(metrics:dict, root) -> dict:
+    "`metrics` with the files of its top losses relative to `root`"
+    return dict(metrics, top_losses=[dict(r, file=_relative(r['file'], root) if r.get('file') else r.get('file')) for r in metrics.get('top_losses', [])])
+
+def report_and_export(learn, record:dict, out, data_dir,
+                      extra:dict=None) -> dict: # more files of the set: {name: bytes}
+    "Write the training record, the evaluation report and the export of `learn` to `out`, swapped in as one set; a summary"
+    out = Path(out).resolve()
     metrics = evaluate_learner(learn)
-    save_report(metrics, out)
-    model = export_model(learn, out, data_path=data_dir, metrics=metrics, record=record)
-    return dict(model=str(model), accuracy=metrics['accuracy'], classes=metrics['classes'], record=record, metrics=metrics, learn=learn)
+    with swap_folder(out) as stage:
+        save_record(record, stage)
+        cwd = os.getcwd(); os.chdir(out) # the report names its images relative to the folder, and draws them from there
+        try: save_report(_in_folder(metrics, out), stage)
+        finally: os.chdir(cwd)
+        for name, data in (extra or {}).items(): atomic_write(stage/name, data)
+        write_model_files(learn, stage, out, data_path=data_dir, metrics=metrics, record=record)
+    return dict(model=str(out/PICKLE), accuracy=metrics['accuracy'], classes=metrics['classes'], record=record, metrics=metrics, learn=learn)
 
 # %% ../nbs/70_pipeline.ipynb #a1cdb909
 def search_folder(data, out, cache=None, size:int=128, arch:str='resnet18', pretrained:bool=True, weights=None, seed:int=42,
@@ -164,13 +175,11 @@ def search_folder(data, out, cache=None, size:int=128, arch:str='resnet18', pret
     res = train_head(data_dir, cache or out/'features', arch, pretrained=pretrained, weights=weights, size=size, resize_method=resize_method,
                      valid_pct=valid_pct, seed=seed, bs=bs, grid=grid, k=k, balance=balance, progress=progress)
     learn = res['learn']
-    out.mkdir(parents=True, exist_ok=True)
-    res['table'].to_csv(out/'head_search.csv', index=False)
     record = dict(arch=arch, pretrained=pretrained, seed=seed, device=str(learn.dls.device), head=res['config'],
                   head_valid_accuracy=res['valid_accuracy'], images_computed=res['computed'],
                   feature_seconds=res['feature_seconds'], search_seconds=res['search_seconds'], epochs=[])
     if fine_tune_epochs: record['epochs'], record['bf16'] = fit_learner(learn, fine_tune_epochs, freeze_epochs=0, progress=progress)
-    return report_and_export(learn, record, out, data_dir) | dict(table=res['table'], config=res['config'])
+    return report_and_export(learn, record, out, data_dir, extra={'head_search.csv': res['table'].to_csv(index=False).encode()}) | dict(table=res['table'], config=res['config'])
 
 # %% ../nbs/70_pipeline.ipynb #0e53a28e
 def make_digits(dest, size:int=32, holdout:int=20, seed:int=0):
