@@ -17,7 +17,7 @@ def _train(a):
     from transferkit.pipeline import train_folder
     res = train_folder(a.data_dir, a.out, size=a.size, epochs=a.epochs, arch=a.arch, pretrained=not a.no_pretrained,
                        weights=a.weights, seed=a.seed, valid_pct=a.valid_pct, bs=a.bs, resize_method=a.resize_method,
-                       aug=not a.no_aug, find_lr=a.lr_find, resize_at_ingest=not a.no_ingest_resize, balance=a.balance)
+                       aug=not a.no_aug, lr=a.lr, find_lr=a.lr_find, resize_at_ingest=not a.no_ingest_resize, balance=a.balance)
     print(f"Validation accuracy: {res['accuracy']:.4f} ({', '.join(res['classes'])})")
     print(f"Model: {res['model']}")
 
@@ -119,7 +119,8 @@ def make_parser() -> argparse.ArgumentParser:
     t.add_argument('data_dir'); t.add_argument('--out', required=True, help='folder for export.pkl, model card, record and report')
     t.add_argument('--epochs', type=int, default=4); t.add_argument('--size', type=int, default=128, help='image size in pixels')
     t.add_argument('--arch', default='resnet18'); t.add_argument('--seed', type=int, default=42)
-    t.add_argument('--valid-pct', type=float, default=0.2); t.add_argument('--bs', type=int, default=64, help='batch size')
+    t.add_argument('--valid-pct', type=float, default=0.2); t.add_argument('--bs', type=int, default=64, help='batch size (fastai\'s 64; at most the number of training images)')
+    t.add_argument('--lr', type=float, default=2e-3, help='peak learning rate (fastai\'s fine_tune default, 2e-3, also from scratch)')
     t.add_argument('--no-pretrained', action='store_true', help='train from scratch instead of from ImageNet weights')
     t.add_argument('--weights', help='a state-dict file of pretrained weights for --arch')
     t.add_argument('--resize-method', default='crop', choices=['crop', 'squish', 'pad'])
