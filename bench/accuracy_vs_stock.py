@@ -19,7 +19,7 @@ Recipes (both at batch size `--bs`, fastai's default 64 and the issue's 32 by de
 Pretrained start: resnet18 trained from scratch on the proxy task of `train_vs_stock.py` (eight other scikit-image
 photos), its weights in a private torch cache (TORCH_HOME), loaded by both sides as `pretrained=True`.
 
-    python bench/accuracy_vs_stock.py [--seeds 3] [--epochs 4] [--bs 32,64] [--sets textures,digits,shapes]
+    python bench/accuracy_vs_stock.py [--seeds 3] [--epochs 4] [--size 32] [--bs 32,64] [--sets textures,digits,shapes] [--weights FILE]
 """
 import argparse, json, math, os, shutil, statistics, subprocess, sys, tempfile, time
 from pathlib import Path
@@ -81,7 +81,7 @@ def make_shapes(dest, per_class, seed, size=96):
             ims.append(im)
         _split_write(dest, kind, ims, seed*100+i)
 
-SETS = {'textures': (make_textures, 64), 'digits': (make_digit_set, 32), 'shapes': (make_shapes, 64)}
+SETS = {'textures': make_textures, 'digits': make_digit_set, 'shapes': make_shapes}
 
 STOCK = '''
 import hashlib, json, sys, time
@@ -126,7 +126,8 @@ def main():
     p.add_argument('--sets', default='textures,digits,shapes'); p.add_argument('--seeds', type=int, default=3)
     p.add_argument('--per-class', type=int, default=75, help='images per class (digits: 50)')
     p.add_argument('--epochs', type=int, default=4); p.add_argument('--bs', default='32,64', help='batch sizes, comma-separated: both sides at each')
-    p.add_argument('--starts', default='scratch,pretrained'); p.add_argument('--pretrain-epochs', type=int, default=8)
+    p.add_argument('--starts', default='scratch,pretrained'); p.add_argument('--size', type=int, default=32, help='image size of every set and the proxy task')
+    p.add_argument('--pretrain-epochs', type=int, default=6); p.add_argument('--pretrain-per-class', type=int, default=40)
     p.add_argument('--weights', help='the proxy-pretrained state dict of an earlier run (skips pretraining)')
     p.add_argument('--out', default='bench/out/accuracy_vs_stock.json')
     a = p.parse_args()
@@ -140,14 +141,14 @@ def main():
             file = cache/torchvision.models.ResNet18_Weights.DEFAULT.url.split('/')[-1]
             if a.weights: shutil.copy(a.weights, file)
             else:
-                t = time.perf_counter(); proxy_acc = pretrain_weights(d, file, 64, a.pretrain_epochs)
+                t = time.perf_counter(); proxy_acc = pretrain_weights(d, file, a.size, a.pretrain_epochs, per_class=a.pretrain_per_class)
                 print(f'pretrained on the proxy task: valid accuracy {proxy_acc:.3f}, {time.perf_counter()-t:.0f} s', flush=True)
                 Path(a.out).parent.mkdir(parents=True, exist_ok=True); shutil.copy(file, Path(a.out).with_suffix('.proxy.pth')) # --weights for a re-run
             env['TORCH_HOME'] = str(d/'torch')
         rows, table = [], []
         Path(a.out).parent.mkdir(parents=True, exist_ok=True)
         for name in sets: # one set at a time: stock's trainings in one process, transferkit's in another; results kept as they come
-            make, size = SETS[name]; tasks = []
+            make, size = SETS[name], a.size; tasks = []
             for seed in range(a.seeds):
                 path = d/'sets'/f'{name}-{seed}'; make(path, 50 if name == 'digits' else a.per_class, seed)
                 for start in starts:
