@@ -1,26 +1,30 @@
-"""Stock fastai course recipe vs transferkit's `train_folder`, on the same full-size JPEG photos, in one run.
+"""Stock fastai course recipe vs `transferkit train`, on the same full-size JPEG photos, in one run, as whole processes.
 
-Reports per recipe (median over --repeats): wall time, peak RSS, validation accuracy, and efficiency =
-training images/s divided by the bare model step's images/s (random tensors already in memory, same model, size,
-batch, precision and memory format, torch's fused AdamW: on the CPU transferkit trains channels-last, in bfloat16
-autocast where the CPU computes it natively; the stock recipe in float32, default layout).
+Reports per recipe (median over --repeats): wall time of the whole process (interpreter start, imports, training,
+export), peak RSS, validation accuracy, and efficiency = training images/s divided by the bare model step's images/s
+(random tensors already in memory, same model, size, batch, precision and memory format, torch's fused AdamW; on the
+CPU transferkit trains channels-last, in bfloat16 autocast where the CPU computes it natively, on a GPU in bfloat16
+or float16 autocast; the stock recipe in float32, default layout).
+
+transferkit is timed under each `TRANSFERKIT_BF16` setting of --bf16 (default `auto,0`: the CPU decides, then bfloat16
+forced off), so one run shows the ratios on a CPU with native bfloat16 and without it.
 
 The photos: three easy classes (crops of three photos bundled with scikit-image: a cat, coffee, a rocket),
-jittered and written as 1024x768 JPEGs. Offline there are no ImageNet weights, so by default both recipes start
-from random weights: the stock recipe still runs `fine_tune` (one epoch on a frozen random body, then --epochs),
-transferkit trains the whole network for --epochs (one-cycle), as each does by default.
+jittered and written as 1024x768 JPEGs, split once into `train/` and `valid/` folders: both recipes train and
+validate on the same files (stock fastai reads them with `GrandparentSplitter`; the bench checks the lists).
+Offline there are no ImageNet weights, so by default both recipes start from random weights and train the whole
+network with one-cycle at lr 2e-3 (the stock script: `fit_one_cycle(epochs, 2e-3)`, the course's from-scratch recipe).
 
-To compare accuracy at the same starting point, give both recipes the same pretrained weights: --weights FILE
-(a torchvision resnet18 state dict), or --pretrain, which trains resnet18 from scratch on a different task (eight
-other scikit-image photos and textures: astronaut, bricks, grass, ...) and uses its weights. Either way the file
-goes into a private torch cache (TORCH_HOME), so both recipes load it exactly as they load ImageNet weights
-(`pretrained=True`) and both run `fine_tune` (one frozen epoch, then --epochs).
+To compare at the same pretrained start, give both recipes the same weights: --weights FILE (a torchvision
+resnet18 state dict), or --pretrain, which trains resnet18 from scratch on a different task (eight other
+scikit-image photos and textures: astronaut, bricks, grass, ...) and uses its weights. Either way the file goes into
+a private torch cache (TORCH_HOME), so both recipes load it exactly as they load ImageNet weights (`pretrained=True`)
+and both run `fine_tune` (one frozen epoch, then --epochs). The stock script exports (`learn.export`) as
+`transferkit train` does.
 
-The bare step runs at each recipe's own batch size (transferkit shrinks the batch on small data sets).
-
-    ./dev bench train_vs_stock [--per-class 100] [--size 128] [--epochs 5] [--repeats 3] [--pretrain]
+    python bench/train_vs_stock.py [--per-class 100] [--size 128] [--epochs 5] [--repeats 3] [--bf16 auto,0] [--pretrain]
 """
-import argparse, json, resource, statistics, subprocess, sys, tempfile, time
+import argparse, json, os, resource, statistics, subprocess, sys, tempfile, time
 from pathlib import Path
 
 def make_crops(dest, images, per_class, size, scale, seed, jitter=False):
@@ -65,117 +69,162 @@ def pretrain_weights(work, dest, size, epochs=8, per_class=60):
     torch.save(model.state_dict(), dest)
     return res['accuracy']
 
+def split_folders(path, valid_pct=0.2, seed=0):
+    "Move the label folders under `path` into `train/` and `valid/` (a seeded `valid_pct` of each class): both recipes then use the same split"
+    import numpy as np
+    path = Path(path); rng = np.random.default_rng(seed)
+    for lab in sorted(p.name for p in path.iterdir() if p.is_dir()):
+        files = sorted((path/lab).iterdir()); valid = set(rng.permutation(len(files))[:max(1, round(len(files)*valid_pct))].tolist())
+        for k, f in enumerate(files):
+            dest = path/('valid' if k in valid else 'train')/lab; dest.mkdir(parents=True, exist_ok=True); f.rename(dest/f.name)
+        (path/lab).rmdir()
+
 STOCK = '''
-import json, resource, sys, time
+import hashlib, json, resource, sys, time
 t0 = time.perf_counter()
 from fastai.vision.all import *
-path, size, epochs, bs, pretrained = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+path, out, size, epochs, bs, pretrained = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), bool(int(sys.argv[6]))
 class Timer(Callback):
     def before_fit(self): self.n, self.t = 0, 0.
     def before_train(self): self.t0 = time.perf_counter()
     def after_train(self): self.t += time.perf_counter() - self.t0; self.n += len(self.dls.train.dataset)
 set_seed(42, reproducible=True)
-dls = DataBlock(blocks=(ImageBlock, CategoryBlock), get_items=get_image_files, splitter=RandomSplitter(0.2, seed=42),
+dls = DataBlock(blocks=(ImageBlock, CategoryBlock), get_items=get_image_files, splitter=GrandparentSplitter(),
                 get_y=parent_label, item_tfms=Resize(size), batch_tfms=aug_transforms()).dataloaders(path, bs=bs)
-learn = vision_learner(dls, resnet18, metrics=accuracy, pretrained=bool(int(pretrained))) # weights from the torch cache (TORCH_HOME)
+learn = vision_learner(dls, resnet18, metrics=accuracy, pretrained=pretrained) # weights from the torch cache (TORCH_HOME)
 timer = Timer()
 with learn.no_bar(), learn.no_logging():
-    learn.fine_tune(epochs, cbs=[timer])
+    if pretrained: learn.fine_tune(epochs, cbs=[timer])
+    else: learn.fit_one_cycle(epochs, 2e-3, cbs=[timer]) # the course's from-scratch recipe
 acc = float(learn.validate()[1])
+out.mkdir(parents=True, exist_ok=True); learn.export(out/'export.pkl')
+valid = sorted(Path(f).relative_to(path).as_posix() for f in dls.valid_ds.items)
 print(json.dumps(dict(wall=time.perf_counter()-t0, accuracy=acc, train_ips=timer.n/timer.t if timer.t else 0, bs=dls.train.bs,
+                      device=str(dls.device), valid=hashlib.sha256('\\n'.join(valid).encode()).hexdigest(),
                       peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/1024)))
 '''
 
-OURS = '''
-import json, resource, sys, time
-t0 = time.perf_counter()
-from transferkit.pipeline import train_folder
-path, out, size, epochs, bs, pretrained = sys.argv[1:7]
-res = train_folder(path, out, size=int(size), epochs=int(epochs), bs=int(bs), pretrained=bool(int(pretrained)), progress=False) # weights from the torch cache
-rows = res['record']['epochs']
-print(json.dumps(dict(wall=time.perf_counter()-t0, accuracy=res['accuracy'], bf16=res['record']['bf16'], channels_last=res['record'].get('channels_last', False), bs=res['learn'].dls.train.bs,
-                      train_ips=sum(r['train_images'] for r in rows)/sum(r['train_seconds'] for r in rows),
-                      peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/1024)))
-'''
+# transferkit's side is the `transferkit train` command itself, as a user runs it; its numbers are read from what it writes
+OURS_CLI = ('import resource, sys; from transferkit.cli import main; rc = main()\n'
+            'print(f"peak_rss_mb {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/1024}", file=sys.stderr); sys.exit(rc)')
+
+def run_ours(photos, out, size, epochs, bs, pretrained, env):
+    "Time `transferkit train` as a process; its accuracy, training img/s, precision and split, from its output and record"
+    import hashlib, pandas as pd
+    args = ['train', photos, '--out', out, '--size', size, '--epochs', epochs, '--bs', bs] + ([] if pretrained else ['--no-pretrained'])
+    t = time.perf_counter()
+    res = subprocess.run([sys.executable, '-c', OURS_CLI, *map(str, args)], capture_output=True, text=True, env=env)
+    wall = time.perf_counter() - t
+    if res.returncode: sys.exit(f'transferkit train failed:\n{res.stderr[-3000:]}')
+    rec = json.loads((Path(out)/'training.json').read_text()); rows = rec['epochs']
+    data = Path(out)/f'data-{size}px' # the ingest copy names files by content: back to the originals through its manifest
+    m = pd.read_csv(data/'manifest.csv')
+    valid = sorted(Path(o).relative_to(photos).as_posix() for o, st in zip(m.origin, m.status) if st == 'ok' and Path(o).relative_to(photos).parts[0] == 'valid')
+    acc = float(next(l for l in res.stdout.splitlines() if l.startswith('Validation accuracy:')).split(':')[1].split()[0])
+    return dict(wall=wall, accuracy=acc, bf16=rec['bf16'], amp=rec.get('amp'), channels_last=rec.get('channels_last', False), bs=rec['bs'], device=rec['device'],
+                train_ips=sum(r['train_images'] for r in rows)/sum(r['train_seconds'] for r in rows), valid=hashlib.sha256('\n'.join(valid).encode()).hexdigest(),
+                peak_rss_mb=float(res.stderr.strip().splitlines()[-1].split()[-1]))
 
 BARE = '''
 import json, sys, time, torch
 from fastai.vision.all import *
 size, bs, n_cls = int(sys.argv[1]), int(sys.argv[2]), 3
-x, y = torch.randn(bs, 3, size, size), torch.randint(0, n_cls, (bs,))
-def ips(bf16, channels_last):
-    model = create_vision_model(resnet18, n_cls, pretrained=False).train()
+dev = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+x, y = torch.randn(bs, 3, size, size, device=dev), torch.randint(0, n_cls, (bs,), device=dev)
+def ips(dtype, channels_last):
+    model = create_vision_model(resnet18, n_cls, pretrained=False).to(dev).train()
     opt = torch.optim.AdamW(model.parameters(), 1e-3, fused=True); lossf = nn.CrossEntropyLoss() # the fastest plain step: fused optimizer
+    scaler = torch.amp.GradScaler(dev.type, enabled=dtype == torch.float16)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     model = model.to(memory_format=fmt); xb = x.contiguous(memory_format=fmt)
     def step():
         opt.zero_grad()
-        with torch.autocast('cpu', dtype=torch.bfloat16, enabled=bf16): loss = lossf(model(xb).float(), y)
-        loss.backward(); opt.step()
-    for _ in range(2): step()
-    n = 8; t = time.perf_counter()
+        with torch.autocast(dev.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None): loss = lossf(model(xb).float(), y)
+        scaler.scale(loss).backward(); scaler.step(opt); scaler.update()
+    for _ in range(3): step()
+    n = 30 if dev.type == 'cuda' else 8
+    if dev.type == 'cuda': torch.cuda.synchronize()
+    t = time.perf_counter()
     for _ in range(n): step()
+    if dev.type == 'cuda': torch.cuda.synchronize()
     return n*bs/(time.perf_counter()-t)
 from transferkit.learner import cpu_bf16_supported
-res = {f"{'bf16' if b else 'fp32'}{'_cl' if c else ''}": ips(b, c) for b in (False, True) for c in (False, True) if not b or cpu_bf16_supported()}
-print(json.dumps(res))
+amp = [None] + ([torch.bfloat16] if (torch.cuda.is_bf16_supported() if dev.type == 'cuda' else cpu_bf16_supported()) else []) + ([torch.float16] if dev.type == 'cuda' else [])
+name = {None: 'fp32', torch.bfloat16: 'bf16', torch.float16: 'fp16'}
+print(json.dumps({f"{name[a]}{'_cl' if c else ''}": ips(a, c) for a in amp for c in (False, True)}))
 '''
 
 def run(code, *args, env=None):
+    "The JSON `code` prints last, its `wall` the whole process's time (interpreter start included, as for `transferkit train`)"
+    t = time.perf_counter()
     res = subprocess.run([sys.executable, '-c', code, *map(str, args)], capture_output=True, text=True, env=env)
     if res.returncode: sys.exit(f'bench step failed:\n{res.stderr[-3000:]}')
-    return json.loads(res.stdout.strip().splitlines()[-1])
+    return json.loads(res.stdout.strip().splitlines()[-1]) | dict(wall=time.perf_counter() - t)
+
+def _variant(res):
+    "The bare-step variant a recipe's run trained with"
+    prec = {'bfloat16': 'bf16', 'float16': 'fp16'}.get(res.get('amp')) or ('bf16' if res.get('bf16') else 'fp32')
+    return prec + ('_cl' if res.get('channels_last') else '')
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--per-class', type=int, default=100); p.add_argument('--size', type=int, default=128)
     p.add_argument('--epochs', type=int, default=5); p.add_argument('--bs', type=int, default=32)
     p.add_argument('--repeats', type=int, default=3)
+    p.add_argument('--bf16', default='auto,0', help='TRANSFERKIT_BF16 settings to time transferkit under, comma-separated (auto: unset, the CPU decides)')
     p.add_argument('--weights', default='', help='a torchvision resnet18 state dict both recipes start from')
     p.add_argument('--pretrain', action='store_true', help='make those weights: resnet18 trained from scratch on a different task')
-    p.add_argument('--pretrain-epochs', type=int, default=8)
+    p.add_argument('--pretrain-epochs', type=int, default=8); p.add_argument('--pretrain-size', type=int, default=0, help='image size of the proxy task (default --size)')
     p.add_argument('--out', default='bench/out/train_vs_stock.json')
     a = p.parse_args()
+    settings = a.bf16.split(',')
     with tempfile.TemporaryDirectory() as d:
-        photos = Path(d)/'photos'; make_photos(photos, a.per_class)
-        env, pretrained, proxy_acc = None, 0, None
+        photos = Path(d)/'photos'; make_photos(photos, a.per_class); split_folders(photos)
+        env, pretrained, proxy_acc = dict(os.environ, TRANSFERKIT_OFFLINE='1'), 0, None
+        env.pop('TRANSFERKIT_BF16', None)
         if a.weights or a.pretrain:
-            import os, shutil, torchvision
+            import shutil, torchvision
             cache = Path(d)/'torch'/'hub'/'checkpoints'; cache.mkdir(parents=True)
             file = cache/torchvision.models.ResNet18_Weights.DEFAULT.url.split('/')[-1]
             if a.pretrain:
-                t = time.perf_counter(); proxy_acc = pretrain_weights(d, file, a.size, a.pretrain_epochs)
+                t = time.perf_counter(); proxy_acc = pretrain_weights(d, file, a.pretrain_size or a.size, a.pretrain_epochs)
                 print(f'pretrained on the proxy task: valid accuracy {proxy_acc:.3f}, {time.perf_counter()-t:.0f} s', flush=True)
             else: shutil.copy(a.weights, file)
-            env, pretrained = os.environ | {'TORCH_HOME': str(Path(d)/'torch')}, 1
-        runs = {'stock': [], 'transferkit': []}
+            env['TORCH_HOME'], pretrained = str(Path(d)/'torch'), 1
+        names = ['stock'] + [f'transferkit bf16={s}' for s in settings]
+        runs = {n: [] for n in names}
         bare = {} # batch size -> bare step results
         for r in range(a.repeats):
-            # alternate the order so drift on a shared machine does not favour one side
-            for name in (['stock', 'transferkit'] if r % 2 == 0 else ['transferkit', 'stock']):
-                res = run(STOCK, photos, a.size, a.epochs, a.bs, pretrained, env=env) if name == 'stock' else \
-                      run(OURS, photos, Path(d)/f'out{r}', a.size, a.epochs, a.bs, pretrained, env=env)
+            # rotate the order so drift on a shared machine does not favour one side
+            for name in names[r % len(names):] + names[:r % len(names)]:
+                out = Path(d)/f'out{r}-{names.index(name)}'
+                if name == 'stock': res = run(STOCK, photos, out, a.size, a.epochs, a.bs, pretrained, env=env)
+                else:
+                    s = name.split('=')[1]
+                    res = run_ours(photos, out, a.size, a.epochs, a.bs, pretrained, env if s == 'auto' else dict(env, TRANSFERKIT_BF16=s))
                 runs[name].append(res); print(name, r, json.dumps(res), flush=True)
             for bs in {x['bs'] for v in runs.values() for x in v}: bare.setdefault(bs, []).append(run(BARE, a.size, bs))
+    assert len({x['valid'] for v in runs.values() for x in v}) == 1, 'the recipes validated on different files'
     med = lambda name, k: statistics.median(x[k] for x in runs[name])
     # each side's efficiency against the bare step at its own batch size, precision and memory format
-    # (transferkit: bfloat16 where the CPU has it, channels-last on the CPU)
-    tk_bf16, tk_cl = (any(x.get(k) for x in runs['transferkit']) for k in ('bf16', 'channels_last'))
-    variant = {'stock': 'fp32', 'transferkit': ('bf16' if tk_bf16 else 'fp32') + ('_cl' if tk_cl else '')}
-    bs_of = {name: statistics.mode(x['bs'] for x in runs[name]) for name in runs}
-    bare_ips = {name: statistics.median(b[variant[name]] for b in bare[bs_of[name]]) for name in runs}
-    summary = {name: dict(wall_s=med(name, 'wall'), accuracy=med(name, 'accuracy'), peak_rss_mb=med(name, 'peak_rss_mb'), train_ips=med(name, 'train_ips'),
-                          bs=bs_of[name], bare_ips=bare_ips[name], efficiency=med(name, 'train_ips')/bare_ips[name]) for name in runs}
-    summary['ratio'] = dict(wall=summary['transferkit']['wall_s']/summary['stock']['wall_s'],
-                            peak_rss=summary['transferkit']['peak_rss_mb']/summary['stock']['peak_rss_mb'],
-                            accuracy_points=100*(summary['transferkit']['accuracy']-summary['stock']['accuracy']))
-    summary['bare_variant'] = variant; summary['pretrained'] = bool(pretrained); summary['proxy_accuracy'] = proxy_acc
-    summary['settings'] = vars(a) | dict(images=3*a.per_class, photo_size='1024x768', runs=runs, bare=bare)
-    Path(a.out).parent.mkdir(parents=True, exist_ok=True); Path(a.out).write_text(json.dumps(summary, indent=1))
-    print(f"\n{'':12}{'wall s':>8}{'acc':>8}{'peak MB':>9}{'bs':>4}{'img/s':>8}{'bare':>8}{'effic.':>8}")
-    for name in ('stock', 'transferkit'):
-        s = summary[name]; print(f"{name:12}{s['wall_s']:8.1f}{s['accuracy']:8.3f}{s['peak_rss_mb']:9.0f}{s['bs']:4}{s['train_ips']:8.1f}{s['bare_ips']:8.1f}{s['efficiency']:8.2f}")
-    r = summary['ratio']; print(f"transferkit/stock: wall {r['wall']:.2f}x, peak RSS {r['peak_rss']:.2f}x, accuracy {r['accuracy_points']:+.1f} points; "
-                               f"bare step: {variant}; weights: {'pretrained' if pretrained else 'random'}")
+    summary = {}
+    for name in names:
+        variant, bs = statistics.mode(_variant(x) for x in runs[name]), statistics.mode(x['bs'] for x in runs[name])
+        bare_ips = statistics.median(b[variant] for b in bare[bs])
+        summary[name] = dict(wall_s=med(name, 'wall'), accuracy=med(name, 'accuracy'), accuracy_mean=statistics.mean(x['accuracy'] for x in runs[name]),
+                             peak_rss_mb=med(name, 'peak_rss_mb'), train_ips=med(name, 'train_ips'), bs=bs, variant=variant, bare_ips=bare_ips,
+                             efficiency=med(name, 'train_ips')/bare_ips, device=runs[name][0].get('device'))
+    ratios = {n: dict(wall=summary[n]['wall_s']/summary['stock']['wall_s'], accuracy_points=100*(summary[n]['accuracy_mean']-summary['stock']['accuracy_mean']),
+                      train_ips=summary[n]['train_ips']/summary['stock']['train_ips']) for n in names[1:]}
+    out = dict(summary=summary, ratios=ratios, pretrained=bool(pretrained), proxy_accuracy=proxy_acc, identical_split=True,
+               settings=vars(a) | dict(images=3*a.per_class, photo_size='1024x768', runs=runs, bare=bare))
+    Path(a.out).parent.mkdir(parents=True, exist_ok=True); Path(a.out).write_text(json.dumps(out, indent=1))
+    print(f"\nmedians of {a.repeats} runs; both recipes trained and validated on the same files (checked); weights: {'pretrained' if pretrained else 'random'}")
+    print(f"{'':22}{'wall s':>8}{'acc':>8}{'peak MB':>9}{'bs':>4}{'img/s':>8}{'bare':>8}{'variant':>9}{'effic.':>8}")
+    for name in names:
+        s = summary[name]; print(f"{name:22}{s['wall_s']:8.1f}{s['accuracy']:8.3f}{s['peak_rss_mb']:9.0f}{s['bs']:4}{s['train_ips']:8.1f}{s['bare_ips']:8.1f}{s['variant']:>9}{s['efficiency']:8.2f}")
+    for n, r in ratios.items():
+        print(f"{n}/stock: whole process {r['wall']:.2f}x, training img/s {r['train_ips']:.2f}x, accuracy (mean of runs) {r['accuracy_points']:+.1f} points; "
+              f"efficiency against the bare step {summary[n]['efficiency']:.2f}")
 
 if __name__ == '__main__': main()

@@ -180,7 +180,7 @@ def _train(a):
     from transferkit.pipeline import train_folder
     res = train_folder(a.data_dir, a.out, size=a.size, epochs=a.epochs, arch=a.arch, pretrained=not a.no_pretrained,
                        weights=a.weights, seed=a.seed, valid_pct=a.valid_pct, bs=a.bs, resize_method=a.resize_method,
-                       aug=not a.no_aug, find_lr=a.lr_find, resize_at_ingest=not a.no_ingest_resize, balance=a.balance)
+                       aug=not a.no_aug, lr=a.lr, find_lr=a.lr_find, resize_at_ingest=not a.no_ingest_resize, balance=a.balance)
     print(f"Validation accuracy: {res['accuracy']:.4f} ({', '.join(res['classes'])})")
     print(f"Model: {res['model']}")
     if a.onnx: _add_onnx(Path(res['model']).parent)
@@ -305,7 +305,8 @@ def make_parser() -> argparse.ArgumentParser:
     t.add_argument('data_dir', type=_data_folder); t.add_argument('--out', required=True, type=_output_folder, help='folder for export.pkl, model card, record and report')
     t.add_argument('--epochs', type=_epochs, default=4); t.add_argument('--size', type=_size, default=128, help='image size in pixels')
     t.add_argument('--arch', default='resnet18'); t.add_argument('--seed', type=_seed, default=42)
-    t.add_argument('--valid-pct', type=_fraction, default=0.2); t.add_argument('--bs', type=_batch, default=64, help='batch size')
+    t.add_argument('--valid-pct', type=_fraction, default=0.2); t.add_argument('--bs', type=_batch, default=64, help='batch size (fastai\'s 64; at most the number of training images)')
+    t.add_argument('--lr', type=_number(float, 0, above=True), default=2e-3, help='peak learning rate (fastai\'s fine_tune default, 2e-3, also from scratch)')
     t.add_argument('--no-pretrained', action='store_true', help='train from scratch instead of from ImageNet weights')
     t.add_argument('--weights', type=_weights_file, help='a state-dict file of pretrained weights for --arch')
     t.add_argument('--resize-method', default='crop', choices=['crop', 'squish', 'pad'])

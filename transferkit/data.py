@@ -204,8 +204,7 @@ def get_dls(path, size:int=128, valid_pct:float=0.2, seed:int=42, bs:int=64,
     dblock = DataBlock(blocks=(TransformBlock(type_tfms=images, batch_tfms=IntToFloatTensor), CategoryBlock), splitter=splitter,
                        get_y=get_y, item_tfms=resize, batch_tfms=batch_tfms)
     n_train = len(splitter(files)[0])
-    # small data: at least ~8 batches an epoch, or training from scratch takes too few steps to learn
-    bs = max(1, min(bs, max(8, n_train // 8), n_train))
+    bs = max(1, min(bs, n_train)) # fastai drops the last partial training batch: never an epoch of none
     dls = dblock.dataloaders(files, bs=bs, num_workers=num_workers, device=device)
     if not len(dls.valid_ds): raise TransferkitError(f"The validation split of {path} is empty: raise valid_pct or add images to valid/")
     dls.class_weights = class_weights([labels[i] for i in splitter(files)[0]], dls.vocab) if balance == 'weighted' else None

@@ -19,9 +19,9 @@ from .core import *
 
 # %% auto #0
 __all__ = ['fused_adam', 'get_arch', 'WeightsUnavailable', 'cached_weights_path', 'weights_file', 'arch_body',
-           'load_body_weights', 'FusedAdam', 'default_device', 'make_learner', 'TrainingRecord', 'cpu_bf16_supported',
-           'CPUMixedPrecision', 'CPUChannelsLast', 'fit_learner', 'train_model', 'head_spec', 'build_head',
-           'inference_dls', 'load_model', 'save_record']
+           'load_body_weights', 'FusedAdam', 'default_device', 'bf16_wanted', 'gpu_amp_dtype', 'make_learner',
+           'TrainingRecord', 'cpu_bf16_supported', 'CPUMixedPrecision', 'CPUChannelsLast', 'fit_learner', 'train_model',
+           'head_spec', 'build_head', 'inference_dls', 'load_model', 'save_record']
 
 # %% ../nbs/20_learner.ipynb #a9da8a83
 def get_arch(name:str):
@@ -125,13 +125,26 @@ def default_device():
     "The GPU when there is one, else the CPU"
     return torch.device('cuda') if torch.cuda.is_available() else torch.device('cpu')
 
+def bf16_wanted(bf16:bool=None) -> bool|None:
+    "`bf16` if given, else the `TRANSFERKIT_BF16` environment variable (0 or 1), else None (the device decides)"
+    if bf16 is not None: return bool(bf16)
+    env = os.environ.get('TRANSFERKIT_BF16', '').strip()
+    if env in ('', 'auto'): return None
+    if env not in ('0', '1'): raise TransferkitError(f"TRANSFERKIT_BF16={env!r}: use 0 (never bfloat16), 1 (always) or leave it unset (where the device computes it natively)")
+    return env == '1'
+
+def gpu_amp_dtype(bf16:bool=None) -> torch.dtype:
+    "The autocast dtype of mixed precision on the GPU: bfloat16 where the GPU supports it (and `bf16_wanted` allows), else float16"
+    want = bf16_wanted(bf16)
+    return torch.bfloat16 if want is not False and torch.cuda.is_bf16_supported() else torch.float16
+
 def _add_normalize(dls, stats=imagenet_stats):
     if not dls.after_batch.fs.filter(risinstance(Normalize)): dls.add_tfms([Normalize.from_stats(*stats)], 'after_batch')
 
 # %% ../nbs/20_learner.ipynb #f09f886f
 def make_learner(dls, arch:str='resnet18', pretrained:bool=True,
                  weights=None, # a state-dict file to use instead of the cached torchvision weights
-                 metrics=None, fp16:bool=None, # mixed precision; default: on a GPU only
+                 metrics=None, fp16:bool=None, # mixed precision (bfloat16 where the GPU has it, else float16); default: on a GPU only
                  **kwargs) -> Learner:
     "A fastai vision learner for `dls`, `pretrained` from the torch cache or `weights`"
     fn = get_arch(arch) if isinstance(arch, str) else arch
@@ -154,7 +167,7 @@ def make_learner(dls, arch:str='resnet18', pretrained:bool=True,
             learn.freeze()
     learn.to(dls.device) if hasattr(learn, 'to') else None
     if fp16 is None: fp16 = dls.device is not None and torch.device(dls.device).type == 'cuda'
-    if fp16: learn.to_fp16()
+    if fp16: learn.to_bf16() if gpu_amp_dtype() == torch.bfloat16 else learn.to_fp16()
     return learn
 
 # %% ../nbs/20_learner.ipynb #581a402e
@@ -202,32 +215,41 @@ class CPUChannelsLast(Callback):
 def _on_cpu(dls) -> bool: return dls.device is None or torch.device(dls.device).type == 'cpu'
 
 def fit_learner(learn, epochs:int, fine_tune:bool=True, # False: one-cycle training of the whole network
-                lr:float=None, # default: 2e-3 fine-tuning, 1e-2 one-cycle
-                freeze_epochs:int=1, progress:bool=True, bf16:bool=None) -> tuple:
+                lr:float=2e-3, # fastai's `fine_tune` base_lr; also the course's from-scratch `fit_one_cycle` lr
+                freeze_epochs:int=1, progress:bool=True,
+                bf16:bool=None, # CPU: bfloat16 autocast; default: `TRANSFERKIT_BF16`, else where the CPU computes it natively
+               ) -> tuple:
     "`(rows, bf16)`: train `learn` — in bfloat16 on a CPU that has it — and the per-epoch record of the fit"
     rec = TrainingRecord()
     on_cpu = _on_cpu(learn.dls)
-    bf16 = bool(on_cpu and (cpu_bf16_supported() if bf16 is None else bf16))
+    want = bf16_wanted(bf16)
+    bf16 = bool(on_cpu and (cpu_bf16_supported() if want is None else want))
     cbs = [rec] + ([CPUMixedPrecision()] if bf16 else []) + ([CPUChannelsLast()] if on_cpu else [])
     with (learn.no_bar() if not progress else nullcontext()), learn.no_logging():
-        if fine_tune: learn.fine_tune(epochs, base_lr=lr or 2e-3, freeze_epochs=freeze_epochs, cbs=cbs)
-        else: learn.fit_one_cycle(epochs, lr_max=lr or 1e-2, cbs=cbs)
+        if fine_tune: learn.fine_tune(epochs, base_lr=lr, freeze_epochs=freeze_epochs, cbs=cbs)
+        else: learn.fit_one_cycle(epochs, lr_max=lr, cbs=cbs)
     return rec.rows, bf16
 
 # %% ../nbs/20_learner.ipynb #221e5000
+def _amp_of(learn):
+    "The autocast dtype of `learn`'s GPU mixed precision, as a name, or None"
+    mp = [cb for cb in learn.cbs if type(cb).__name__ == 'MixedPrecision']
+    return None if not mp else 'bfloat16' if getattr(mp[0].amp_mode, 'value', mp[0].amp_mode) == 'bf16' else 'float16'
+
 def train_model(dls, arch:str='resnet18', epochs:int=4, pretrained:bool=True, weights=None,
                 freeze_epochs:int=1, # epochs of head-only training before unfreezing (pretrained only)
-                lr:float=None, # default: 2e-3 fine-tuning, 1e-2 from scratch; `find_lr` picks one
+                lr:float=2e-3, # peak learning rate (fastai's); `find_lr` picks one instead
                 find_lr:bool=False, seed:int=42, progress:bool=True,
-                bf16:bool=None, # CPU only: bfloat16 autocast; default: when the CPU computes bfloat16 natively
+                bf16:bool=None, # CPU: bfloat16 autocast; default: `TRANSFERKIT_BF16`, else where the CPU computes it natively
                 **kwargs):
     "`(learner, record)`: `fine_tune` from pretrained weights, or one-cycle training of the whole network from scratch"
+    if not find_lr and not (isinstance(lr, (int, float)) and lr > 0): raise TransferkitError(f"lr={lr!r} must be a positive number, such as 2e-3")
     set_seed(seed, reproducible=True)
     learn = make_learner(dls, arch, pretrained=pretrained, weights=weights, **kwargs)
     if find_lr: lr = float(learn.lr_find(show_plot=False).valley)
     rows, bf16 = fit_learner(learn, epochs, fine_tune=pretrained, lr=lr, freeze_epochs=freeze_epochs, progress=progress, bf16=bf16)
     return learn, dict(arch=arch if isinstance(arch, str) else arch.__name__, pretrained=pretrained, seed=seed,
-                       lr=lr, device=str(dls.device), fp16=bool(getattr(learn, 'mixed_precision', False) or hasattr(learn, 'scaler')), bf16=bf16,
+                       lr=lr, bs=dls.train.bs, device=str(dls.device), amp=_amp_of(learn), bf16=bf16 or _amp_of(learn) == 'bfloat16',
                        channels_last=_on_cpu(dls),
                        epochs=rows)
 

@@ -129,7 +129,9 @@ def ingest_folder(data, cache, size:int, progress:bool=True) -> Path:
 
 # %% ../nbs/70_pipeline.ipynb #867ed97a
 def train_folder(data, out, size:int=128, epochs:int=4, arch:str='resnet18', pretrained:bool=True, weights=None,
-                 seed:int=42, valid_pct:float=0.2, bs:int=64, resize_method:str='crop', aug=True, find_lr:bool=False,
+                 seed:int=42, valid_pct:float=0.2, bs:int=64, resize_method:str='crop', aug=True,
+                 lr:float=2e-3, # peak learning rate (fastai's `fine_tune` default; from scratch the course's `fit_one_cycle` lr)
+                 find_lr:bool=False, # pick the learning rate with `lr_find` instead of `lr`
                  balance:str=None, # training split only: undersample, oversample or weighted
                  resize_at_ingest:bool=True, progress:bool=True) -> dict:
     "Train a classifier on the label folders in `data`; writes export.pkl, model card, record, report to `out`"
@@ -139,7 +141,7 @@ def train_folder(data, out, size:int=128, epochs:int=4, arch:str='resnet18', pre
         check_data_folder(data, valid_pct); check_model(arch, pretrained, weights, epochs=epochs); check_out_folder(out)
     data_dir = ingest_folder(data, out/f'data-{size}px', size, progress=progress) if resize_at_ingest else Path(data)
     dls = get_dls(data_dir, size=size, valid_pct=valid_pct, seed=seed, bs=bs, resize_method=resize_method, aug=aug, verify=not resize_at_ingest, balance=balance)
-    learn, record = train_model(dls, arch, epochs=epochs, pretrained=pretrained, weights=weights, seed=seed, find_lr=find_lr, progress=progress)
+    learn, record = train_model(dls, arch, epochs=epochs, pretrained=pretrained, weights=weights, seed=seed, lr=lr, find_lr=find_lr, progress=progress)
     return report_and_export(learn, record, out, data_dir)
 
 def _in_folder(metrics:dict, root) -> dict:
