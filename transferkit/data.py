@@ -164,7 +164,7 @@ def get_dls(path, size:int=128, valid_pct:float=0.2, seed:int=42, bs:int=64,
             num_workers:int=None, # default: 0 on the CPU, 4 with a GPU
             keep_decoded_mb:float=512, # `DecodedImages` budget when loading in the main process; 0: off
             balance:str=None, # training split only: undersample, oversample, or weighted (class-weighted loss)
-            resident:bool=False, # batches made on the device from images decoded once (`to_resident`), within `resident_mb`
+            resident=False, # True: batches made on the device from images decoded once (`to_resident`), kept in `path/.resident`; or the folder to keep them in
             resident_mb:float=None, # default: half the memory free on the device; more: fastai's loader
             device=None):
     "fastai `DataLoaders` for the label folders under `path`"
@@ -189,16 +189,16 @@ def get_dls(path, size:int=128, valid_pct:float=0.2, seed:int=42, bs:int=64,
     bs = max(1, min(bs, max(8, n_train // 8), n_train))
     dls = dblock.dataloaders(files, bs=bs, num_workers=num_workers, device=device)
     if not len(dls.valid_ds): raise TransferkitError(f"The validation split of {path} is empty: raise valid_pct or add images to valid/")
-    if resident: dls = to_resident(dls, path/RESIDENT_CACHE, resident_mb)
+    if resident: dls = to_resident(dls, path/RESIDENT_CACHE if resident is True else resident, resident_mb)
     dls.class_weights = class_weights([labels[i] for i in splitter(files)[0]], dls.vocab) if balance == 'weighted' else None
     return dls
 
-# %% ../nbs/10_data.ipynb #32187320
+# %% ../nbs/10_data.ipynb #40f7fbab
 import io, warnings, fastai, PIL
 from PIL import Image
 from fastai.vision.all import TfmdDL, DataLoaders, Datasets, Pipeline, TensorCategory, to_device
 
-# %% ../nbs/10_data.ipynb #00f1d608
+# %% ../nbs/10_data.ipynb #3d63e0b3
 def _train_shape(w:int, h:int, size:int, method:str='crop') -> tuple:
     "`((w,h), pad)`: a training image's size and the zeros on both sides of its shorter side, so that fastai's random `crop` or `pad` placements are `size`-square windows of it"
     if method == 'crop':
@@ -233,7 +233,7 @@ class ResidentImages:
         out = torch.where(self.transposed[rows].view(-1, 1, 1, 1), x.transpose(1, 2), x, out=torch.empty_like(x)) # (B,H,W,C) in memory
         return TensorImage(out.permute(0, 3, 1, 2))
 
-# %% ../nbs/10_data.ipynb #21d41bd7
+# %% ../nbs/10_data.ipynb #7031a396
 class ImageStore:
     "`files` decoded once into `ResidentImages` strips, kept in `cache` under a key of their content hashes, `size` and how they are made"
     version = 1
@@ -298,7 +298,7 @@ class ImageStore:
         imgs = ResidentImages(torch.from_numpy(np.load(self.path, mmap_mode='c')), layout[:,0].clone(), layout[:,1].clone())
         return imgs if device is None or torch.device(device).type == 'cpu' else imgs.to(device)
 
-# %% ../nbs/10_data.ipynb #058a31ba
+# %% ../nbs/10_data.ipynb #9cb2245a
 class ResidentDL(TfmdDL):
     "fastai's `TfmdDL`, its batches made by indexing `ResidentImages` on the device; for other items it makes a plain `TfmdDL`"
     def __init__(self, dataset=None, images:ResidentImages=None,
@@ -329,7 +329,7 @@ class ResidentDL(TfmdDL):
             yield self.after_batch(b if self.device is None else to_device(b, self.device))
         self.after_iter()
 
-# %% ../nbs/10_data.ipynb #b6984a92
+# %% ../nbs/10_data.ipynb #9c7f9872
 def free_memory(device) -> int:
     "Bytes free for data on `device`: free GPU memory, or the RAM the system reports available"
     device = torch.device(device)
@@ -340,7 +340,7 @@ def free_memory(device) -> int:
         try: return os.sysconf('SC_AVPHYS_PAGES') * os.sysconf('SC_PAGE_SIZE')
         except (ValueError, AttributeError, OSError): return 2**30 # no way to ask: assume 1 GiB
 
-# %% ../nbs/10_data.ipynb #3ceaed49
+# %% ../nbs/10_data.ipynb #7d13e9fc
 RESIDENT_CACHE = '.resident'
 
 def _square_resize(dls):

@@ -37,12 +37,13 @@ def ingest_folder(data, cache, size:int, progress:bool=True) -> Path:
 def train_folder(data, out, size:int=128, epochs:int=4, arch:str='resnet18', pretrained:bool=True, weights=None,
                  seed:int=42, valid_pct:float=0.2, bs:int=64, resize_method:str='crop', aug=True, find_lr:bool=False,
                  balance:str=None, # training split only: undersample, oversample or weighted
-                 resident:bool=False, # batches made on the device from images decoded once (`get_dls`, `to_resident`)
+                 resident:bool=True, # batches made on the device from images decoded once (`get_dls`, `to_resident`)
                  resize_at_ingest:bool=True, progress:bool=True) -> dict:
     "Train a classifier on the label folders in `data`; writes export.pkl, model card, record, report to `out`"
     out = Path(out)
     data_dir = ingest_folder(data, out/f'data-{size}px', size, progress=progress) if resize_at_ingest else Path(data)
-    dls = get_dls(data_dir, size=size, valid_pct=valid_pct, seed=seed, bs=bs, resize_method=resize_method, aug=aug, verify=not resize_at_ingest, balance=balance, resident=resident)
+    dls = get_dls(data_dir, size=size, valid_pct=valid_pct, seed=seed, bs=bs, resize_method=resize_method, aug=aug, verify=not resize_at_ingest, balance=balance,
+                  resident=resident and (True if resize_at_ingest else out/'resident')) # beside the ingest copy; never in `data`
     learn, record = train_model(dls, arch, epochs=epochs, pretrained=pretrained, weights=weights, seed=seed, find_lr=find_lr, progress=progress)
     return report_and_export(learn, record, out, data_dir)
 
