@@ -193,12 +193,12 @@ def get_dls(path, size:int=128, valid_pct:float=0.2, seed:int=42, bs:int=64,
     dls.class_weights = class_weights([labels[i] for i in splitter(files)[0]], dls.vocab) if balance == 'weighted' else None
     return dls
 
-# %% ../nbs/10_data.ipynb #40f7fbab
+# %% ../nbs/10_data.ipynb #56e7d6fa
 import io, warnings, fastai, PIL
 from PIL import Image
 from fastai.vision.all import TfmdDL, DataLoaders, Datasets, Pipeline, TensorCategory, to_device
 
-# %% ../nbs/10_data.ipynb #3d63e0b3
+# %% ../nbs/10_data.ipynb #87c95f9f
 def _train_shape(w:int, h:int, size:int, method:str='crop') -> tuple:
     "`((w,h), pad)`: a training image's size and the zeros on both sides of its shorter side, so that fastai's random `crop` or `pad` placements are `size`-square windows of it"
     if method == 'crop':
@@ -233,7 +233,7 @@ class ResidentImages:
         out = torch.where(self.transposed[rows].view(-1, 1, 1, 1), x.transpose(1, 2), x, out=torch.empty_like(x)) # (B,H,W,C) in memory
         return TensorImage(out.permute(0, 3, 1, 2))
 
-# %% ../nbs/10_data.ipynb #7031a396
+# %% ../nbs/10_data.ipynb #ea5164cd
 class ImageStore:
     "`files` decoded once into `ResidentImages` strips, kept in `cache` under a key of their content hashes, `size` and how they are made"
     version = 1
@@ -298,7 +298,7 @@ class ImageStore:
         imgs = ResidentImages(torch.from_numpy(np.load(self.path, mmap_mode='c')), layout[:,0].clone(), layout[:,1].clone())
         return imgs if device is None or torch.device(device).type == 'cpu' else imgs.to(device)
 
-# %% ../nbs/10_data.ipynb #9cb2245a
+# %% ../nbs/10_data.ipynb #35cc1f68
 class ResidentDL(TfmdDL):
     "fastai's `TfmdDL`, its batches made by indexing `ResidentImages` on the device; for other items it makes a plain `TfmdDL`"
     def __init__(self, dataset=None, images:ResidentImages=None,
@@ -329,7 +329,7 @@ class ResidentDL(TfmdDL):
             yield self.after_batch(b if self.device is None else to_device(b, self.device))
         self.after_iter()
 
-# %% ../nbs/10_data.ipynb #9c7f9872
+# %% ../nbs/10_data.ipynb #392f8a3e
 def free_memory(device) -> int:
     "Bytes free for data on `device`: free GPU memory, or the RAM the system reports available"
     device = torch.device(device)
@@ -340,7 +340,7 @@ def free_memory(device) -> int:
         try: return os.sysconf('SC_AVPHYS_PAGES') * os.sysconf('SC_PAGE_SIZE')
         except (ValueError, AttributeError, OSError): return 2**30 # no way to ask: assume 1 GiB
 
-# %% ../nbs/10_data.ipynb #7d13e9fc
+# %% ../nbs/10_data.ipynb #c646c5ea
 RESIDENT_CACHE = '.resident'
 
 def _square_resize(dls):
