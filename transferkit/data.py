@@ -21,8 +21,9 @@ from .core import *
 from .ingest import decode_image, read_rgb
 
 # %% auto #0
-__all__ = ['BALANCE_MODES', 'RESIZE_METHODS', 'check_dataset', 'dataset_fingerprint', 'balance_split', 'class_weights',
-           'OnePassAffine', 'one_pass', 'DecodedImages', 'resize_tfm', 'split_files', 'FolderLabel', 'get_dls']
+__all__ = ['BALANCE_MODES', 'RESIZE_METHODS', 'RESIDENT_CACHE', 'check_dataset', 'dataset_fingerprint', 'balance_split',
+           'class_weights', 'OnePassAffine', 'one_pass', 'DecodedImages', 'resize_tfm', 'split_files', 'FolderLabel',
+           'get_dls', 'ResidentImages', 'ImageStore', 'ResidentDL', 'free_memory', 'to_resident']
 
 # %% ../nbs/10_data.ipynb #7bfeef26
 def _unreadable(files, workers=4):
@@ -184,6 +185,8 @@ def get_dls(path, size:int=128, valid_pct:float=0.2, seed:int=42, bs:int=64,
             num_workers:int=None, # default: 0 on the CPU, 4 with a GPU
             keep_decoded_mb:float=512, # `DecodedImages` budget when loading in the main process; 0: off
             balance:str=None, # training split only: undersample, oversample, or weighted (class-weighted loss)
+            resident=False, # True: batches made on the device from images decoded once (`to_resident`), kept in `path/.resident`; or the folder to keep them in
+            resident_mb:float=None, # default: half the memory free on the device; more: fastai's loader
             device=None):
     "fastai `DataLoaders` for the label folders under `path`"
     path = Path(path)
@@ -207,5 +210,187 @@ def get_dls(path, size:int=128, valid_pct:float=0.2, seed:int=42, bs:int=64,
     bs = max(1, min(bs, n_train)) # fastai drops the last partial training batch: never an epoch of none
     dls = dblock.dataloaders(files, bs=bs, num_workers=num_workers, device=device)
     if not len(dls.valid_ds): raise TransferkitError(f"The validation split of {path} is empty: raise valid_pct or add images to valid/")
+    if resident: dls = to_resident(dls, path/RESIDENT_CACHE if resident is True else resident, resident_mb)
     dls.class_weights = class_weights([labels[i] for i in splitter(files)[0]], dls.vocab) if balance == 'weighted' else None
     return dls
+
+# %% ../nbs/10_data.ipynb #56e7d6fa
+import io, warnings, fastai, PIL
+from PIL import Image
+from fastai.vision.all import TfmdDL, DataLoaders, Datasets, Pipeline, TensorCategory, to_device
+
+# %% ../nbs/10_data.ipynb #87c95f9f
+def _train_shape(w:int, h:int, size:int, method:str='crop') -> tuple:
+    "`((w,h), pad)`: a training image's size and the zeros on both sides of its shorter side, so that fastai's random `crop` or `pad` placements are `size`-square windows of it"
+    if method == 'crop':
+        if min(w, h) == size: return (w, h), 0 # shrunk at ingest: kept as it is
+        return ((size, max(size, round(h*size/w))) if w <= h else (max(size, round(w*size/h)), size)), 0
+    s = min(size, max(1, round(min(w, h)*size/max(w, h)))) # pad: the longer side `size`
+    return ((size, s) if w >= h else (s, size)), size - s
+
+def _strips(a:np.ndarray) -> np.ndarray:
+    "The HWC image `a` as lines of pixels across its shorter side, along its longer side (its columns if it is wider)"
+    return a.transpose(1, 0, 2) if a.shape[1] > a.shape[0] else a
+
+class ResidentImages:
+    "Images as uint8 `strips` (lines of `size` RGB pixels), each image `lengths` consecutive strips along its longer side"
+    def __init__(self, strips, lengths, transposed): # transposed: the image's strips are its columns (it is wider than high)
+        self.strips, self.lengths, self.transposed = strips, lengths, transposed.bool()
+        self.starts, self.size = lengths.cumsum(0) - lengths, strips.shape[1]
+    def __len__(self): return len(self.lengths)
+    def to(self, device): return ResidentImages(*(t.to(device) for t in (self.strips, self.lengths, self.transposed)))
+
+    def offsets(self, rows, generator=None):
+        "Where the square crop of each image in `rows` starts: uniformly random along its longer side, or centred without `generator`"
+        spare = self.lengths[rows] - self.size
+        if generator is None: return spare // 2
+        u = torch.rand(len(rows), generator=generator, dtype=torch.float64).to(spare.device)
+        return torch.minimum((u * (spare + 1)).long(), spare)
+
+    def crops(self, rows, offsets) -> TensorImage:
+        "The (B,3,S,S) uint8 channels-last batch of the square crops of images `rows` starting at `offsets`"
+        first = self.starts[rows] + offsets
+        x = self.strips[(first[:,None] + torch.arange(self.size, device=first.device)).view(-1)].view(len(rows), self.size, self.size, 3)
+        out = torch.where(self.transposed[rows].view(-1, 1, 1, 1), x.transpose(1, 2), x, out=torch.empty_like(x)) # (B,H,W,C) in memory
+        return TensorImage(out.permute(0, 3, 1, 2))
+
+# %% ../nbs/10_data.ipynb #ea5164cd
+class ImageStore:
+    "`files` decoded once into `ResidentImages` strips, kept in `cache` under a key of their content hashes, `size` and how they are made"
+    version = 1
+    def __init__(self, files, size:int, cache,
+                 item_tfms=None, # a fastai item pipeline giving `size`-square tensors, e.g. the validation one
+                 method:str='crop', # without `item_tfms`: the training canvas for fastai's random `crop` or `pad` (`_train_shape`)
+                 workers:int=4):
+        self.files, self.size, self.item_tfms, self.method, self.workers = [Path(f) for f in files], size, item_tfms, method, workers
+        how = repr(item_tfms) if item_tfms is not None else f'training {method}'
+        h = hashlib.sha256(f'v{self.version} {size} {how} fastai {fastai.__version__} pillow {PIL.__version__}\n'.encode())
+        for f in self.files: h.update(hash_file(f).encode())
+        self.path = Path(cache)/f'{h.hexdigest()[:32]}.npy'
+        self.meta_path = self.path.with_suffix('.meta.npy')
+
+    @property
+    def exists(self) -> bool: return self.path.is_file() and self.meta_path.is_file()
+
+    def layout(self) -> np.ndarray:
+        "(N,2) int64: the strips of each image and whether they are its columns; from the image headers until it is built"
+        if self.exists: return np.load(self.meta_path)
+        if self.item_tfms is not None: return np.tile(np.array([[self.size, 0]], dtype=np.int64), (len(self.files), 1))
+        def probe(f):
+            with Image.open(f) as im: (w, h), pad = _train_shape(*im.size, self.size, self.method)
+            w, h = (w, h + 2*pad) if w >= h else (w + 2*pad, h)
+            return max(w, h), int(w > h)
+        with ThreadPoolExecutor(self.workers) as ex: return np.array(list(ex.map(probe, self.files)), dtype=np.int64).reshape(-1, 2)
+
+    def nbytes(self) -> int: return int(self.layout()[:,0].sum()) * self.size * 3
+
+    def _decode(self, f) -> np.ndarray:
+        img = PILImage.create(f)
+        if self.item_tfms is not None: return self.item_tfms((img,))[0].permute(1, 2, 0).numpy()
+        (w, h), pad = _train_shape(*img.size, self.size, self.method)
+        if (w, h) != img.size: img = img.resize((w, h), Image.Resampling.BILINEAR) # fastai's `Resize` resampling
+        a = np.asarray(img)
+        if pad: a = np.pad(a, ((pad, pad), (0, 0), (0, 0)) if w >= h else ((0, 0), (pad, pad), (0, 0)))
+        return _strips(a)
+
+    def build(self) -> bool:
+        "Decode every file into the store unless it is there already; whether anything was decoded"
+        if self.exists: return False
+        layout = self.layout(); n = layout[:,0]; starts = np.cumsum(n) - n
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = partial_path(self.path)
+        try:
+            out = np.lib.format.open_memmap(tmp, mode='w+', dtype=np.uint8, shape=(int(n.sum()), self.size, 3))
+            def fill(i):
+                a = self._decode(self.files[i])
+                if a.shape != (n[i], self.size, 3): raise TransferkitError(f"{self.files[i]} changed while it was read: run again")
+                out[starts[i]:starts[i]+n[i]] = a
+            with ThreadPoolExecutor(self.workers) as ex: list(ex.map(fill, range(len(self.files))))
+            out.flush(); del out
+            with open(tmp, 'rb+') as f: os.fsync(f.fileno())
+            os.replace(tmp, self.path)
+        finally: tmp.unlink(missing_ok=True)
+        buf = io.BytesIO(); np.save(buf, layout); atomic_write(self.meta_path, buf.getvalue())
+        return True
+
+    def load(self, device=None) -> ResidentImages:
+        "The built store, memory-mapped (copy-on-write), copied to `device` unless that is the CPU"
+        layout = torch.from_numpy(np.load(self.meta_path))
+        imgs = ResidentImages(torch.from_numpy(np.load(self.path, mmap_mode='c')), layout[:,0].clone(), layout[:,1].clone())
+        return imgs if device is None or torch.device(device).type == 'cpu' else imgs.to(device)
+
+# %% ../nbs/10_data.ipynb #35cc1f68
+class ResidentDL(TfmdDL):
+    "fastai's `TfmdDL`, its batches made by indexing `ResidentImages` on the device; for other items it makes a plain `TfmdDL`"
+    def __init__(self, dataset=None, images:ResidentImages=None,
+                 rows=None, # the row of `images` holding each item of `dataset` (a file repeated by oversampling is kept once)
+                 labels=None, **kwargs):
+        super().__init__(dataset, **kwargs)
+        self.images, self.rows, self.labels = images, rows, labels
+
+    def new(self, dataset=None, cls=None, **kwargs):
+        "A `ResidentDL` for the same items (`get_preds`); fastai's `TfmdDL` for others (`test_dl`, `export`)"
+        if cls is None and (dataset is None or dataset is self.dataset):
+            cls, kwargs = type(self), dict(images=self.images, rows=self.rows, labels=self.labels) | kwargs
+        return super().new(dataset, cls or TfmdDL, **kwargs)
+
+    def _epoch(self) -> tuple:
+        "`(rows, offsets, labels)` of this epoch's items: in a seeded order when shuffling, cropped at random in training mode"
+        g = torch.Generator().manual_seed(self.rng.getrandbits(63))
+        order = (torch.randperm(self.n, generator=g) if self.shuffle else torch.arange(self.n)).to(self.rows.device)
+        rows = self.rows[order]
+        return rows, self.images.offsets(rows, g if getattr(self.dataset, 'split_idx', None) == 0 else None), self.labels[order]
+
+    def __iter__(self):
+        self.randomize(); self.before_iter()
+        rows, offsets, labels = self._epoch()
+        for i in range(len(self)):
+            s = slice(i*self.bs, (i+1)*self.bs)
+            b = (self.images.crops(rows[s], offsets[s]), TensorCategory(labels[s]))
+            yield self.after_batch(b if self.device is None else to_device(b, self.device))
+        self.after_iter()
+
+# %% ../nbs/10_data.ipynb #392f8a3e
+def free_memory(device) -> int:
+    "Bytes free for data on `device`: free GPU memory, or the RAM the system reports available"
+    device = torch.device(device)
+    if device.type == 'cuda': return torch.cuda.mem_get_info(device)[0]
+    try:
+        with open('/proc/meminfo') as f: return int(next(l for l in f if l.startswith('MemAvailable:')).split()[1]) * 1024
+    except (OSError, StopIteration, ValueError):
+        try: return os.sysconf('SC_AVPHYS_PAGES') * os.sysconf('SC_PAGE_SIZE')
+        except (ValueError, AttributeError, OSError): return 2**30 # no way to ask: assume 1 GiB
+
+# %% ../nbs/10_data.ipynb #c646c5ea
+RESIDENT_CACHE = '.resident'
+
+def _square_resize(dls):
+    "The `Resize` of `dls` if they load images and labels through one square `Resize` that `ImageStore` reproduces, else None"
+    rs = [t for t in dls.valid.after_item.fs if isinstance(t, Resize)]
+    if len(rs) != 1 or rs[0].size[0] != rs[0].size[1] or (rs[0].method == ResizeMethod.Pad and rs[0].pad_mode != PadMode.Zeros): return None
+    return rs[0] if all(isinstance(dl.dataset, Datasets) and len(dl.dataset.tls) == 2 for dl in dls.loaders) else None
+
+def _resident_dl(dl, store:ImageStore, files:list, device) -> ResidentDL:
+    "`dl` as a `ResidentDL` of the images in `store`, which holds `files`"
+    row = {f:i for i,f in enumerate(files)}
+    rows = torch.tensor([row[str(f)] for f in dl.items], dtype=torch.long, device=device)
+    labels = torch.tensor([int(dl.dataset.tls[1][i]) for i in range(len(dl.dataset))], dtype=torch.long, device=device)
+    return dl.new(cls=ResidentDL, images=store.load(device), rows=rows, labels=labels, num_workers=0)
+
+def to_resident(dls, cache, max_mb:float=None, # default: half of `free_memory` on the training device
+                workers:int=None) -> DataLoaders:
+    "`dls` with `ResidentDL` loaders, their images decoded once into `cache`; `dls` itself if they need more than `max_mb`"
+    resize = _square_resize(dls)
+    if resize is None: return dls
+    exact = Pipeline(dls.valid.after_item.fs, split_idx=1) # fastai's validation item pipeline: what `test_dl` does
+    placed_at_random = lambda dl: dl.dataset.split_idx == 0 and resize.method != ResizeMethod.Squish
+    files = [list(dict.fromkeys(map(str, dl.items))) for dl in dls.loaders] # a file repeated by oversampling is kept once
+    stores = [ImageStore(fs, resize.size[0], cache, None if placed_at_random(dl) else exact, resize.method, workers or min(4, os.cpu_count() or 1))
+              for fs,dl in zip(files, dls.loaders)]
+    device = dls.device or torch.device('cpu')
+    if sum(s.nbytes() for s in stores) > (max_mb*2**20 if max_mb is not None else free_memory(device)//2): return dls
+    try:
+        for s in stores: s.build()
+    except OSError as e: # a read-only data folder, a full disk
+        warnings.warn(f"Could not write the resident images to {cache} ({e}): using fastai's loader"); return dls
+    return DataLoaders(*[_resident_dl(dl, s, fs, device) for dl,s,fs in zip(dls.loaders, stores, files)], path=dls.path, device=dls.device)

@@ -133,6 +133,7 @@ def train_folder(data, out, size:int=128, epochs:int=4, arch:str='resnet18', pre
                  lr:float=2e-3, # peak learning rate (fastai's `fine_tune` default; from scratch the course's `fit_one_cycle` lr)
                  find_lr:bool=False, # pick the learning rate with `lr_find` instead of `lr`
                  balance:str=None, # training split only: undersample, oversample or weighted
+                 resident:bool=True, # batches made on the device from images decoded once (`get_dls`, `to_resident`)
                  resize_at_ingest:bool=True, progress:bool=True) -> dict:
     "Train a classifier on the label folders in `data`; writes export.pkl, model card, record, report to `out`"
     out = Path(out)
@@ -140,7 +141,8 @@ def train_folder(data, out, size:int=128, epochs:int=4, arch:str='resnet18', pre
         check_settings(size=size, bs=bs, valid_pct=valid_pct, resize_method=resize_method, balance=balance, epochs=epochs)
         check_data_folder(data, valid_pct); check_model(arch, pretrained, weights, epochs=epochs); check_out_folder(out)
     data_dir = ingest_folder(data, out/f'data-{size}px', size, progress=progress) if resize_at_ingest else Path(data)
-    dls = get_dls(data_dir, size=size, valid_pct=valid_pct, seed=seed, bs=bs, resize_method=resize_method, aug=aug, verify=not resize_at_ingest, balance=balance)
+    dls = get_dls(data_dir, size=size, valid_pct=valid_pct, seed=seed, bs=bs, resize_method=resize_method, aug=aug, verify=not resize_at_ingest, balance=balance,
+                  resident=resident and (True if resize_at_ingest else out/'resident')) # beside the ingest copy; never in `data`
     learn, record = train_model(dls, arch, epochs=epochs, pretrained=pretrained, weights=weights, seed=seed, lr=lr, find_lr=find_lr, progress=progress)
     return report_and_export(learn, record, out, data_dir)
 
