@@ -1,5 +1,5 @@
 "Servers the tests start themselves, on 127.0.0.1 only: an HTTP server of good and bad images, and moto's S3 server"
-import io, socket, threading, time
+import io, os, socket, threading, time
 from http.server import ThreadingHTTPServer, BaseHTTPRequestHandler
 
 import pytest
@@ -75,3 +75,10 @@ def _aws_env(monkeypatch):
     "Fake credentials, so nothing can reach a real account"
     for k,v in dict(AWS_ACCESS_KEY_ID='testing', AWS_SECRET_ACCESS_KEY='testing', AWS_DEFAULT_REGION='us-east-1').items(): monkeypatch.setenv(k, v)
     monkeypatch.setenv('TRANSFERKIT_OFFLINE', '1')
+
+def pytest_collection_modifyitems(config, items):
+    "Tests marked `slow` run with `-m slow` (or TRANSFERKIT_SLOW=1), not in the default set that CI runs twice"
+    if 'slow' in (config.getoption('markexpr') or '') or os.environ.get('TRANSFERKIT_SLOW'): return
+    skip = pytest.mark.skip(reason='slow: run with -m slow or TRANSFERKIT_SLOW=1')
+    for item in items:
+        if item.get_closest_marker('slow'): item.add_marker(skip)

@@ -45,12 +45,6 @@ def one_line_error(res, *parts, lines=1):
     assert lines is None or len(res.stderr.strip().splitlines()) == lines, res.stderr
     for p in parts: assert p in res.stderr, (p, res.stderr)
 
-@pytest.fixture(autouse=True)
-def _slow_only_when_asked(request):
-    "Slow trials run with `-m slow` (or TRANSFERKIT_SLOW=1), not in the default set"
-    if request.node.get_closest_marker('slow') and 'slow' not in (request.config.getoption('markexpr') or '') and not os.environ.get('TRANSFERKIT_SLOW'):
-        pytest.skip('slow: run with -m slow')
-
 @pytest.fixture(scope='module')
 def world(tmp_path_factory):
     "A fetched data folder (with its manifest), decisions of 10 moves, and the tree after one clean apply"

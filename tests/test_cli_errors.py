@@ -198,8 +198,8 @@ HEAVY_BAD = [
     (['train', '{d}/one', '--out', '{out}', '--no-pretrained'], ['Only one class']),
     (['train', '{d}/loose', '--out', '{out}', '--no-pretrained'], ['lie directly in']),
     (['train', '{d}/data', '--out', '{out}'], ['--no-pretrained']),  # no pretrained weights offline: says how
-    (['predict', '{d}/data', '{d}/data'], ['No exported model']),
-    (['evaluate', '{d}/empty', '{d}/data'], ['No exported model']),
+    (['predict', '{d}/data', '{d}/data'], ['No model in']),
+    (['evaluate', '{d}/empty', '{d}/data'], ['No model in']),
 ]
 
 @pytest.mark.parametrize('args,names', HEAVY_BAD, ids=[' '.join(a[:2]).replace('{d}/', '') + ' ' + a[-1].replace('{d}/', '') for a,_ in HEAVY_BAD])

@@ -10,7 +10,6 @@ from transferkit.package import (CONFIG, WEIGHTS, PICKLE, CARD, STATE_DICT, ONNX
                                  open_folder, read_config, fastai_resize, open_rgb)
 
 CLI = [str(Path(sys.executable).parent/'transferkit')]
-SLOW = pytest.mark.skipif(not os.environ.get('TRANSFERKIT_SLOW'), reason='set TRANSFERKIT_SLOW=1 for the long kill trials')
 ENV = dict(os.environ, TRANSFERKIT_OFFLINE='1', MPLBACKEND='Agg', PYTHONPATH=str(Path(__file__).parents[1]))
 TRAIN = ['--size', '32', '--epochs', '1', '--no-pretrained', '--bs', '8']
 
@@ -270,7 +269,7 @@ def test_kill_during_export_leaves_a_complete_set(trained, tmp_path):
     outcomes = _kill_trials(trained, tmp_path, [dict(fault=7), dict(fault=20), dict(delay=0.3, sig=signal.SIGINT)])
     assert [o[2] for o in outcomes[:2]] == ['old', 'new'], outcomes # before the marker: the old set; after it: rolled forward
 
-@SLOW
+@pytest.mark.slow
 def test_kill_at_every_step_and_random_delays(trained, tmp_path):
     "Every durable step of the swap (13 files: 13 fsyncs, marker, 13 renames, end) and random SIGINT/SIGKILL delays"
     rng = random.Random(0)

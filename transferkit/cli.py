@@ -8,7 +8,7 @@ import argparse, codecs, math, re, sys, tempfile, warnings, zipfile
 from pathlib import Path
 
 import transferkit
-from .core import TransferkitError, IMAGE_EXTS, atomic_write
+from .core import TransferkitError, IMAGE_EXTS, atomic_write, atomic_open
 
 
 # %% auto #0
@@ -232,13 +232,9 @@ def _predict(a):
 
 def _evaluate(a):
     from transferkit.learner import load_model
-    from transferkit.core import image_files
-    from transferkit.report import evaluate_learner, save_report, report_markdown
+    from transferkit.report import evaluate_learner, save_report, report_markdown, labelled_test_dl
     learn = load_model(a.model, trust=a.trust_pickle)
-    files = image_files(a.data_dir)
-    unknown = sorted({f.parent.name for f in files} - set(map(str, learn.dls.vocab)))
-    if unknown: raise TransferkitError(f"Label folder(s) {', '.join(unknown)} in {a.data_dir} are not classes of the model ({', '.join(map(str, learn.dls.vocab))})")
-    m = evaluate_learner(learn, learn.dls.test_dl(files, with_labels=True, bs=a.bs, num_workers=0))
+    m = evaluate_learner(learn, labelled_test_dl(learn.dls, a.data_dir, bs=a.bs))
     print(report_markdown(m), end='')
     if a.out: save_report(m, a.out); print(f'Wrote the report to {a.out}')
 
@@ -249,6 +245,7 @@ def _clean(a):
         print(f"Undid {len(moves)} change(s) under {a.data_dir}"); return
     if a.apply:
         moves = clean.apply_decisions(a.data_dir, a.apply, allow_new_labels=a.allow_new_labels)
+        if rec := moves.attrs.get('recovered'): print(f"Rolled back {len(rec)} interrupted change batch(es) first ({', '.join(rec)}): the folder was as before them")
         print(f"Applied {len(moves)} change(s): {(moves.action == 'delete').sum()} moved to {Path(a.data_dir)/clean.CLEAN_DIR/'trash'}, "
               f"{(moves.action == 'relabel').sum()} relabelled; `transferkit clean {a.data_dir} --undo` reverses them"); return
     learn = None
@@ -262,7 +259,7 @@ def _clean(a):
     sus = clean.find_suspects(a.data_dir, learn=learn, cache=cache, k=a.folds, all=a.all)
     if a.report:
         Path(a.report).parent.mkdir(parents=True, exist_ok=True)
-        sus.to_csv(a.report, index=False)
+        with atomic_open(a.report, 'w', newline='') as f: sus.to_csv(f, index=False)
         sheet = clean.suspects_html(sus, a.data_dir, Path(a.report).with_suffix('.html'))
         print(f"Wrote {len(sus)} suspect(s) to {a.report} and a contact sheet to {sheet}. Fill in action (keep/delete/relabel) and new_label, then: transferkit clean {a.data_dir} --apply {a.report}")
     else: print(sus.head(20).drop(columns=['action', 'new_label']).to_string(index=False))

@@ -277,7 +277,9 @@ class ImageStore:
         if self.exists: return np.load(self.meta_path)
         if self.item_tfms is not None: return np.tile(np.array([[self.size, 0]], dtype=np.int64), (len(self.files), 1))
         def probe(f):
-            with Image.open(f) as im: (w, h), pad = _train_shape(*im.size, self.size, self.method)
+            with Image.open(f) as im: # the size `read_rgb` gives: EXIF-turned images swap their sides
+                w, h = im.size[::-1] if im.getexif().get(0x0112, 1) in (5, 6, 7, 8) else im.size
+            (w, h), pad = _train_shape(w, h, self.size, self.method)
             w, h = (w, h + 2*pad) if w >= h else (w + 2*pad, h)
             return max(w, h), int(w > h)
         with ThreadPoolExecutor(self.workers) as ex: return np.array(list(ex.map(probe, self.files)), dtype=np.int64).reshape(-1, 2)
@@ -285,7 +287,7 @@ class ImageStore:
     def nbytes(self) -> int: return int(self.layout()[:,0].sum()) * self.size * 3
 
     def _decode(self, f) -> np.ndarray:
-        img = PILImage.create(f)
+        img = PILImage(read_rgb(f)) # as `DecodedImages` reads it: upright, 16-bit scaled
         if self.item_tfms is not None: return self.item_tfms((img,))[0].permute(1, 2, 0).numpy()
         (w, h), pad = _train_shape(*img.size, self.size, self.method)
         if (w, h) != img.size: img = img.resize((w, h), Image.Resampling.BILINEAR) # fastai's `Resize` resampling

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np, pandas as pd, torch
 from torch import nn
+from fastai.vision.core import PILImage
 
 import transferkit
 from .core import *
@@ -153,18 +154,20 @@ def add_onnx(model_dir, images=None, # image files or folders to check the graph
 
 # %% ../nbs/60_export.ipynb #2fd9ad51
 def predict_files(model, paths, bs:int=64,
-                  trust:bool=False) -> pd.DataFrame: # allow opening export.pkl where there is no safe pair
+                  trust:bool=False, # allow opening export.pkl where there is no safe pair
+                  chunk:int=512) -> pd.DataFrame: # images decoded and held at once
     "Label and probability for every image in `paths` (files or folders); unreadable files get an `error`"
     learn = model if hasattr(model, 'dls') else load_model(model, trust=trust)
-    files = collect_images(paths)
-    size = [t.size for t in learn.dls.after_item.fs if type(t).__name__ == 'Resize']
-    errors = [check_image(f, draft=tuple(size[0]) if size else None) for f in files] # fastai decodes the good ones in full
-    ok = [f for f,e in zip(files, errors) if not e]
-    rows = {str(f): dict(file=str(f), label=None, probability=None, error=e) for f,e in zip(files, errors)}
-    if ok:
-        dl = learn.dls.test_dl(ok, bs=bs, num_workers=0)
+    files, vocab = collect_images(paths), list(learn.dls.vocab)
+    rows = {str(f): dict(file=str(f), label=None, probability=None, error='') for f in files}
+    for s in range(0, len(files), chunk): # each file decoded once, as training read it (`open_rgb`: upright, 16-bit scaled)
+        imgs, ok = [], []
+        for f in files[s:s+chunk]:
+            try: imgs.append(PILImage(open_rgb(f))); ok.append(f)
+            except (TransferkitError, OSError, ValueError) as e: rows[str(f)]['error'] = str(e)
+        if not ok: continue
+        dl = learn.dls.test_dl(imgs, bs=bs, num_workers=0)
         with learn.no_bar(): probs, _ = learn.get_preds(dl=dl) # stdout may be the CSV
-        vocab = list(learn.dls.vocab)
         for f, p in zip(ok, probs):
             i = int(p.argmax())
             rows[str(f)].update(label=str(vocab[i]), probability=round(float(p[i]), 6))

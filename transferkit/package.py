@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image
 
 from .core import *
-from .ingest import decode_image
+from .ingest import decode_image, read_rgb
 
 # %% auto #0
 __all__ = ['CONFIG', 'WEIGHTS', 'PICKLE', 'CARD', 'STATE_DICT', 'ONNX', 'MODEL_FILES', 'SWAP_MARKER', 'STAGING_PREFIX',
@@ -137,9 +137,8 @@ def open_folder(folder, required=()) -> dict:
 
 # %% ../nbs/03_package.ipynb #291b9c11
 def open_rgb(fn) -> Image.Image:
-    "The image at `fn` as fastai's `PILImage.create` opens it: decoded and converted to RGB"
-    im = Image.open(fn); im.load()
-    return im._new(im.im).convert('RGB')
+    "The image at `fn` as training saw it (ingest's `read_rgb`): verified, upright, 8-bit RGB with 16-bit and float ranges scaled, never clipped"
+    return read_rgb(fn)
 
 def fastai_resize(img:Image.Image, size, method:str='crop', pad_mode:str='zeros') -> Image.Image:
     "`img` resized to `size` (int, or (height, width)) as fastai's validation `Resize(size, method, pad_mode)` does it"
@@ -204,7 +203,7 @@ class OnnxModel:
 # %% ../nbs/03_package.ipynb #e36427bf
 def _prepare(f):
     "`(image, error)` for the file `f`, decoded once (the pixels `open_rgb` gives)"
-    try: return decode_image(Path(f).read_bytes()).convert('RGB'), ''
+    try: return open_rgb(f), ''
     except (TransferkitError, OSError, ValueError) as e: return None, str(e)
 
 def predict_onnx(model, paths, bs:int=64, workers:int=4) -> list:

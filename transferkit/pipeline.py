@@ -36,8 +36,10 @@ def _whole(name, v, lo:int):
 def check_settings(size:int=128,
                    bs:int=64, # at least 2: a batch of one cannot train BatchNorm layers
                    valid_pct:float=0.2, resize_method:str='crop', balance:str=None, epochs:int=0,
-                   k:int=2): # folds of a head search
-    "Refuse settings no run can use: `size`, `bs`, `epochs` or `k` out of range, `valid_pct` outside (0, 1), an unknown method"
+                   k:int=2, # folds of a head search
+                   lr:float=2e-3): # peak learning rate
+    "Refuse settings no run can use: `size`, `bs`, `epochs` or `k` out of range, `valid_pct` outside (0, 1), `lr` not above 0, an unknown method"
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 < lr < float('inf'): raise TransferkitError(f"lr={lr!r} must be a number above 0, such as 2e-3")
     for name, v, lo in [('size', size, MIN_SIZE), ('bs', bs, 2), ('epochs', epochs, 0), ('k', k, 2)]: _whole(name, v, lo)
     if isinstance(valid_pct, bool) or not isinstance(valid_pct, (int, float)) or not 0 < valid_pct < 1:
         raise TransferkitError(f"valid_pct={valid_pct!r} must be a fraction between 0 and 1, such as 0.2")
@@ -138,7 +140,7 @@ def train_folder(data, out, size:int=128, epochs:int=4, arch:str='resnet18', pre
     "Train a classifier on the label folders in `data`; writes export.pkl, model card, record, report to `out`"
     out = Path(out)
     with checks_first():
-        check_settings(size=size, bs=bs, valid_pct=valid_pct, resize_method=resize_method, balance=balance, epochs=epochs)
+        check_settings(size=size, bs=bs, valid_pct=valid_pct, resize_method=resize_method, balance=balance, epochs=epochs, lr=lr)
         check_data_folder(data, valid_pct); check_model(arch, pretrained, weights, epochs=epochs); check_out_folder(out)
     data_dir = ingest_folder(data, out/f'data-{size}px', size, progress=progress) if resize_at_ingest else Path(data)
     dls = get_dls(data_dir, size=size, valid_pct=valid_pct, seed=seed, bs=bs, resize_method=resize_method, aug=aug, verify=not resize_at_ingest, balance=balance,

@@ -13,8 +13,8 @@ from .core import *
 from .ingest import read_rgb
 
 # %% auto #0
-__all__ = ['confusion_matrix', 'classification_metrics', 'top_losses', 'contact_sheet', 'evaluate_learner', 'plot_confusion',
-           'report_markdown', 'save_report']
+__all__ = ['confusion_matrix', 'classification_metrics', 'top_losses', 'contact_sheet', 'evaluate_learner', 'labelled_test_dl',
+           'plot_confusion', 'report_markdown', 'save_report']
 
 # %% ../nbs/40_report.ipynb #5769edac
 def confusion_matrix(y_true, y_pred, n_classes:int) -> np.ndarray:
@@ -79,6 +79,20 @@ def evaluate_learner(learn, dl=None, top_k:int=16) -> dict:
     out['counts'] = {'train': {k: int(v) for k,v in count(learn.dls.train_ds).items()},
                      'valid': {k: int(v) for k,v in count(dl.dataset).items()}}
     return out
+
+# %% ../nbs/40_report.ipynb #c4d2e8f1
+def labelled_test_dl(dls, root, files=None, bs:int=64):
+    "A labelled test DataLoader of `dls` for the images under `root` (or `files`): labels by `folder_label`, pixels by `read_rgb`"
+    from transferkit.data import FolderLabel, DecodedImages
+    root = Path(root)
+    files = image_files(root) if files is None else list(files)
+    vocab = [str(v) for v in dls.vocab]
+    unknown = sorted({FolderLabel(root)(f) for f in files} - set(vocab))
+    if unknown: raise TransferkitError(f"Label folder(s) {', '.join(unknown)} in {root} are not classes of the model ({', '.join(vocab)}): give folders named after its classes")
+    dl = dls.test_dl(files, with_labels=True, bs=bs, num_workers=0)
+    for tl, fn in zip(dl.dataset.tls, (DecodedImages(0), FolderLabel(root))): # the pipelines are lazy: swapping their first step changes every item
+        tl.tfms.fs[0] = type(tl.tfms.fs[0])(fn) # wrapped as fastai wraps a function (fastcore's or fasttransform's `Transform`)
+    return dl
 
 # %% ../nbs/40_report.ipynb #fc083575
 def plot_confusion(cm, classes, path, title='Confusion matrix'):
