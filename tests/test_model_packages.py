@@ -179,7 +179,7 @@ def test_not_a_model_is_one_line(trained, tmp_path):
                     ['predict', tmp_path/'weights.pth', data], ['predict', tmp_path/'weights.pth', data, '--trust-pickle'],
                     ['predict', tmp_path/'nothing', data], ['evaluate', tmp_path/'text.pkl', data], ['clean', data, '--model', tmp_path/'random.bin'])
     for r in res[:6] + res[-2:]: one_line_error(r, 'not a model')
-    one_line_error(res[6], '--trust-pickle'); one_line_error(res[7], 'not a fastai'); one_line_error(res[8], 'No model at')
+    one_line_error(res[6], '--trust-pickle'); one_line_error(res[7], 'not a fastai'); one_line_error(res[8], 'does not exist')
 
 def test_onnx_predict_without_torch_or_fastai(trained, tmp_path):
     d, data, out = trained

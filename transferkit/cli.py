@@ -374,11 +374,13 @@ def make_parser() -> argparse.ArgumentParser:
 
 # %% ../nbs/90_cli.ipynb #b3513b83
 def _one_line_warnings(command:str, show):
-    "A `warnings.showwarning` that prints transferkit's own warnings as one line, `transferkit COMMAND: warning: MESSAGE`, and hands others to `show`"
-    package = str(Path(transferkit.__file__).parent)
+    "A `warnings.showwarning` that prints transferkit's own warnings as one line, `transferkit COMMAND: warning: MESSAGE`, each once, and hands others to `show`"
+    package, said = str(Path(transferkit.__file__).parent), set()
     def showwarning(message, category, filename, lineno, file=None, line=None):
         if not str(filename).startswith(package): return show(message, category, filename, lineno, file, line)
-        print(f"transferkit {command}: warning: {' '.join(str(message).split())}", file=sys.stderr)
+        text = ' '.join(str(message).split())
+        if text in said: return # the pre-checks and the run itself may list the same folder
+        said.add(text); print(f"transferkit {command}: warning: {text}", file=sys.stderr)
     return showwarning
 
 def main(argv=None) -> int:
