@@ -14,7 +14,7 @@ from fastai.vision.core import PILImage
 import transferkit
 from .core import *
 from .package import (CONFIG, WEIGHTS, PICKLE, CARD, STATE_DICT, ONNX, swap_folder, read_config, collect_images,
-                                 check_image, open_rgb, image_batch, OnnxModel)
+                                 check_image, open_rgb, image_batch, fastai_resize, OnnxModel)
 from .data import dataset_fingerprint
 from .learner import load_model, head_spec
 
@@ -153,18 +153,31 @@ def add_onnx(model_dir, images=None, # image files or folders to check the graph
     return folder/ONNX
 
 # %% ../nbs/60_export.ipynb #2fd9ad51
+def _reader(learn):
+    "`f -> (image, error)`: the file decoded as training read it (`open_rgb`), resized as `learn`'s validation `Resize` does where PIL reproduces it"
+    rs = [t for t in learn.dls.after_item.fs if type(t).__name__ == 'Resize']
+    exact = len(rs) == 1 and (rs[0].pad_mode == 'zeros' or rs[0].method != 'pad') # fastai's Resize then leaves the image as it is
+    def read(f):
+        try: img = open_rgb(f)
+        except (TransferkitError, OSError, ValueError) as e: return None, str(e)
+        return PILImage(fastai_resize(img, tuple(rs[0].size), str(rs[0].method), str(rs[0].pad_mode)) if exact else img), ''
+    return read
+
 def predict_files(model, paths, bs:int=64,
                   trust:bool=False, # allow opening export.pkl where there is no safe pair
-                  chunk:int=512) -> pd.DataFrame: # images decoded and held at once
+                  chunk:int=512, # images decoded and held at once
+                  workers:int=4) -> pd.DataFrame: # threads decoding (PIL lets go of the GIL while it decodes)
     "Label and probability for every image in `paths` (files or folders); unreadable files get an `error`"
+    from concurrent.futures import ThreadPoolExecutor
     learn = model if hasattr(model, 'dls') else load_model(model, trust=trust)
-    files, vocab = collect_images(paths), list(learn.dls.vocab)
+    files, vocab, read = collect_images(paths), list(learn.dls.vocab), _reader(learn)
     rows = {str(f): dict(file=str(f), label=None, probability=None, error='') for f in files}
-    for s in range(0, len(files), chunk): # each file decoded once, as training read it (`open_rgb`: upright, 16-bit scaled)
+    for s in range(0, len(files), chunk): # each file decoded once
         imgs, ok = [], []
-        for f in files[s:s+chunk]:
-            try: imgs.append(PILImage(open_rgb(f))); ok.append(f)
-            except (TransferkitError, OSError, ValueError) as e: rows[str(f)]['error'] = str(e)
+        with ThreadPoolExecutor(workers) as ex:
+            for f, (img, err) in zip(files[s:s+chunk], ex.map(read, files[s:s+chunk])):
+                if err: rows[str(f)]['error'] = err
+                else: imgs.append(img); ok.append(f)
         if not ok: continue
         dl = learn.dls.test_dl(imgs, bs=bs, num_workers=0)
         with learn.no_bar(): probs, _ = learn.get_preds(dl=dl) # stdout may be the CSV
