@@ -12,7 +12,7 @@ from .core import TransferkitError, IMAGE_EXTS, atomic_write, atomic_open
 
 
 # %% auto #0
-__all__ = ['make_parser', 'main']
+__all__ = ['COMMANDS', 'command', 'training_options', 'make_parser', 'main']
 
 # %% ../nbs/90_cli.ipynb #1e688b55
 class _Parser(argparse.ArgumentParser):
@@ -176,6 +176,12 @@ def _check_fetch(a):
         if why: raise TransferkitError(f"--index {a.index!r} {why}: give the CSV of paths and labels")
 
 # %% ../nbs/90_cli.ipynb #41dd7a9f
+COMMANDS = [] # `add(sub)` functions of the commands later systems add (distillation, segmentation); `transferkit --help` lists them before `demo`
+
+def command(add):
+    "Register `add(sub)`, which adds a sub-command to the `transferkit` parser"
+    COMMANDS.append(add); return add
+
 def _train(a):
     from transferkit.pipeline import train_folder
     res = train_folder(a.data_dir, a.out, size=a.size, epochs=a.epochs, arch=a.arch, pretrained=not a.no_pretrained,
@@ -294,18 +300,23 @@ _batch = _number(int, 2, unit=' (a batch of one cannot train BatchNorm layers)')
 _data_folder = _existing('folder', 'give the folder that holds one sub-folder of images per label')
 _model = _existing(None, 'give the model folder `transferkit train` wrote, or its model.onnx')
 
+def training_options(p, out_help:str='folder for export.pkl, model card, record and report', epochs:int=4, size:int=128):
+    "Add the options every trainer shares (`train`, and the commands of later systems) to the sub-parser `p`"
+    p.add_argument('data_dir', type=_data_folder); p.add_argument('--out', required=True, type=_output_folder, help=out_help)
+    p.add_argument('--epochs', type=_epochs, default=epochs); p.add_argument('--size', type=_size, default=size, help='image size in pixels')
+    p.add_argument('--arch', default='resnet18'); p.add_argument('--seed', type=_seed, default=42)
+    p.add_argument('--valid-pct', type=_fraction, default=0.2); p.add_argument('--bs', type=_batch, default=64, help='batch size (fastai\'s 64; at most the number of training images)')
+    p.add_argument('--lr', type=_number(float, 0, above=True), default=2e-3, help='peak learning rate (fastai\'s fine_tune default, 2e-3, also from scratch)')
+    p.add_argument('--no-pretrained', action='store_true', help='train from scratch instead of from ImageNet weights')
+    p.add_argument('--weights', type=_weights_file, help='a state-dict file of pretrained weights for --arch')
+    return p
+
 def make_parser() -> argparse.ArgumentParser:
     "The argument parser of the `transferkit` command; every value is checked as it is parsed"
     p = _Parser(prog='transferkit', description='From labelled images to a trained, exported fastai classifier.')
     sub = p.add_subparsers(dest='command', required=True, metavar='COMMAND')
     t = sub.add_parser('train', help='train a classifier on a folder of label folders', description='Train a classifier on DATA_DIR/<label>/<image> (or DATA_DIR/train|valid/<label>/<image>).')
-    t.add_argument('data_dir', type=_data_folder); t.add_argument('--out', required=True, type=_output_folder, help='folder for export.pkl, model card, record and report')
-    t.add_argument('--epochs', type=_epochs, default=4); t.add_argument('--size', type=_size, default=128, help='image size in pixels')
-    t.add_argument('--arch', default='resnet18'); t.add_argument('--seed', type=_seed, default=42)
-    t.add_argument('--valid-pct', type=_fraction, default=0.2); t.add_argument('--bs', type=_batch, default=64, help='batch size (fastai\'s 64; at most the number of training images)')
-    t.add_argument('--lr', type=_number(float, 0, above=True), default=2e-3, help='peak learning rate (fastai\'s fine_tune default, 2e-3, also from scratch)')
-    t.add_argument('--no-pretrained', action='store_true', help='train from scratch instead of from ImageNet weights')
-    t.add_argument('--weights', type=_weights_file, help='a state-dict file of pretrained weights for --arch')
+    training_options(t)
     t.add_argument('--resize-method', default='crop', choices=['crop', 'squish', 'pad'])
     t.add_argument('--no-aug', action='store_true', help='no aug_transforms'); t.add_argument('--lr-find', action='store_true', help='pick the learning rate with lr_find')
     t.add_argument('--no-ingest-resize', action='store_true', help='read the original files every epoch instead of a resized copy')
@@ -367,6 +378,7 @@ def make_parser() -> argparse.ArgumentParser:
     o.add_argument('model_dir', type=_existing('folder', 'give the model folder `transferkit train` wrote'))
     o.add_argument('--images', nargs='+', type=_existing(None, 'give image files or folders of images'), help='images to check the graph on (default: the training data the model card names)')
     o.set_defaults(func=_export_onnx)
+    for add in COMMANDS: add(sub)
     d = sub.add_parser('demo', help='train, export and predict on the embedded digits data (offline, CPU, a few minutes)')
     d.add_argument('--out', default='demo_out', type=_output_folder); d.add_argument('--epochs', type=_epochs, default=6); d.set_defaults(func=_demo)
     p.commands = sub.choices
