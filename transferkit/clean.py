@@ -15,9 +15,9 @@ from .ingest import Manifest
 # torch and fastai load inside the functions that score images, so `clean --apply` and `--undo` start in a fraction of a second
 
 # %% auto #0
-__all__ = ['CLEAN_DIR', 'SUSPECT_COLUMNS', 'ACTIONS', 'MOVE_COLUMNS', 'folder_items', 'model_probs', 'learner_features',
-           'label_issue_scores', 'dhash', 'find_duplicates', 'find_suspects', 'check_decisions', 'apply_decisions',
-           'undo', 'suspects_html', 'Cleaner']
+__all__ = ['CLEAN_DIR', 'SUSPECT_COLUMNS', 'ACTIONS', 'MOVE_COLUMNS', 'KEEP', 'DELETE', 'folder_items', 'model_probs',
+           'learner_features', 'label_issue_scores', 'dhash', 'find_duplicates', 'find_suspects', 'check_decisions',
+           'apply_decisions', 'undo', 'suspects_html', 'fit_thumb', 'Cleaner']
 
 # %% ../nbs/50_clean.ipynb #939eea38
 CLEAN_DIR = '.transferkit' # inside the dataset root: trash/, journal.jsonl and the lock
@@ -373,32 +373,89 @@ loss {r.loss:.2f} · score {r.issue_score:.2f}<br><i>{e(r.reason)}</i></figcapti
     atomic_write(path, page.encode())
     return Path(path)
 
+# %% ../nbs/50_clean.ipynb #68c99e28
+def fit_thumb(path, size:int=128) -> tuple:
+    "`(data URI, width, height)` of the image at `path` scaled to fit a `size` square: larger ones shrunk smoothly, smaller ones enlarged with NEAREST so their pixels stay crisp"
+    try:
+        with Image.open(path) as im:
+            im = im.convert('RGB'); s = size / max(im.size)
+            im = im.resize((max(1, round(im.width*s)), max(1, round(im.height*s))), Image.Resampling.NEAREST if s > 1 else Image.Resampling.LANCZOS)
+            b = io.BytesIO(); im.save(b, 'PNG') if s > 1 else im.save(b, 'JPEG', quality=85) # PNG keeps enlarged pixels sharp-edged
+    except OSError: return '', size, size
+    return f"data:image/{'png' if s > 1 else 'jpeg'};base64," + base64.b64encode(b.getvalue()).decode(), im.width, im.height
+
+# %% ../nbs/50_clean.ipynb #2debc67b
+def _scoring_bar(learn):
+    "`(progress box, fastai callback)`: an ipywidgets bar that follows `learn`'s batches while it scores images"
+    import ipywidgets as W
+    from fastai.callback.core import Callback
+    bar, label = W.IntProgress(value=0, min=0, max=1, bar_style='info'), W.Label('Scoring the images…')
+    box = W.HBox([bar, label]); box.add_class('tk-progress')
+    class ScoringBar(Callback):
+        order = 100
+        def before_validate(self): bar.max, bar.value, label.value = max(1, len(self.dl)), 0, f'Scoring {self.dl.n} image(s) with the model…'
+        def after_batch(self): bar.value = min(bar.value + 1, bar.max)
+        def after_validate(self): label.value = 'Looking for duplicates…'
+    return box, ScoringBar()
+
 # %% ../nbs/50_clean.ipynb #cf0a155d
+KEEP, DELETE = ('keep', ''), ('delete', '') # dropdown values; a relabel is ('relabel', label)
+
+_CSS = """<style>
+.tk-cleaner .tk-card{width:var(--tk-card);font:12px sans-serif}
+.tk-cleaner .tk-thumb{position:relative;display:flex;align-items:center;justify-content:center;background:#f3f3f3;border:3px solid transparent}
+.tk-cleaner .tk-thumb img{image-rendering:pixelated}
+.tk-cleaner .tk-thumb.tk-delete{border-color:#d32f2f} .tk-cleaner .tk-thumb.tk-delete img{opacity:.3}
+.tk-cleaner .tk-thumb.tk-relabel{border-color:#1565c0}
+.tk-cleaner .tk-badge{position:absolute;top:3px;left:3px;padding:1px 6px;border-radius:8px;color:#fff;background:#1565c0;font-weight:bold}
+.tk-cleaner .tk-delete .tk-badge{background:#d32f2f}
+.tk-cleaner .tk-caption{line-height:1.3;overflow-wrap:anywhere} .tk-cleaner .tk-reason{color:#b71c1c}
+.tk-cleaner .tk-pending ul{margin:2px 0;padding-left:18px} .tk-cleaner .tk-status{font-style:italic}
+</style>"""
+
 class Cleaner:
-    "The cleaner widget: a page of images of one class and split, a decision per image, Apply and Undo"
-    def __init__(self, root, table:pd.DataFrame, labels=None, page_size:int=12, height:int=128):
+    "The cleaner widget: a page of images of one class and split, a decision marked on each image, the pending ones listed, Apply and Undo"
+    def __init__(self, root, table:pd.DataFrame, labels=None, page_size:int=12,
+                 height:int=128, # thumbnails are scaled to fit a square this many pixels wide (`fit_thumb`)
+                 columns:int=4):
         import ipywidgets as W
         self.W, self.root, self.page_size, self.height = W, Path(root), page_size, height
         self.table = table.reset_index(drop=True).copy()
         self.labels = sorted(labels or self.table.label.unique())
-        self.decisions, self.page, self._trashed = {}, 0, {}
+        self.decisions, self.page, self._trashed, self.scoring = {}, 0, {}, None
         self.dd_label = W.Dropdown(options=self.labels, description='class')
         self.dd_split = W.Dropdown(options=['train', 'valid'], description='split')
         self.dd_order = W.Dropdown(options=['label issue', 'loss'], description='order')
-        self.b_prev, self.b_next = W.Button(description='< prev'), W.Button(description='next >')
-        self.b_apply, self.b_undo = W.Button(description='Apply', button_style='warning'), W.Button(description='Undo')
-        self.status, self.page_info, self.grid = W.Label(), W.Label(), W.GridBox(layout=W.Layout(grid_template_columns='repeat(4, 1fr)'))
+        self.b_prev, self.b_next = W.Button(description='◀ prev'), W.Button(description='next ▶')
+        self.b_apply, self.b_undo = W.Button(button_style='warning'), W.Button(description='Undo')
+        self.page_info, self.status, self.pending = W.Label(), W.HTML(), W.HTML()
+        card = max(height + 6, 170)
+        self.grid = W.GridBox(layout=W.Layout(grid_template_columns=f'repeat({columns}, {card}px)', grid_gap='10px'))
         for dd in (self.dd_label, self.dd_split, self.dd_order): dd.observe(lambda _: self._show(0), 'value')
         self.b_prev.on_click(lambda _: self._show(self.page - 1)); self.b_next.on_click(lambda _: self._show(self.page + 1))
         self.b_apply.on_click(lambda _: self.apply()); self.b_undo.on_click(lambda _: self.undo())
-        self.widget = W.VBox([W.HBox([self.dd_label, self.dd_split, self.dd_order]), W.HBox([self.b_prev, self.page_info, self.b_next]),
-                              self.grid, W.HBox([self.b_apply, self.b_undo, self.status])])
+        self.widget = W.VBox([W.HTML(_CSS.replace('var(--tk-card)', f'{card}px')), W.HBox([self.dd_label, self.dd_split, self.dd_order]),
+                              W.HBox([self.b_prev, self.page_info, self.b_next]), self.grid, self.pending, W.HBox([self.b_apply, self.b_undo]), self.status])
+        for w, c in [(self.widget, 'cleaner'), (self.dd_label, 'class'), (self.dd_split, 'split'), (self.dd_order, 'order'), (self.b_prev, 'prev'),
+                     (self.b_next, 'next'), (self.page_info, 'page'), (self.grid, 'grid'), (self.pending, 'pending'), (self.b_apply, 'apply'),
+                     (self.b_undo, 'undo'), (self.status, 'status')]: w.add_class(f'tk-{c}') # stable names for styles and browser tests
         self._show(0)
 
     @classmethod
-    def from_learner(cls, learn, root, cache:FeatureCache=None, **kwargs):
+    def from_learner(cls, learn, root, cache:FeatureCache=None,
+                     progress:bool=True, # show a progress bar (ipywidgets) while the images are scored
+                     **kwargs):
         "A cleaner for the images under `root`, scored by the live Learner `learn` (and out-of-fold heads on `cache`)"
-        return cls(root, find_suspects(root, learn=learn, cache=cache, all=True), labels=[str(v) for v in learn.dls.vocab], **kwargs)
+        box, cb = _scoring_bar(learn)
+        if progress:
+            from IPython.display import display
+            display(box)
+        try:
+            with learn.added_cbs(cb): table = find_suspects(root, learn=learn, cache=cache, all=True)
+        finally: box.close()
+        self = cls(root, table, labels=[str(v) for v in learn.dls.vocab], **kwargs)
+        self.scoring = box.children[0]
+        return self
 
     @classmethod
     def from_export(cls, model, root, cache:FeatureCache=None,
@@ -417,37 +474,71 @@ class Cleaner:
         t = self.table[(self.table.label == self.dd_label.value) & (self.table.split == self.dd_split.value)]
         return t.sort_values('issue_score' if self.dd_order.value == 'label issue' else 'loss', ascending=False, kind='stable')
 
+    def options(self, label:str) -> list:
+        "The choices under an image labelled `label`: `(text, value)` pairs"
+        return [('Keep', KEEP), ('Delete', DELETE)] + [(l if l not in ('Keep', 'Delete') else f'label {l}', ('relabel', l)) for l in self.labels if l != label]
+
+    def _thumb_html(self, file) -> str:
+        "The image of `file`, marked with its pending decision"
+        (uri, w, h), (act, new) = self._uris[file], self.decisions.get(file, KEEP)
+        mark, badge = {'delete': (' tk-delete', 'Delete'), 'relabel': (' tk-relabel', f'→ {new}')}.get(act, ('', ''))
+        badge = f'<span class="tk-badge">{html.escape(badge)}</span>' if badge else ''
+        return f'<div class="tk-thumb{mark}" style="height:{self.height}px"><img src="{uri}" width="{w}" height="{h}" alt="{html.escape(file)}">{badge}</div>'
+
     def _cell(self, r):
-        "`(file, dropdown, box)` for one image of the page"
-        W = self.W
-        dd = W.Dropdown(options=['<Keep>', '<Delete>'] + [l for l in self.labels if l != r.label], value=self.decisions.get(r.file, '<Keep>'),
-                        layout=W.Layout(width='max-content'))
-        dd.observe(lambda ch, f=r.file: self._decide(f, ch['new']), 'value')
-        img = W.HTML(f'<img src="{_thumb_uri(self.root/r.file, self.height)}" style="max-height:{self.height}px">')
-        cap = W.HTML(f'<small>{html.escape(r.file)}<br>pred <b>{html.escape(str(r.predicted))}</b> {r.probability:.2f} · loss {r.loss:.2f}</small>')
-        return r.file, dd, W.VBox([img, cap, dd])
+        "`(file, dropdown, image, box)` for one image of the page"
+        W, e = self.W, lambda v: html.escape(str(v))
+        self._uris[r.file] = fit_thumb(self.root/r.file, self.height)
+        dd = W.Dropdown(options=self.options(r.label), value=self.decisions.get(r.file, KEEP), layout=W.Layout(width='100%'))
+        dd.add_class('tk-choice'); dd.observe(lambda ch, f=r.file: self._decide(f, ch['new']), 'value')
+        img = W.HTML(self._thumb_html(r.file))
+        reason = f'<br><span class="tk-reason">{e(r.reason)}</span>' if r.reason else ''
+        cap = W.HTML(f'<div class="tk-caption"><b>{e(Path(r.file).name)}</b><br>predicted <b>{e(r.predicted)}</b> {r.probability:.2f} · loss {r.loss:.2f}'
+                     f'<br>issue score {r.issue_score:.2f}{reason}</div>')
+        box = W.VBox([img, cap, dd]); box.add_class('tk-card')
+        return r.file, dd, img, box
 
     def _show(self, page:int):
-        rows = self.rows(); pages = max(1, -(-len(rows) // self.page_size))
-        self.page = min(max(page, 0), pages - 1)
+        "Draw page `page` (clipped to the pages there are) of the chosen class and split"
+        rows = self.rows(); self._n, self._pages = len(rows), max(1, -(-len(rows) // self.page_size))
+        self.page, self._uris = min(max(page, 0), self._pages - 1), {}
         cells = [self._cell(r) for r in rows.iloc[self.page*self.page_size:(self.page+1)*self.page_size].itertuples()]
-        self.cells = [(f, dd) for f, dd, _ in cells]
+        self.cells, self._imgs = [(f, dd) for f, dd, *_ in cells], {f: img for f, _, img, _ in cells}
         self.grid.children = [box for *_, box in cells]
-        self._info(len(rows), pages)
+        self.b_prev.disabled, self.b_next.disabled = self.page == 0, self.page >= self._pages - 1
+        self.page_info.value = f'page {self.page+1} of {self._pages}'
+        self._refresh()
 
-    def _info(self, n=None, pages=None):
-        if n is not None: self._n, self._pages = n, pages
-        self.page_info.value = f'page {self.page+1}/{self._pages} · {self._n} image(s) · {len(self.decisions)} decision(s) pending'
+    def _describe(self) -> str:
+        "The status line for the view on show"
+        here = sum(f in self.decisions for f, _ in self.cells)
+        return (f'{self.dd_label.value} · {self.dd_split.value}: {self._n} image(s), page {self.page+1} of {self._pages}, by {self.dd_order.value}'
+                f' · {len(self.decisions)} change(s) pending, {here} on this page')
+
+    def _pending_html(self) -> str:
+        "The pending decisions, each with its file's class"
+        if not self.decisions: return 'No changes pending: choose Delete or another label under an image.'
+        labels, e = self.table.set_index('file').label, html.escape
+        items = ''.join(f'<li><b>{e(str(labels.get(f, "?")))}</b> · {e(f)} → {"Delete" if a == "delete" else e(new)}</li>' for f, (a, new) in self.decisions.items())
+        return f'<b>{len(self.decisions)} change(s) pending</b> (Apply carries them out):<ul>{items}</ul>'
+
+    def _refresh(self, message:str=None):
+        "Apply, Undo, the pending list and the status line, from the state now (`message` in place of the view's description)"
+        n = len(self.decisions)
+        self.b_apply.disabled, self.b_apply.description = n == 0, f'Apply {n} change{"s" * (n != 1)}' if n else 'Apply'
+        self.b_undo.disabled = not (_journal(self.root).exists() and any(b['state'] != 'undone' for b in _batches(self.root)))
+        self.pending.value = self._pending_html()
+        self.status.value = html.escape(message or self._describe())
 
     def _decide(self, file, value):
-        if value == '<Keep>': self.decisions.pop(file, None)
+        if value == KEEP: self.decisions.pop(file, None)
         else: self.decisions[file] = value
-        self._info()
+        if file in self._imgs: self._imgs[file].value = self._thumb_html(file)
+        self._refresh()
 
     def decision_table(self) -> pd.DataFrame:
         "The pending choices as decisions for `apply_decisions`"
-        return pd.DataFrame([dict(file=f, action='delete' if v == '<Delete>' else 'relabel', new_label='' if v == '<Delete>' else v)
-                             for f, v in self.decisions.items()], columns=['file', 'action', 'new_label'])
+        return pd.DataFrame([dict(file=f, action=a, new_label=new) for f, (a, new) in self.decisions.items()], columns=['file', 'action', 'new_label'])
 
     def _follow(self, moves:pd.DataFrame, back:bool=False):
         "Keep the table in step with files moved by apply (or back by undo)"
@@ -465,18 +556,18 @@ class Cleaner:
 
     def apply(self) -> pd.DataFrame:
         "Carry out the pending decisions safely; the moves made"
+        if not self.decisions: self._refresh('Nothing to apply: choose Delete or another label under an image first.'); return None
         try: moves = apply_decisions(self.root, self.decision_table())
-        except TransferkitError as e: self.status.value = f'Nothing changed: {e}'.splitlines()[0]; return None
-        self._follow(moves); self.decisions = {}
-        self.status.value = f"Applied {len(moves)} change(s): {(moves.action == 'delete').sum()} to the trash, {(moves.action == 'relabel').sum()} relabelled. Undo reverses them."
-        self._show(self.page)
+        except TransferkitError as e: self._refresh(f'Nothing changed: {e}'.splitlines()[0]); return None
+        self._follow(moves); self.decisions = {}; self._show(self.page)
+        n, d = len(moves), int((moves.action == 'delete').sum())
+        self._refresh(f"Applied {n} change{'s' * (n != 1)}: {d} to the trash ({CLEAN_DIR}/trash), {n - d} relabelled. Undo puts them back.")
         return moves
 
     def undo(self) -> pd.DataFrame:
         "Reverse the last apply"
         try: moves = undo(self.root)
-        except TransferkitError as e: self.status.value = str(e); return None
-        self._follow(moves, back=True)
-        self.status.value = f'Undid {len(moves)} change(s).'
-        self._show(self.page)
+        except TransferkitError as e: self._refresh(str(e)); return None
+        self._follow(moves, back=True); self._show(self.page)
+        self._refresh(f"Undid {len(moves)} change{'s' * (len(moves) != 1)}: the files are back where they were.")
         return moves
