@@ -402,14 +402,14 @@ def _scoring_bar(learn):
 KEEP, DELETE = ('keep', ''), ('delete', '') # dropdown values; a relabel is ('relabel', label)
 
 _CSS = """<style>
-.tk-cleaner .tk-card{width:var(--tk-card);font:12px sans-serif}
+.tk-cleaner .tk-card{width:var(--tk-card);overflow:hidden;font:12px sans-serif}
 .tk-cleaner .tk-thumb{position:relative;display:flex;align-items:center;justify-content:center;background:#f3f3f3;border:3px solid transparent}
 .tk-cleaner .tk-thumb img{image-rendering:pixelated}
 .tk-cleaner .tk-thumb.tk-delete{border-color:#d32f2f} .tk-cleaner .tk-thumb.tk-delete img{opacity:.3}
 .tk-cleaner .tk-thumb.tk-relabel{border-color:#1565c0}
 .tk-cleaner .tk-badge{position:absolute;top:3px;left:3px;padding:1px 6px;border-radius:8px;color:#fff;background:#1565c0;font-weight:bold}
 .tk-cleaner .tk-delete .tk-badge{background:#d32f2f}
-.tk-cleaner .tk-caption{line-height:1.3;overflow-wrap:anywhere} .tk-cleaner .tk-reason{color:#b71c1c}
+.tk-cleaner .tk-caption{line-height:1.3;min-height:5.2em;overflow-wrap:anywhere} .tk-cleaner .tk-reason{color:#b71c1c}
 .tk-cleaner .tk-pending ul{margin:2px 0;padding-left:18px} .tk-cleaner .tk-status{font-style:italic}
 </style>"""
 
@@ -489,7 +489,7 @@ class Cleaner:
         "`(file, dropdown, image, box)` for one image of the page"
         W, e = self.W, lambda v: html.escape(str(v))
         self._uris[r.file] = fit_thumb(self.root/r.file, self.height)
-        dd = W.Dropdown(options=self.options(r.label), value=self.decisions.get(r.file, KEEP), layout=W.Layout(width='100%'))
+        dd = W.Dropdown(options=self.options(r.label), value=self.decisions.get(r.file, KEEP), layout=W.Layout(width='calc(100% - 4px)'))
         dd.add_class('tk-choice'); dd.observe(lambda ch, f=r.file: self._decide(f, ch['new']), 'value')
         img = W.HTML(self._thumb_html(r.file))
         reason = f'<br><span class="tk-reason">{e(r.reason)}</span>' if r.reason else ''
