@@ -447,7 +447,8 @@ class Cleaner:
                      **kwargs):
         "A cleaner for the images under `root`, scored by the live Learner `learn` (and out-of-fold heads on `cache`)"
         box, cb = _scoring_bar(learn)
-        if progress:
+        from IPython import get_ipython
+        if progress and get_ipython() is not None: # in a notebook; a script gets no widget repr printed
             from IPython.display import display
             display(box)
         try:
