@@ -18,6 +18,7 @@ _NAV_CSS = """<style>
 nav.tk-nav{position:sticky;top:0;z-index:10;background:#f7f7f7;border-bottom:1px solid #ddd;padding:.5em 1em;font:14px sans-serif}
 nav.tk-nav a{margin-right:1em;text-decoration:none}
 nav.tk-nav a.tk-here{font-weight:bold;color:#000}
+h1.tk-title,p.tk-description{font-family:system-ui,-apple-system,'Segoe UI',sans-serif}
 p.tk-description{font-size:1.15em;color:#555}
 </style>"""
 
@@ -79,7 +80,8 @@ def render(nb, title:str, desc:str, nav:str, pages:set) -> str:
     nb = nbformat.v4.new_notebook(cells=doc_cells(nb), metadata=dict(nb.metadata, title=title))
     exp = HTMLExporter(template_name='lab', exclude_input_prompt=True, exclude_output_prompt=True)
     body, _ = exp.from_notebook_node(nb)
-    head = f'<h1 class="tk-title">{html.escape(title)}</h1>' + (f'<p class="tk-description">{html.escape(desc)}</p>' if desc else '')
+    desc = re.sub(r'`([^`]+)`', r'<code>\1</code>', html.escape(desc)) # the description's inline code, as nbdev shows it
+    head = f'<h1 class="tk-title">{html.escape(title)}</h1>' + (f'<p class="tk-description">{desc}</p>' if desc else '')
     body = _REMOTE_SCRIPT.sub('', body) # require.js and MathJax from a CDN: the site works offline, from file://
     body = body.replace('</head>', _NAV_CSS + '</head>', 1)
     body = re.sub(r'(<body[^>]*>)', lambda m: m.group(1) + nav + '<main class="jp-Notebook tk-page">' + head + '</main>', body, count=1)
