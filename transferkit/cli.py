@@ -403,7 +403,6 @@ def main(argv=None) -> int:
         if extra: p.commands[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
     except SystemExit as e: return e.code if isinstance(e.code, int) else 2 # --help, or a bad argument already said
     with warnings.catch_warnings():
-        warnings.filterwarnings('ignore', category=FutureWarning)
         warnings.showwarning = _one_line_warnings(args.command, warnings.showwarning)
         try:
             if check := getattr(args, 'check', None): check(args)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #ae8b9cf4
 from __future__ import annotations
-import hashlib, os, threading, warnings
+import hashlib, os, sys, threading, warnings
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -12,7 +12,7 @@ from pathlib import Path
 __all__ = ['PARTIAL_SUFFIX', 'IMAGE_EXTS', 'OUTPUT_MARKERS', 'SPLIT_NAMES', 'TransferkitError', 'TransferkitWarning',
            'hash_bytes', 'hash_file', 'check_label', 'safe_join', 'partial_path', 'atomic_open', 'atomic_write',
            'remove_partials', 'is_output_folder', 'image_files', 'has_split_folders', 'folder_label', 'nested_folders',
-           'warn_nested', 'exclusive_lock']
+           'warn_nested', 'exclusive_lock', 'show_bars', 'bar', 'hide_dependency_warnings']
 
 # %% ../nbs/00_core.ipynb #5da0b6dd
 class TransferkitError(Exception):
@@ -174,3 +174,24 @@ def exclusive_lock(path, # the lock file (made, with its folder, if missing)
         os.ftruncate(fd, 0); os.pwrite(fd, str(os.getpid()).encode(), 0)
         yield path
     finally: os.close(fd)
+
+# %% ../nbs/00_core.ipynb #687c4a5f
+def show_bars() -> bool:
+    "Whether progress bars are drawn: stdout is a terminal, or this is a Jupyter kernel; not in a pipe or a log file"
+    try:
+        if sys.stdout.isatty(): return True
+    except (AttributeError, ValueError): pass # no stdout, or a closed one
+    ip = sys.modules.get('IPython') # imported by every Jupyter kernel; never imported here
+    return ip is not None and type(ip.get_ipython()).__name__ == 'ZMQInteractiveShell'
+
+# %% ../nbs/00_core.ipynb #5d527ba4
+def bar(items, total:int=None, show:bool=True):
+    "`items` wrapped in fastprogress's bar where `show` and `show_bars` agree, else `items` as they are"
+    if not (show and show_bars()): return items
+    from fastprogress.fastprogress import progress_bar # fastai's dependency, loaded only to draw
+    return progress_bar(items, total=total, leave=False)
+
+# %% ../nbs/00_core.ipynb #c69547e3
+def hide_dependency_warnings():
+    "Hide the warnings of dependencies that are not the user's concern: torch's `torch.jit.script` deprecation, raised while fastai loads"
+    warnings.filterwarnings('ignore', message=r'`?torch\.jit\.script', category=FutureWarning, module=r'torch\.jit')

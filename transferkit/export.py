@@ -9,10 +9,11 @@ from pathlib import Path
 
 import numpy as np, pandas as pd, torch
 from torch import nn
+from .core import *
+hide_dependency_warnings() # before fastai's first import: it calls torch.jit.script as it loads
 from fastai.vision.core import PILImage
 
 import transferkit
-from .core import *
 from .package import (CONFIG, WEIGHTS, PICKLE, CARD, STATE_DICT, ONNX, swap_folder, read_config, collect_images,
                                  check_image, open_rgb, image_batch, fastai_resize, OnnxModel)
 from .data import dataset_fingerprint

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import numpy as np, pandas as pd, torch
 from torch import nn
+from .core import *
+hide_dependency_warnings() # before fastai's first import: it calls torch.jit.script as it loads
 from fastai.vision.all import (Datasets, TfmdDL, ToTensor, IntToFloatTensor, Normalize,
                                imagenet_stats, AdaptiveConcatPool2d, Flatten)
 
-from .core import *
 from .data import resize_tfm, DecodedImages, get_dls, balance_split, class_weights
 from .learner import get_arch, weights_file, arch_body, make_learner, default_device
 
@@ -55,10 +56,9 @@ class FeatureCache:
 
     def compute(self, files, progress:bool=False) -> np.ndarray:
         "Features of `files` from the model, bypassing the cache"
-        from fastprogress.fastprogress import progress_bar
         dl, out = image_loader(files, self.size, self.resize_method, self.bs, self.device), []
         with torch.inference_mode():
-            for (xb,) in (progress_bar(dl, leave=False) if progress else dl): out.append(self.model(xb).float().cpu().numpy())
+            for (xb,) in bar(dl, show=progress): out.append(self.model(xb).float().cpu().numpy())
         self.computed += len(files)
         return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
 
@@ -85,6 +85,7 @@ class FeatureCache:
             X = F if X is None else np.concatenate([X, F])
             for h in new: rows[h] = len(rows)
             self._save(rows, X)
+        if progress and not show_bars(): print(f"features: {len(files)} image(s), {len(files) - sum(h in new for h in hashes)} of them cached, {len(new)} computed", flush=True)
         if X is None: return np.zeros((0, 0), np.float32)
         return X[[rows[h] for h in hashes]]
 
@@ -199,16 +200,17 @@ DEFAULT_GRID = dict(lr=[3e-4, 1e-3, 3e-3, 1e-2, 3e-2], hidden=[0, 64], wd=[1e-4,
 
 def search_heads(X, y, n_classes:int, grid:dict=None, k:int=5, seed:int=42, epochs:int=30, balance:str=None, progress:bool=False) -> pd.DataFrame:
     "Cross-validated accuracy and log-loss of a head for every configuration in `grid`, best first"
-    from fastprogress.fastprogress import progress_bar
     grid = grid or DEFAULT_GRID
     y = np.asarray(y); rows = []
     configs = [dict(zip(grid, vals)) for vals in itertools.product(*grid.values())]
-    for cfg in (progress_bar(configs, leave=False) if progress else configs):
+    for cfg in bar(configs, show=progress):
         t = time.perf_counter()
         p = cross_val_probs(X, y, n_classes, k=k, seed=seed, epochs=epochs, balance=balance, **cfg)
         rows.append(dict(cfg, cv_accuracy=float((p.argmax(1) == y).mean()),
                          cv_loss=float(-np.log(np.clip(p[np.arange(len(y)), y], 1e-7, 1)).mean()), seconds=round(time.perf_counter() - t, 3)))
-    return pd.DataFrame(rows).sort_values(['cv_accuracy', 'cv_loss'], ascending=[False, True], kind='stable').reset_index(drop=True)
+    table = pd.DataFrame(rows).sort_values(['cv_accuracy', 'cv_loss'], ascending=[False, True], kind='stable').reset_index(drop=True)
+    if progress and len(table) and not show_bars(): print(f"heads: {len(configs)} configuration(s), {k}-fold cross-validated; best cv accuracy {table.cv_accuracy[0]:.4f}", flush=True)
+    return table
 
 # %% ../nbs/30_features.ipynb #f9d64131
 def graft_head(dls, head:nn.Module, cache:FeatureCache, **kwargs):

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np, pandas as pd, requests
 from PIL import Image, ImageOps, UnidentifiedImageError
-from fastprogress.fastprogress import progress_bar
 
 from .core import *
 
@@ -266,7 +265,8 @@ def ingest(items, dest, read, source:str='local',
            short_side:int=None, # shrink so the shorter side is this
            max_pixels:int=MAX_PIXELS,
            link:bool=False, # hard-link local files that need no change instead of copying them
-           progress:bool=True) -> pd.DataFrame:
+           progress:bool=True, # a bar on a terminal or in Jupyter (`show_bars`), else one line at the end
+          ) -> pd.DataFrame:
     "Read `items` with `read(item) -> bytes` into `dest`, resuming past work; the manifest rows of `items`"
     dest = Path(dest); dest.mkdir(parents=True, exist_ok=True)
     remove_partials(dest)
@@ -279,11 +279,13 @@ def ingest(items, dest, read, source:str='local',
         with ThreadPoolExecutor(max(1, min(workers, len(todo)))) as ex:
             futs = [ex.submit(_ingest_one, it, dest, read, store, source, **kw) for it in todo]
             done = as_completed(futs)
-            for fut in (progress_bar(done, total=len(futs), leave=False) if progress else done): manifest.record(fut.result())
+            for fut in bar(done, total=len(futs), show=progress): manifest.record(fut.result())
     manifest.compact()
     keys = {(it.origin, it.label, it.split) for it in items}
     df = manifest.frame()
-    return df[[k in keys for k in zip(df.origin, df.label, df.split)]].reset_index(drop=True)
+    rows = df[[k in keys for k in zip(df.origin, df.label, df.split)]].reset_index(drop=True)
+    if progress and not show_bars(): print(f"ingest: {(rows.status == 'ok').sum()} image(s) in {dest}, {len(todo)} read now", flush=True) # a line, not bar frames, in a log
+    return rows
 
 # %% ../nbs/01_ingest.ipynb #95583e88
 def summarize(rows:pd.DataFrame) -> pd.DataFrame:

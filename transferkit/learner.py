@@ -10,18 +10,18 @@ from functools import partial
 from pathlib import Path
 
 import torch, torchvision
+from .core import *
+hide_dependency_warnings() # before fastai's first import: it calls torch.jit.script as it loads
 from fastai.vision.all import (load_learner, Learner, Callback, Recorder, vision_learner, create_body, model_meta, Normalize,
                                imagenet_stats, accuracy, error_rate, set_seed, risinstance, CrossEntropyLossFlat)
 from fastai.optimizer import Optimizer, Adam, weight_decay, average_grad, average_sqr_grad, step_stat, adam_step
 from torch.optim.adam import adam as _torch_adam
 
-from .core import *
-
 # %% auto #0
 __all__ = ['fused_adam', 'get_arch', 'WeightsUnavailable', 'cached_weights_path', 'weights_file', 'arch_body',
            'load_body_weights', 'FusedAdam', 'default_device', 'bf16_wanted', 'gpu_amp_dtype', 'make_learner',
-           'TrainingRecord', 'cpu_bf16_supported', 'CPUMixedPrecision', 'CPUChannelsLast', 'fit_learner', 'train_model',
-           'head_spec', 'build_head', 'inference_dls', 'load_model', 'save_record']
+           'TrainingRecord', 'EpochLine', 'cpu_bf16_supported', 'CPUMixedPrecision', 'CPUChannelsLast', 'fit_learner',
+           'train_model', 'head_spec', 'build_head', 'inference_dls', 'load_model', 'save_record']
 
 # %% ../nbs/20_learner.ipynb #a9da8a83
 def get_arch(name:str):
@@ -186,6 +186,17 @@ class TrainingRecord(Callback):
                    train_images=len(self.dls.train.dataset))
         self.rows.append(row)
 
+# %% ../nbs/20_learner.ipynb #23d8fdfe
+class EpochLine(Callback):
+    "One line per epoch — its number, train and valid loss, the metrics, the time — printed by `write`"
+    order = Recorder.order + 1
+    def __init__(self, total:int=None, # epochs of all the fits this callback is given to (fine_tune's two)
+                 write=partial(print, flush=True)): self.n, self.total, self.write = 0, total, write
+    def after_epoch(self):
+        self.n += 1
+        cells = [f'{k} {v:.4f}' if isinstance(v, float) else f'{k} {v}' for k,v in zip(self.recorder.metric_names[1:], self.recorder.log[1:])]
+        self.write(f"epoch {self.n}/{self.total or '?'}  " + '  '.join(cells))
+
 # %% ../nbs/20_learner.ipynb #390d6ad1
 def cpu_bf16_supported() -> bool:
     "Whether this CPU computes bfloat16 natively (oneDNN's own check)"
@@ -216,7 +227,8 @@ def _on_cpu(dls) -> bool: return dls.device is None or torch.device(dls.device).
 
 def fit_learner(learn, epochs:int, fine_tune:bool=True, # False: one-cycle training of the whole network
                 lr:float=2e-3, # fastai's `fine_tune` base_lr; also the course's from-scratch `fit_one_cycle` lr
-                freeze_epochs:int=1, progress:bool=True,
+                freeze_epochs:int=1,
+                progress:bool=True, # fastai's bars on a terminal or in Jupyter (`show_bars`), else a line per epoch (`EpochLine`)
                 bf16:bool=None, # CPU: bfloat16 autocast; default: `TRANSFERKIT_BF16`, else where the CPU computes it natively
                ) -> tuple:
     "`(rows, bf16)`: train `learn` — in bfloat16 on a CPU that has it — and the per-epoch record of the fit"
@@ -225,7 +237,9 @@ def fit_learner(learn, epochs:int, fine_tune:bool=True, # False: one-cycle train
     want = bf16_wanted(bf16)
     bf16 = bool(on_cpu and (cpu_bf16_supported() if want is None else want))
     cbs = [rec] + ([CPUMixedPrecision()] if bf16 else []) + ([CPUChannelsLast()] if on_cpu else [])
-    with (learn.no_bar() if not progress else nullcontext()), learn.no_logging():
+    bars = progress and show_bars()
+    if progress and not bars: cbs.append(EpochLine(epochs + (freeze_epochs if fine_tune else 0)))
+    with (nullcontext() if bars else learn.no_bar()), learn.no_logging():
         if fine_tune: learn.fine_tune(epochs, base_lr=lr, freeze_epochs=freeze_epochs, cbs=cbs)
         else: learn.fit_one_cycle(epochs, lr_max=lr, cbs=cbs)
     return rec.rows, bf16
@@ -246,7 +260,8 @@ def train_model(dls, arch:str='resnet18', epochs:int=4, pretrained:bool=True, we
     if not find_lr and not (isinstance(lr, (int, float)) and lr > 0): raise TransferkitError(f"lr={lr!r} must be a positive number, such as 2e-3")
     set_seed(seed, reproducible=True)
     learn = make_learner(dls, arch, pretrained=pretrained, weights=weights, **kwargs)
-    if find_lr: lr = float(learn.lr_find(show_plot=False).valley)
+    if find_lr:
+        with (nullcontext() if progress and show_bars() else learn.no_bar()): lr = float(learn.lr_find(show_plot=False).valley)
     rows, bf16 = fit_learner(learn, epochs, fine_tune=pretrained, lr=lr, freeze_epochs=freeze_epochs, progress=progress, bf16=bf16)
     return learn, dict(arch=arch if isinstance(arch, str) else arch.__name__, pretrained=pretrained, seed=seed,
                        lr=lr, bs=dls.train.bs, device=str(dls.device), amp=_amp_of(learn), bf16=bf16 or _amp_of(learn) == 'bfloat16',
@@ -324,7 +339,8 @@ def load_model(path, cpu:bool=None, # default: the GPU when there is one
                                          f"If you trust its author, pass --trust-pickle (trust=True); better, ask for the model folder with model.safetensors")
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter('ignore', UserWarning) # fastai's pickle warning: the caller chose to trust this file
+            if cfg is not None and pkl.parent == folder and pkl.name in cfg.get('files', {}): # its sha256 was just checked against config.json
+                warnings.filterwarnings('ignore', message='load_learner` uses Python', category=UserWarning, module=r'fastai\.learner')
             learn = load_learner(pkl, cpu=cpu)
     except Exception as e: raise TransferkitError(f"{pkl} is not a fastai export ({type(e).__name__}): give export.pkl from learn.export or a model folder") from None
     if not isinstance(learn, Learner): raise TransferkitError(f"{pkl} holds a {type(learn).__name__}, not a fastai Learner: give export.pkl from learn.export or a model folder")
