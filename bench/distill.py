@@ -14,7 +14,7 @@ used through `weights=` exactly as cached ImageNet weights would be.
 - distilled: `distill_folder(teachers=[teacher], student=--student, weights=proxy, temperature=4, alpha=0.9)`;
 - label-only: `train_folder(arch=--student, weights=proxy)`, same epochs, seeds, batch size and augmentation.
 
-    python bench/distill.py [--teacher resnet34] [--student resnet18] [--seeds 3] [--epochs 4] [--size 32] [--per-class 40]
+    python bench/distill.py [--teacher resnet50] [--student resnet18] [--seeds 3] [--epochs 4] [--size 32] [--per-class 40]
 """
 import argparse, json, statistics, sys, tempfile, time, warnings
 from pathlib import Path
@@ -54,10 +54,10 @@ def img_per_s(folders, size, bs, reps):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--teacher', default='resnet34'); p.add_argument('--student', default='resnet18')
-    p.add_argument('--seeds', type=int, default=3); p.add_argument('--epochs', type=int, default=4); p.add_argument('--teacher-epochs', type=int, default=8)
+    p.add_argument('--teacher', default='resnet50'); p.add_argument('--student', default='resnet18')
+    p.add_argument('--seeds', type=int, default=3); p.add_argument('--epochs', type=int, default=4); p.add_argument('--teacher-epochs', type=int, default=12)
     p.add_argument('--size', type=int, default=32); p.add_argument('--per-class', type=int, default=40); p.add_argument('--bs', type=int, default=32)
-    p.add_argument('--proxy-epochs', type=int, default=5); p.add_argument('--proxy-per-class', type=int, default=30)
+    p.add_argument('--proxy-epochs', type=int, default=10); p.add_argument('--proxy-per-class', type=int, default=30)
     p.add_argument('--temperature', type=float, default=4.); p.add_argument('--alpha', type=float, default=0.9)
     p.add_argument('--reps', type=int, default=7); p.add_argument('--out', default='bench/out/distill.json')
     a = p.parse_args()
