@@ -293,6 +293,33 @@ def _demo(a):
     from transferkit.pipeline import run_demo
     run_demo(a.out, epochs=a.epochs)
 
+# %% ../nbs/90_cli.ipynb #73df8e8a
+def _distill(a):
+    from transferkit.distill import distill_folder
+    res = distill_folder(a.data_dir, a.out, a.teacher, student=a.arch, temperature=a.temperature, alpha=a.alpha, cache=a.cache,
+                         size=a.size, epochs=a.epochs, pretrained=not a.no_pretrained, weights=a.weights, seed=a.seed,
+                         valid_pct=a.valid_pct, bs=a.bs, lr=a.lr)
+    d = res['record']['distillation']
+    n, new = d['teacher_images'], d['teacher_images_computed']
+    print(f"Teacher logits of {n} training image(s): {new} computed, {n - new} from the cache")
+    print(f"Validation accuracy: {res['accuracy']:.4f} ({', '.join(res['classes'])})")
+    print(f"Model: {res['model']}")
+
+_teacher = _existing('folder', 'give a model folder `transferkit train` wrote')
+
+@command
+def _add_distill(sub):
+    p = training_options(sub.add_parser('distill', help='train a small student on the soft targets of trained teacher models (knowledge distillation)',
+                                        description="Knowledge distillation: the student (--student) learns from DATA_DIR/<label>/<image> with Hinton's loss, "
+                                                    "alpha*T^2*KL(teacher_T || student_T) + (1-alpha)*CE(label), against the teachers' softened probabilities "
+                                                    "(averaged over several teachers), which are computed once and cached. The student is exported as an ordinary model folder."))
+    p.add_argument('--teacher', action='append', required=True, type=_teacher, metavar='MODEL_DIR', help='a model folder `transferkit train` wrote; repeat for several teachers')
+    p.add_argument('--student', dest='arch', default='resnet18', metavar='ARCH', help='the student architecture (same as --arch), e.g. resnet18, mobilenet_v3_small')
+    p.add_argument('--temperature', type=_number(float, 0, above=True), default=4., help='softmax temperature T (default 4)')
+    p.add_argument('--alpha', type=_number(float, 0, 1), default=0.9, help='weight of the soft targets, from 0 to 1 (default 0.9)')
+    p.add_argument('--cache', type=_output_folder, help='folder of the cached teacher logits (default OUT/teacher-logits)')
+    p.set_defaults(func=_distill, check=_check_data)
+
 # %% ../nbs/90_cli.ipynb #839576bd
 _size, _seed, _epochs = _number(int, 8, unit=' (pixels)'), _number(int, 0, 2**32-1), _number(int, 0)
 _folds, _count = _number(int, 2), _number(int, 1)

@@ -45,7 +45,8 @@ def model_card(learn, data_path=None, metrics:dict=None, record:dict=None,
                 data=dict(path=_relative(data_path, root or '.'), fingerprint=dataset_fingerprint(data_path)) if data_path else None,
                 training=dict(epochs=len((record or {}).get('epochs', [])), seed=(record or {}).get('seed'), device=(record or {}).get('device')),
                 versions=_versions(), created=time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()),
-                files=dict(config=CONFIG, weights=WEIGHTS, pickle=PICKLE, state_dict=STATE_DICT))
+                files=dict(config=CONFIG, weights=WEIGHTS, pickle=PICKLE, state_dict=STATE_DICT),
+                **{k: record[k] for k in ('distillation',) if k in (record or {})}) # a distilled model names its teachers, T and alpha
 
 # %% ../nbs/60_export.ipynb #b42f6bfd
 def model_config(learn, record:dict=None) -> dict:
