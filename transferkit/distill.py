@@ -9,9 +9,10 @@ from pathlib import Path
 import numpy as np, torch
 import torch.nn.functional as F
 from torch import nn
-from fastai.vision.all import Callback, imagenet_stats
 
 from .core import *
+hide_dependency_warnings() # before fastai's first import: it calls torch.jit.script as it loads
+from fastai.vision.all import Callback, imagenet_stats
 from .data import get_dls, ResidentDL
 from .learner import load_model, train_model, default_device
 from .features import FeatureCache
