@@ -384,6 +384,45 @@ def make_parser() -> argparse.ArgumentParser:
     p.commands = sub.choices
     return p
 
+# %% ../nbs/90_cli.ipynb #927e86d5
+def _check_seg(a):
+    "The segmentation folder of `a` is complete and consistent: images, masks of their size, codes for every value (`check_seg_folder`)"
+    from transferkit.segment import check_seg_folder
+    check_seg_folder(a.data_dir)
+
+def _train_seg(a):
+    from transferkit.segment import train_seg_folder
+    res = train_seg_folder(a.data_dir, a.out, size=a.size, epochs=a.epochs, arch=a.arch, pretrained=not a.no_pretrained, weights=a.weights,
+                           seed=a.seed, valid_pct=a.valid_pct, bs=a.bs, lr=a.lr, aug=not a.no_aug)
+    print(f"Mean IoU: {res['mean_iou']:.4f}, mean Dice: {res['mean_dice']:.4f} ({', '.join(res['codes'])})")
+    print(f"Model: {res['model']}")
+
+def _predict_seg(a):
+    from transferkit.segment import predict_seg
+    rows = predict_seg(a.model, a.files, a.out, bs=a.bs)
+    print(f"Wrote {sum(not r['error'] for r in rows)} mask(s) to {a.out}")
+    for r in rows:
+        if r['error']: warnings.warn(f"{r['file']} could not be read: {r['error']}")
+
+_seg_folder = _existing('folder', 'give the folder that holds images/, masks/ and codes.txt')
+
+@command
+def _add_train_seg(sub):
+    p = training_options(sub.add_parser('train-seg', help='train a U-Net segmentation model on images/, masks/ and codes.txt',
+                                        description='Train a U-Net (unet_learner) on DATA_DIR/images/<stem>.*, DATA_DIR/masks/<stem>.png (one class index a pixel) and DATA_DIR/codes.txt (class names, one a line).'),
+                         out_help='folder for the model (export.pkl, model.safetensors, config.json), record, report and worst_cases.png', epochs=4, size=128)
+    next(x for x in p._actions if x.dest == 'data_dir').type = _seg_folder # its own hint for a missing folder
+    p.add_argument('--no-aug', action='store_true', help='no aug_transforms')
+    p.set_defaults(func=_train_seg, check=_check_seg, bs=16)
+
+@command
+def _add_predict_seg(sub):
+    p = sub.add_parser('predict-seg', help='write a mask (OUT/<stem>.png, the input\'s size) for each image', description='Predict a class for every pixel of image files and folders with a model folder `transferkit train-seg` wrote (model.safetensors + config.json; nothing is unpickled).')
+    p.add_argument('model', type=_existing(None, 'give the model folder `transferkit train-seg` wrote'))
+    p.add_argument('files', nargs='+', type=_existing(None, 'give image files or folders of images'), help='image files or folders')
+    p.add_argument('--out', required=True, type=_output_folder, help='folder for the masks, <stem>.png each'); p.add_argument('--bs', type=_count, default=8)
+    p.set_defaults(func=_predict_seg, check=_check_predict)
+
 # %% ../nbs/90_cli.ipynb #b3513b83
 def _one_line_warnings(command:str, show):
     "A `warnings.showwarning` that prints transferkit's own warnings as one line, `transferkit COMMAND: warning: MESSAGE`, each once, and hands others to `show`"

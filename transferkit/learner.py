@@ -314,6 +314,7 @@ def load_model(path, cpu:bool=None, # default: the GPU when there is one
     folder = path if path.is_dir() else path.parent
     cpu = not torch.cuda.is_available() if cpu is None else cpu
     cfg = open_folder(folder) # every file config.json lists is checked, export.pkl included
+    if (cfg or {}).get('kind') == 'segmentation': raise TransferkitError(f"{folder} holds a segmentation model: use `transferkit predict-seg {folder} FILES --out MASKS_DIR`")
     if cfg is not None and (folder/WEIGHTS).is_file() and (path.is_dir() or path.name in (PICKLE, WEIGHTS, CONFIG, CARD)):
         return _safe_learner(folder, cfg, cpu)
     if path.suffix == '.onnx': raise TransferkitError(f"{path} is run by onnxruntime: use `transferkit predict {path} FILES`")
