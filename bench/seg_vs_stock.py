@@ -17,7 +17,7 @@ state dict you have instead; --scratch starts both from random weights (stock: `
 
     python bench/seg_vs_stock.py [--n 120] [--orig-size 192] [--size 96] [--epochs 4] [--bs 16]
 """
-import argparse, hashlib, json, os, subprocess, sys, tempfile, time
+import argparse, hashlib, json, os, resource, subprocess, sys, tempfile, time
 from pathlib import Path
 
 STOCK = '''
@@ -44,23 +44,27 @@ valid = sorted(Path(f).stem for f in dls.valid_ds.items)
 print(json.dumps(dict(mean_iou=sum(iou)/len(iou), valid=hashlib.sha256('\\n'.join(valid).encode()).hexdigest(), bs=dls.train.bs)))
 '''
 
+def _child_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN); return r.ru_utime + r.ru_stime
+
 def run(cmd, env):
-    t = time.perf_counter()
+    "`(result, wall s, cpu s)` of the process `cmd`: CPU seconds (user + system) depend less on what else the shared machine runs"
+    t, c = time.perf_counter(), _child_cpu()
     res = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if res.returncode: sys.exit(f'bench step failed: {" ".join(map(str, cmd[:4]))}\n{res.stderr[-3000:]}')
-    return res, time.perf_counter() - t
+    return res, time.perf_counter() - t, _child_cpu() - c
 
 def run_stock(data, out, a, pretrained, env):
-    res, wall = run([sys.executable, '-c', STOCK, *map(str, (data, out, a.size, a.epochs, a.bs, int(pretrained)))], env)
-    return json.loads(res.stdout.strip().splitlines()[-1]) | dict(wall=wall)
+    res, wall, cpu = run([sys.executable, '-c', STOCK, *map(str, (data, out, a.size, a.epochs, a.bs, int(pretrained)))], env)
+    return json.loads(res.stdout.strip().splitlines()[-1]) | dict(wall=wall, cpu=cpu)
 
 def run_ours(data, out, a, pretrained, env):
     args = ['train-seg', data, '--out', out, '--size', a.size, '--epochs', a.epochs, '--bs', a.bs] + ([] if pretrained else ['--no-pretrained'])
-    res, wall = run([sys.executable, '-c', 'import sys; from transferkit.cli import main; sys.exit(main())', *map(str, args)], env)
+    res, wall, cpu = run([sys.executable, '-c', 'import sys; from transferkit.cli import main; sys.exit(main())', *map(str, args)], env)
     rep, rec = json.loads((Path(out)/'report.json').read_text()), json.loads((Path(out)/'training.json').read_text())
     valid = sorted(Path(r['file']).stem for r in rep['images'])
     return dict(mean_iou=rep['mean_iou'], mean_dice=rep['mean_dice'], valid=hashlib.sha256('\n'.join(valid).encode()).hexdigest(),
-                bs=rec['bs'], bf16=rec['bf16'], channels_last=rec['channels_last'], wall=wall)
+                bs=rec['bs'], bf16=rec['bf16'], channels_last=rec['channels_last'], wall=wall, cpu=cpu)
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -93,10 +97,11 @@ def main():
             runs[name] = fn(data, Path(d)/f'out-{name}', a, pretrained, env); print(name, json.dumps(runs[name]), flush=True)
     assert runs['stock']['valid'] == runs['transferkit']['valid'], 'the recipes validated on different images'
     ratio, points = runs['transferkit']['wall']/runs['stock']['wall'], 100*(runs['transferkit']['mean_iou'] - runs['stock']['mean_iou'])
-    out = dict(runs=runs, wall_ratio=ratio, iou_points=points, pretrained=pretrained, proxy_accuracy=proxy_acc, identical_split=True, settings=vars(a))
+    cpu_ratio = runs['transferkit']['cpu']/runs['stock']['cpu']
+    out = dict(runs=runs, wall_ratio=ratio, cpu_ratio=cpu_ratio, iou_points=points, load_average=os.getloadavg(), pretrained=pretrained, proxy_accuracy=proxy_acc, identical_split=True, settings=vars(a))
     Path(a.out).parent.mkdir(parents=True, exist_ok=True); Path(a.out).write_text(json.dumps(out, indent=1))
     print(f"\none run each; same {a.n} images, same validation images (checked); start: {'proxy-pretrained' if pretrained else 'random'} resnet18")
-    for n, r in runs.items(): print(f"{n:12} wall {r['wall']:6.1f} s   mean IoU {r['mean_iou']:.3f}")
-    print(f"transferkit/stock: whole process {ratio:.2f}x (goal <= 0.7x), mean IoU {points:+.1f} points (goal: within 1)")
+    for n, r in runs.items(): print(f"{n:12} wall {r['wall']:6.1f} s   CPU {r['cpu']:6.1f} s   mean IoU {r['mean_iou']:.3f}")
+    print(f"transferkit/stock: whole process {ratio:.2f}x wall, {cpu_ratio:.2f}x CPU (goal <= 0.7x), mean IoU {points:+.1f} points (goal: within 1); load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
 
 if __name__ == '__main__': main()

@@ -411,7 +411,8 @@ def _add_train_seg(sub):
     p = training_options(sub.add_parser('train-seg', help='train a U-Net segmentation model on images/, masks/ and codes.txt',
                                         description='Train a U-Net (unet_learner) on DATA_DIR/images/<stem>.*, DATA_DIR/masks/<stem>.png (one class index a pixel) and DATA_DIR/codes.txt (class names, one a line).'),
                          out_help='folder for the model (export.pkl, model.safetensors, config.json), record, report and worst_cases.png', epochs=4, size=128)
-    next(x for x in p._actions if x.dest == 'data_dir').type = _seg_folder # its own hint for a missing folder
+    opt = {x.dest: x for x in p._actions}
+    opt['data_dir'].type, opt['bs'].help = _seg_folder, 'batch size (16; at most the number of training images)' # segmentation's own hint and default
     p.add_argument('--no-aug', action='store_true', help='no aug_transforms')
     p.set_defaults(func=_train_seg, check=_check_seg, bs=16)
 
