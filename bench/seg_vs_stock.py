@@ -15,7 +15,7 @@ of bench/train_vs_stock.py: resnet18 trained from scratch on eight other scikit-
 torch cache, so both load it as they load ImageNet weights and both run `fine_tune`). --weights FILE uses a
 state dict you have instead; --scratch starts both from random weights (stock: `fit_one_cycle(epochs, 2e-3)`).
 
-    python bench/seg_vs_stock.py [--n 120] [--orig-size 192] [--size 96] [--epochs 4] [--bs 16]
+    python bench/seg_vs_stock.py [--n 80] [--orig-size 160] [--size 64] [--epochs 4] [--bs 8] [--weights FILE | --scratch]
 """
 import argparse, hashlib, json, os, resource, subprocess, sys, tempfile, time
 from pathlib import Path
@@ -68,8 +68,8 @@ def run_ours(data, out, a, pretrained, env):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--n', type=int, default=120); p.add_argument('--orig-size', type=int, default=192)
-    p.add_argument('--size', type=int, default=96); p.add_argument('--epochs', type=int, default=4); p.add_argument('--bs', type=int, default=16)
+    p.add_argument('--n', type=int, default=80); p.add_argument('--orig-size', type=int, default=160)
+    p.add_argument('--size', type=int, default=64); p.add_argument('--epochs', type=int, default=4); p.add_argument('--bs', type=int, default=8)
     p.add_argument('--weights', default='', help='a torchvision resnet18 state dict both recipes start from')
     p.add_argument('--scratch', action='store_true', help='both from random weights (no proxy pretraining)')
     p.add_argument('--pretrain-epochs', type=int, default=6); p.add_argument('--pretrain-size', type=int, default=64)
