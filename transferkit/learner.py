@@ -230,13 +230,14 @@ def fit_learner(learn, epochs:int, fine_tune:bool=True, # False: one-cycle train
                 freeze_epochs:int=1,
                 progress:bool=True, # fastai's bars on a terminal or in Jupyter (`show_bars`), else a line per epoch (`EpochLine`)
                 bf16:bool=None, # CPU: bfloat16 autocast; default: `TRANSFERKIT_BF16`, else where the CPU computes it natively
+                channels_last:bool=None, # CPU: train channels-last (default: on the CPU; it slows some networks, e.g. the U-Net)
                ) -> tuple:
     "`(rows, bf16)`: train `learn` — in bfloat16 on a CPU that has it — and the per-epoch record of the fit"
     rec = TrainingRecord()
     on_cpu = _on_cpu(learn.dls)
     want = bf16_wanted(bf16)
     bf16 = bool(on_cpu and (cpu_bf16_supported() if want is None else want))
-    cbs = [rec] + ([CPUMixedPrecision()] if bf16 else []) + ([CPUChannelsLast()] if on_cpu else [])
+    cbs = [rec] + ([CPUMixedPrecision()] if bf16 else []) + ([CPUChannelsLast()] if on_cpu and channels_last is not False else [])
     bars = progress and show_bars()
     if progress and not bars: cbs.append(EpochLine(epochs + (freeze_epochs if fine_tune else 0)))
     with (nullcontext() if bars else learn.no_bar()), learn.no_logging():
@@ -329,6 +330,7 @@ def load_model(path, cpu:bool=None, # default: the GPU when there is one
     folder = path if path.is_dir() else path.parent
     cpu = not torch.cuda.is_available() if cpu is None else cpu
     cfg = open_folder(folder) # every file config.json lists is checked, export.pkl included
+    if (cfg or {}).get('kind') == 'segmentation': raise TransferkitError(f"{folder} holds a segmentation model: use `transferkit predict-seg {folder} FILES --out MASKS_DIR`")
     if cfg is not None and (folder/WEIGHTS).is_file() and (path.is_dir() or path.name in (PICKLE, WEIGHTS, CONFIG, CARD)):
         return _safe_learner(folder, cfg, cpu)
     if path.suffix == '.onnx': raise TransferkitError(f"{path} is run by onnxruntime: use `transferkit predict {path} FILES`")

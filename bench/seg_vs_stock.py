@@ -1,0 +1,107 @@
+"""Stock fastai segmentation recipe vs `transferkit train-seg`, on the same images, split and epochs, in one run, as whole processes.
+
+The data: `transferkit.segment.make_seg_data` (discs and squares of striped and checked textures pasted onto smooth
+noise, exact masks, 3 classes), --n JPEGs --orig-size px high (up to 1.25x as wide), trained at --size px.
+
+The stock side is the course's recipe as a script: `SegmentationDataLoaders.from_label_func(path, fnames, label_func,
+codes, item_tfms=Resize(size, method='squish'), batch_tfms=aug_transforms())` (squish: transferkit's geometry, so
+both validate the same pixels), `unet_learner(dls, resnet18)`, `fine_tune(epochs)`, `learn.export()`. The
+transferkit side is the `transferkit train-seg` command as a user runs it. Both are timed from outside the process
+(interpreter start to exit), validate on the same images (the list is checked) and report mean IoU on them the same
+way (pixels of the validation images at the training size, IoU per class over all of them, the mean over classes).
+
+Offline there are no ImageNet weights, so by default both start from the same proxy-pretrained resnet18 (the idea
+of bench/train_vs_stock.py: resnet18 trained from scratch on eight other scikit-image photos, put into a private
+torch cache, so both load it as they load ImageNet weights and both run `fine_tune`). --weights FILE uses a
+state dict you have instead; --scratch starts both from random weights (stock: `fit_one_cycle(epochs, 2e-3)`).
+
+    python bench/seg_vs_stock.py [--n 80] [--orig-size 160] [--size 64] [--epochs 4] [--bs 8] [--weights FILE | --scratch]
+"""
+import argparse, hashlib, json, os, resource, subprocess, sys, tempfile, time
+from pathlib import Path
+
+STOCK = '''
+import hashlib, json, sys, time
+from fastai.vision.all import *
+path, out, size, epochs, bs, pretrained = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), bool(int(sys.argv[6]))
+codes = np.loadtxt(path/'codes.txt', dtype=str)
+fnames = sorted(get_image_files(path/'images'))
+def label_func(fn): return path/'masks'/f'{fn.stem}.png'
+set_seed(42, reproducible=True)
+dls = SegmentationDataLoaders.from_label_func(path, fnames, label_func, codes=codes, valid_pct=0.2, seed=42, bs=bs,
+                                              item_tfms=Resize(size, method='squish'), batch_tfms=aug_transforms())
+learn = unet_learner(dls, resnet18, pretrained=pretrained) # weights from the torch cache (TORCH_HOME)
+with learn.no_bar(), learn.no_logging():
+    if pretrained: learn.fine_tune(epochs)
+    else: learn.fit_one_cycle(epochs, 2e-3)
+out.mkdir(parents=True, exist_ok=True); learn.export(out/'export.pkl')
+with learn.no_bar(): probs, targs = learn.get_preds()
+n = len(codes); t, p = targs.flatten().long(), probs.argmax(1).flatten()
+cm = torch.bincount(t*n + p, minlength=n*n).view(n, n).double()
+tp = cm.diag(); union = cm.sum(0) + cm.sum(1) - tp
+iou = [float(tp[i]/union[i]) for i in range(n) if union[i] > 0]
+valid = sorted(Path(f).stem for f in dls.valid_ds.items)
+print(json.dumps(dict(mean_iou=sum(iou)/len(iou), valid=hashlib.sha256('\\n'.join(valid).encode()).hexdigest(), bs=dls.train.bs)))
+'''
+
+def _child_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN); return r.ru_utime + r.ru_stime
+
+def run(cmd, env):
+    "`(result, wall s, cpu s)` of the process `cmd`: CPU seconds (user + system) depend less on what else the shared machine runs"
+    t, c = time.perf_counter(), _child_cpu()
+    res = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if res.returncode: sys.exit(f'bench step failed: {" ".join(map(str, cmd[:4]))}\n{res.stderr[-3000:]}')
+    return res, time.perf_counter() - t, _child_cpu() - c
+
+def run_stock(data, out, a, pretrained, env):
+    res, wall, cpu = run([sys.executable, '-c', STOCK, *map(str, (data, out, a.size, a.epochs, a.bs, int(pretrained)))], env)
+    return json.loads(res.stdout.strip().splitlines()[-1]) | dict(wall=wall, cpu=cpu)
+
+def run_ours(data, out, a, pretrained, env):
+    args = ['train-seg', data, '--out', out, '--size', a.size, '--epochs', a.epochs, '--bs', a.bs] + ([] if pretrained else ['--no-pretrained'])
+    res, wall, cpu = run([sys.executable, '-c', 'import sys; from transferkit.cli import main; sys.exit(main())', *map(str, args)], env)
+    rep, rec = json.loads((Path(out)/'report.json').read_text()), json.loads((Path(out)/'training.json').read_text())
+    valid = sorted(Path(r['file']).stem for r in rep['images'])
+    return dict(mean_iou=rep['mean_iou'], mean_dice=rep['mean_dice'], valid=hashlib.sha256('\n'.join(valid).encode()).hexdigest(),
+                bs=rec['bs'], bf16=rec['bf16'], channels_last=rec['channels_last'], wall=wall, cpu=cpu)
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--n', type=int, default=80); p.add_argument('--orig-size', type=int, default=160)
+    p.add_argument('--size', type=int, default=64); p.add_argument('--epochs', type=int, default=4); p.add_argument('--bs', type=int, default=8)
+    p.add_argument('--weights', default='', help='a torchvision resnet18 state dict both recipes start from')
+    p.add_argument('--scratch', action='store_true', help='both from random weights (no proxy pretraining)')
+    p.add_argument('--pretrain-epochs', type=int, default=6); p.add_argument('--pretrain-size', type=int, default=64)
+    p.add_argument('--out', default='bench/out/seg_vs_stock.json')
+    a = p.parse_args()
+    from transferkit.segment import make_seg_data
+    with tempfile.TemporaryDirectory() as d:
+        t = time.perf_counter(); data = make_seg_data(Path(d)/'data', n=a.n, size=a.orig_size, seed=0)
+        print(f'data: {a.n} images, {a.orig_size} px high, {time.perf_counter()-t:.0f} s', flush=True)
+        env, pretrained, proxy_acc = dict(os.environ, TRANSFERKIT_OFFLINE='1', MPLBACKEND='Agg'), not a.scratch, None
+        env.pop('TRANSFERKIT_BF16', None)
+        if pretrained:
+            import shutil, torchvision
+            sys.path.insert(0, str(Path(__file__).parent))
+            from train_vs_stock import pretrain_weights
+            cache = Path(d)/'torch'/'hub'/'checkpoints'; cache.mkdir(parents=True)
+            file = cache/torchvision.models.ResNet18_Weights.DEFAULT.url.split('/')[-1]
+            if a.weights: shutil.copy(a.weights, file)
+            else:
+                t = time.perf_counter(); proxy_acc = pretrain_weights(d, file, a.pretrain_size, a.pretrain_epochs, per_class=40)
+                print(f'pretrained on the proxy task: valid accuracy {proxy_acc:.3f}, {time.perf_counter()-t:.0f} s', flush=True)
+            env['TORCH_HOME'] = str(Path(d)/'torch')
+        runs = {}
+        for name, fn in [('stock', run_stock), ('transferkit', run_ours)]:
+            runs[name] = fn(data, Path(d)/f'out-{name}', a, pretrained, env); print(name, json.dumps(runs[name]), flush=True)
+    assert runs['stock']['valid'] == runs['transferkit']['valid'], 'the recipes validated on different images'
+    ratio, points = runs['transferkit']['wall']/runs['stock']['wall'], 100*(runs['transferkit']['mean_iou'] - runs['stock']['mean_iou'])
+    cpu_ratio = runs['transferkit']['cpu']/runs['stock']['cpu']
+    out = dict(runs=runs, wall_ratio=ratio, cpu_ratio=cpu_ratio, iou_points=points, load_average=os.getloadavg(), pretrained=pretrained, proxy_accuracy=proxy_acc, identical_split=True, settings=vars(a))
+    Path(a.out).parent.mkdir(parents=True, exist_ok=True); Path(a.out).write_text(json.dumps(out, indent=1))
+    print(f"\none run each; same {a.n} images, same validation images (checked); start: {'proxy-pretrained' if pretrained else 'random'} resnet18")
+    for n, r in runs.items(): print(f"{n:12} wall {r['wall']:6.1f} s   CPU {r['cpu']:6.1f} s   mean IoU {r['mean_iou']:.3f}")
+    print(f"transferkit/stock: whole process {ratio:.2f}x wall, {cpu_ratio:.2f}x CPU (goal <= 0.7x), mean IoU {points:+.1f} points (goal: within 1); load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+
+if __name__ == '__main__': main()

@@ -1,0 +1,108 @@
+"`transferkit train-seg` and `predict-seg` end to end, in subprocesses: training from scratch on tiny data, masks at the input's size, the export opened by stock fastai where transferkit cannot be imported, bad data refused before any work"
+import json, os, subprocess, sys
+from pathlib import Path
+
+import numpy as np, pytest
+from PIL import Image
+
+from transferkit.segment import make_seg_data, SEG_CODES
+
+CLI = [str(Path(sys.executable).parent/'transferkit')]
+ENV = dict(os.environ, TRANSFERKIT_OFFLINE='1', MPLBACKEND='Agg', PYTHONPATH=str(Path(__file__).parents[1]))
+
+def run(*args, timeout=600):
+    return subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, timeout=timeout, env=ENV)
+
+def one_line_error(res, *words):
+    "exit 2, one line on stderr naming `words`, no traceback"
+    assert res.returncode == 2, (res.returncode, res.stderr[-2000:])
+    lines = [l for l in res.stderr.splitlines() if l.strip()]
+    assert len(lines) == 1 and 'Traceback' not in res.stderr, res.stderr[-2000:]
+    for w in words: assert w in lines[0], lines[0]
+
+@pytest.fixture(scope='module')
+def trained(tmp_path_factory):
+    "train-seg run once, from scratch, on 24 images of 40 px"
+    d = tmp_path_factory.mktemp('seg')
+    data = make_seg_data(d/'data', n=24, size=40, seed=0)
+    res = run('train-seg', data, '--out', d/'model', '--size', 32, '--epochs', 1, '--bs', 8, '--no-pretrained')
+    assert res.returncode == 0, res.stderr[-3000:]
+    return d, data, res.stdout
+
+def test_train_seg_writes_the_model_folder(trained):
+    d, data, stdout = trained
+    assert 'Mean IoU:' in stdout and 'background, disc, square' in stdout
+    model = d/'model'
+    for f in ['export.pkl', 'model.safetensors', 'config.json', 'model_card.json', 'training.json', 'report.json', 'report.md', 'worst_cases.png']:
+        assert (model/f).is_file(), f
+    cfg = json.loads((model/'config.json').read_text())
+    assert cfg['kind'] == 'segmentation' and cfg['codes'] == SEG_CODES and (cfg['height'], cfg['width']) == (32, 32)
+    rep = json.loads((model/'report.json').read_text())
+    assert set(rep['per_class']) == set(SEG_CODES) and 0 <= rep['mean_iou'] <= 1 and not any(Path(r['file']).is_absolute() for r in rep['images'])
+    assert sorted(p.name for p in (model/'data-32px'/'masks').iterdir()) == [f'{i:04d}.png' for i in range(24)]
+
+def test_predict_seg_masks_have_the_input_size(trained, tmp_path):
+    d, data, _ = trained
+    Image.new('RGB', (71, 45), (120, 40, 200)).save(tmp_path/'odd.png')
+    (tmp_path/'bad.jpg').write_bytes(b'<html>not an image</html>')
+    res = run('predict-seg', d/'model', data/'images'/'0003.jpg', tmp_path/'odd.png', tmp_path/'bad.jpg', '--out', tmp_path/'masks')
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert 'Wrote 2 mask(s)' in res.stdout and 'bad.jpg could not be read' in res.stderr
+    assert Image.open(tmp_path/'masks'/'0003.png').size == Image.open(data/'images'/'0003.jpg').size
+    m = Image.open(tmp_path/'masks'/'odd.png')
+    assert m.size == (71, 45) and m.mode == 'L' and np.asarray(m).max() < len(SEG_CODES)
+    assert not (tmp_path/'masks'/'bad.png').exists()
+
+def test_stock_fastai_loads_the_export_without_transferkit(trained):
+    d, data, _ = trained
+    code = f"""import sys; sys.modules['transferkit'] = None
+from pathlib import Path
+from fastai.learner import load_learner
+learn = load_learner({str(d/'model'/'export.pkl')!r}, cpu=True)
+dl = learn.dls.test_dl([Path({str(data/'images'/'0005.jpg')!r})])
+preds, _ = learn.get_preds(dl=dl)
+print(list(learn.dls.after_item.vocab), tuple(preds.shape))"""
+    res = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, env=ENV, timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert res.stdout.strip().splitlines()[-1] == f"{SEG_CODES} (1, 3, 32, 32)"
+
+SPOILS = [ # (what goes wrong, the words of its one-line error)
+    (lambda p: (p/'codes.txt').unlink(), ['No codes.txt in']),
+    (lambda p: (p/'masks'/'0002.png').unlink(), ['0002.jpg has no mask']),
+    (lambda p: (p/'images'/'0002.jpg').unlink(), ['0002.png has no image']),
+    (lambda p: Image.new('L', (5, 5)).save(p/'masks'/'0002.png'), ['is 5x5 but its image']),
+    (lambda p: Image.new('L', (40, 40), 3).save(p/'masks'/'0002.png'), ['pixel value 3, which has no code']),
+]
+
+def run_batch(argvs, env=ENV):
+    "`(returncode, stdout, stderr)` of `transferkit ARGV` for each of `argvs`, one after the other in one fresh process (saves the imports)"
+    code = f"""import contextlib, io, json, sys, traceback
+from transferkit.cli import main
+out = []
+for argv in {[list(map(str, a)) for a in argvs]!r}:
+    o, e = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(o), contextlib.redirect_stderr(e):
+        try: rc = main(argv)
+        except SystemExit as x: rc = x.code
+        except BaseException: traceback.print_exc(); rc = 1
+    out.append((rc, o.getvalue(), e.getvalue()))
+print(json.dumps(out))"""
+    res = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, env=env, timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    return [subprocess.CompletedProcess([], *r) for r in json.loads(res.stdout.strip().splitlines()[-1])]
+
+def test_bad_input_stops_before_any_work(trained, tmp_path):
+    "In one process: each spoiled data folder, missing pretrained weights, and `predict` on a segmentation model, each exit 2 with one line, nothing written"
+    argvs = []
+    for k, (spoil, _) in enumerate(SPOILS):
+        data = make_seg_data(tmp_path/f'data{k}', n=4, size=40, seed=1)
+        Image.new('RGB', (40, 40)).save(data/'images'/'0002.jpg') # square, so a wrong value is the only fault of a 40x40 mask
+        Image.new('L', (40, 40)).save(data/'masks'/'0002.png')
+        spoil(data)
+        argvs.append(['train-seg', data, '--out', tmp_path/f'out{k}', '--size', 32, '--epochs', 1, '--no-pretrained'])
+    d, data, _ = trained
+    argvs += [['train-seg', data, '--out', tmp_path/'out-w', '--size', 32], ['predict', d/'model', data/'images'/'0001.jpg']]
+    words = [w for _, w in SPOILS] + [['Pretrained weights for resnet18', '--no-pretrained'], ['segmentation model', 'transferkit predict-seg']]
+    for k, (res, w) in enumerate(zip(run_batch(argvs, env=dict(ENV, TORCH_HOME=str(tmp_path/'torch'))), words)): # no weights in this torch cache
+        one_line_error(res, *w)
+    assert not any((tmp_path/f'out{k}').exists() for k in range(len(SPOILS))) and not (tmp_path/'out-w').exists()
