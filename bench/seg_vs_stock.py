@@ -15,7 +15,12 @@ of bench/train_vs_stock.py: resnet18 trained from scratch on eight other scikit-
 torch cache, so both load it as they load ImageNet weights and both run `fine_tune`). --weights FILE uses a
 state dict you have instead; --scratch starts both from random weights (stock: `fit_one_cycle(epochs, 2e-3)`).
 
-    python bench/seg_vs_stock.py [--n 80] [--orig-size 160] [--size 64] [--epochs 4] [--bs 8] [--weights FILE | --scratch]
+Each of --seeds draws new images (the data maker's seed), a new split and a new training seed, the same on both sides;
+transferkit runs under each `TRANSFERKIT_BF16` setting of --bf16 (default `auto,0`: the CPU decides, then bfloat16 forced
+off), so one run shows the ratios with and without native bfloat16. Reported: mean IoU over the seeds, the median of
+the per-seed wall ratios.
+
+    python bench/seg_vs_stock.py [--n 80] [--orig-size 160] [--size 64] [--epochs 4] [--bs 8] [--seeds 3] [--bf16 auto,0] [--weights FILE | --scratch]
 """
 import argparse, hashlib, json, os, resource, subprocess, sys, tempfile, time
 from pathlib import Path
@@ -23,12 +28,12 @@ from pathlib import Path
 STOCK = '''
 import hashlib, json, sys, time
 from fastai.vision.all import *
-path, out, size, epochs, bs, pretrained = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), bool(int(sys.argv[6]))
+path, out, size, epochs, bs, pretrained, seed = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), bool(int(sys.argv[6])), int(sys.argv[7])
 codes = np.loadtxt(path/'codes.txt', dtype=str)
 fnames = sorted(get_image_files(path/'images'))
 def label_func(fn): return path/'masks'/f'{fn.stem}.png'
-set_seed(42, reproducible=True)
-dls = SegmentationDataLoaders.from_label_func(path, fnames, label_func, codes=codes, valid_pct=0.2, seed=42, bs=bs,
+set_seed(seed, reproducible=True)
+dls = SegmentationDataLoaders.from_label_func(path, fnames, label_func, codes=codes, valid_pct=0.2, seed=seed, bs=bs,
                                               item_tfms=Resize(size, method='squish'), batch_tfms=aug_transforms())
 learn = unet_learner(dls, resnet18, pretrained=pretrained) # weights from the torch cache (TORCH_HOME)
 with learn.no_bar(), learn.no_logging():
@@ -54,12 +59,12 @@ def run(cmd, env):
     if res.returncode: sys.exit(f'bench step failed: {" ".join(map(str, cmd[:4]))}\n{res.stderr[-3000:]}')
     return res, time.perf_counter() - t, _child_cpu() - c
 
-def run_stock(data, out, a, pretrained, env):
-    res, wall, cpu = run([sys.executable, '-c', STOCK, *map(str, (data, out, a.size, a.epochs, a.bs, int(pretrained)))], env)
+def run_stock(data, out, a, pretrained, env, seed):
+    res, wall, cpu = run([sys.executable, '-c', STOCK, *map(str, (data, out, a.size, a.epochs, a.bs, int(pretrained), seed))], env)
     return json.loads(res.stdout.strip().splitlines()[-1]) | dict(wall=wall, cpu=cpu)
 
-def run_ours(data, out, a, pretrained, env):
-    args = ['train-seg', data, '--out', out, '--size', a.size, '--epochs', a.epochs, '--bs', a.bs] + ([] if pretrained else ['--no-pretrained'])
+def run_ours(data, out, a, pretrained, env, seed):
+    args = ['train-seg', data, '--out', out, '--size', a.size, '--epochs', a.epochs, '--bs', a.bs, '--seed', seed] + ([] if pretrained else ['--no-pretrained'])
     res, wall, cpu = run([sys.executable, '-c', 'import sys; from transferkit.cli import main; sys.exit(main())', *map(str, args)], env)
     rep, rec = json.loads((Path(out)/'report.json').read_text()), json.loads((Path(out)/'training.json').read_text())
     valid = sorted(Path(r['file']).stem for r in rep['images'])
@@ -73,12 +78,14 @@ def main():
     p.add_argument('--weights', default='', help='a torchvision resnet18 state dict both recipes start from')
     p.add_argument('--scratch', action='store_true', help='both from random weights (no proxy pretraining)')
     p.add_argument('--pretrain-epochs', type=int, default=6); p.add_argument('--pretrain-size', type=int, default=64)
+    p.add_argument('--seeds', type=int, default=3, help='data, split and training seeds 0..N-1')
+    p.add_argument('--bf16', default='auto,0', help='TRANSFERKIT_BF16 settings to time transferkit under, comma-separated (auto: unset)')
     p.add_argument('--out', default='bench/out/seg_vs_stock.json')
     a = p.parse_args()
+    import statistics as st
     from transferkit.segment import make_seg_data
+    modes = [m.strip() for m in a.bf16.split(',')]
     with tempfile.TemporaryDirectory() as d:
-        t = time.perf_counter(); data = make_seg_data(Path(d)/'data', n=a.n, size=a.orig_size, seed=0)
-        print(f'data: {a.n} images, {a.orig_size} px high, {time.perf_counter()-t:.0f} s', flush=True)
         env, pretrained, proxy_acc = dict(os.environ, TRANSFERKIT_OFFLINE='1', MPLBACKEND='Agg'), not a.scratch, None
         env.pop('TRANSFERKIT_BF16', None)
         if pretrained:
@@ -92,16 +99,27 @@ def main():
                 t = time.perf_counter(); proxy_acc = pretrain_weights(d, file, a.pretrain_size, a.pretrain_epochs, per_class=40)
                 print(f'pretrained on the proxy task: valid accuracy {proxy_acc:.3f}, {time.perf_counter()-t:.0f} s', flush=True)
             env['TORCH_HOME'] = str(Path(d)/'torch')
-        runs = {}
-        for name, fn in [('stock', run_stock), ('transferkit', run_ours)]:
-            runs[name] = fn(data, Path(d)/f'out-{name}', a, pretrained, env); print(name, json.dumps(runs[name]), flush=True)
-    assert runs['stock']['valid'] == runs['transferkit']['valid'], 'the recipes validated on different images'
-    ratio, points = runs['transferkit']['wall']/runs['stock']['wall'], 100*(runs['transferkit']['mean_iou'] - runs['stock']['mean_iou'])
-    cpu_ratio = runs['transferkit']['cpu']/runs['stock']['cpu']
-    out = dict(runs=runs, wall_ratio=ratio, cpu_ratio=cpu_ratio, iou_points=points, load_average=os.getloadavg(), pretrained=pretrained, proxy_accuracy=proxy_acc, identical_split=True, settings=vars(a))
+        runs = []
+        for seed in range(a.seeds):
+            data = make_seg_data(Path(d)/f'data-{seed}', n=a.n, size=a.orig_size, seed=seed)
+            row = dict(seed=seed, stock=run_stock(data, Path(d)/f'out-stock-{seed}', a, pretrained, env, seed))
+            for m in modes:
+                e = dict(env, **({} if m == 'auto' else {'TRANSFERKIT_BF16': m}))
+                row[f'transferkit-bf16-{m}'] = run_ours(data, Path(d)/f'out-tk-{m}-{seed}', a, pretrained, e, seed)
+                assert row['stock']['valid'] == row[f'transferkit-bf16-{m}']['valid'], 'the recipes validated on different images'
+            runs.append(row); print(json.dumps(row), flush=True)
+    names = ['stock'] + [f'transferkit-bf16-{m}' for m in modes]
+    summary = {n: dict(mean_iou=st.mean(r[n]['mean_iou'] for r in runs), sd_iou=st.pstdev([r[n]['mean_iou'] for r in runs]),
+                       median_wall=st.median(r[n]['wall'] for r in runs), median_cpu=st.median(r[n]['cpu'] for r in runs)) for n in names}
+    for n in names[1:]:
+        summary[n] |= dict(wall_ratio=st.median(r[n]['wall']/r['stock']['wall'] for r in runs), cpu_ratio=st.median(r[n]['cpu']/r['stock']['cpu'] for r in runs),
+                           iou_points=100*(summary[n]['mean_iou'] - summary['stock']['mean_iou']))
+    out = dict(runs=runs, summary=summary, load_average=os.getloadavg(), pretrained=pretrained, proxy_accuracy=proxy_acc, identical_split=True, settings=vars(a))
     Path(a.out).parent.mkdir(parents=True, exist_ok=True); Path(a.out).write_text(json.dumps(out, indent=1))
-    print(f"\none run each; same {a.n} images, same validation images (checked); start: {'proxy-pretrained' if pretrained else 'random'} resnet18")
-    for n, r in runs.items(): print(f"{n:12} wall {r['wall']:6.1f} s   CPU {r['cpu']:6.1f} s   mean IoU {r['mean_iou']:.3f}")
-    print(f"transferkit/stock: whole process {ratio:.2f}x wall, {cpu_ratio:.2f}x CPU (goal <= 0.7x), mean IoU {points:+.1f} points (goal: within 1); load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    print(f"\n{a.seeds} seed(s); same images and validation images on both sides (checked); start: {'proxy-pretrained' if pretrained else 'random'} resnet18")
+    for n in names:
+        r = summary[n]; extra = f"   ratio {r['wall_ratio']:.2f}x wall, {r['cpu_ratio']:.2f}x CPU (goal <= 0.7x), IoU {r['iou_points']:+.1f} points (goal: within 1)" if n != 'stock' else ''
+        print(f"{n:22} median wall {r['median_wall']:6.1f} s   CPU {r['median_cpu']:6.1f} s   mean IoU {r['mean_iou']:.3f} ± {r['sd_iou']:.3f}{extra}")
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
 
 if __name__ == '__main__': main()

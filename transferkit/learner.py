@@ -339,13 +339,15 @@ def load_model(path, cpu:bool=None, # default: the GPU when there is one
     if not zipfile.is_zipfile(pkl): raise TransferkitError(f"{pkl} is not a model: give the folder `transferkit train` wrote (config.json + model.safetensors)")
     if not trust: raise TransferkitError(f"{pkl} is a pickle, and opening one runs any code its author put in it; there is no config.json + model.safetensors beside it. "
                                          f"If you trust its author, pass --trust-pickle (trust=True); better, ask for the model folder with model.safetensors")
+    verified = cfg is not None and pkl.parent == folder and pkl.name in cfg.get('files', {}) # its sha256 was just checked against config.json
     try:
-        with warnings.catch_warnings():
-            if cfg is not None and pkl.parent == folder and pkl.name in cfg.get('files', {}): # its sha256 was just checked against config.json
-                warnings.filterwarnings('ignore', message='load_learner` uses Python', category=UserWarning, module=r'fastai\.learner')
+        with warnings.catch_warnings(record=True) as said: # held back: a file that is no model gets its one-line error alone
+            warnings.simplefilter('always')
             learn = load_learner(pkl, cpu=cpu)
     except Exception as e: raise TransferkitError(f"{pkl} is not a fastai export ({type(e).__name__}): give export.pkl from learn.export or a model folder") from None
     if not isinstance(learn, Learner): raise TransferkitError(f"{pkl} holds a {type(learn).__name__}, not a fastai Learner: give export.pkl from learn.export or a model folder")
+    for w in said: # fastai's pickle warning only where nothing vouched for the file
+        if not (verified and 'insecure pickle' in str(w.message)): warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     return learn
 
 # %% ../nbs/20_learner.ipynb #2e1afe09
