@@ -176,13 +176,18 @@ def exclusive_lock(path, # the lock file (made, with its folder, if missing)
     finally: os.close(fd)
 
 # %% ../nbs/00_core.ipynb #687c4a5f
+def _jupyter() -> bool:
+    "Whether this runs in a Jupyter kernel (whose stdout is a pipe that the notebook draws bars from)"
+    ip = sys.modules.get('IPython') # imported by every Jupyter kernel; never imported here
+    return ip is not None and type(ip.get_ipython()).__name__ == 'ZMQInteractiveShell'
+
 def show_bars() -> bool:
-    "Whether progress bars are drawn: stdout is a terminal, or this is a Jupyter kernel; not in a pipe or a log file"
+    "Whether progress bars are drawn: `TRANSFERKIT_BARS` (0 or 1) when set, else on a terminal or in a Jupyter kernel; not in a pipe or a log file"
+    if (force := os.environ.get('TRANSFERKIT_BARS')) in ('0', '1'): return force == '1'
     try:
         if sys.stdout.isatty(): return True
     except (AttributeError, ValueError): pass # no stdout, or a closed one
-    ip = sys.modules.get('IPython') # imported by every Jupyter kernel; never imported here
-    return ip is not None and type(ip.get_ipython()).__name__ == 'ZMQInteractiveShell'
+    return _jupyter()
 
 # %% ../nbs/00_core.ipynb #5d527ba4
 def bar(items, total:int=None, show:bool=True):
