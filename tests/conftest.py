@@ -1,9 +1,47 @@
-"Servers the tests start themselves, on 127.0.0.1 only: an HTTP server of good and bad images, and moto's S3 server"
-import io, os, socket, threading, time
+"Servers the tests start themselves, on 127.0.0.1 only: an HTTP server of good and bad images, and moto's S3 server; and the `transferkit` command run in subprocesses"
+import io, json, os, socket, subprocess, sys, threading, time
+from pathlib import Path
 from http.server import ThreadingHTTPServer, BaseHTTPRequestHandler
 
 import pytest
 from PIL import Image
+
+CLI = [str(Path(sys.executable).parent/'transferkit')]
+ENV = dict(os.environ, TRANSFERKIT_OFFLINE='1', MPLBACKEND='Agg', PYTHONPATH=str(Path(__file__).parents[1]))
+
+def run(*args, cwd=None, env=None, timeout=600):
+    return subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=timeout, env=env or ENV)
+
+def run_py(code, cwd=None, timeout=600, env=None):
+    return subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, cwd=cwd, timeout=timeout, env=env or ENV)
+
+class Result:
+    def __init__(self, returncode, stdout, stderr): self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+
+def run_batch(*argvs, env=None):
+    "Results of `transferkit ARGV` for each of `argvs`, run one after the other in one fresh process (saves the imports)"
+    code = f"""import contextlib, io, json, sys, traceback
+from transferkit.cli import main
+out = []
+for argv in {[list(map(str, a)) for a in argvs]!r}:
+    o, e = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(o), contextlib.redirect_stderr(e):
+        try: rc = main(argv)
+        except SystemExit as x: rc = x.code
+        except BaseException: traceback.print_exc(); rc = 1
+    out.append((rc, o.getvalue(), e.getvalue()))
+print(json.dumps(out))"""
+    res = run_py(code, env=env)
+    assert res.returncode == 0, res.stderr[-3000:]
+    return [Result(*r) for r in json.loads(res.stdout.strip().splitlines()[-1])]
+
+def one_line_error(res, *words):
+    "exit 2, one line on stderr naming `words`, no traceback"
+    assert res.returncode == 2, (res.returncode, res.stderr[-2000:])
+    lines = [l for l in res.stderr.splitlines() if l.strip()]
+    assert len(lines) == 1 and 'Traceback' not in res.stderr, res.stderr[-2000:]
+    for w in words: assert w in lines[0], lines[0]
+    return lines[0]
 
 def image_bytes(fmt='JPEG', color=(200, 30, 30), size=(48, 40)):
     "Encoded bytes of a plain image"

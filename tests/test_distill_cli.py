@@ -1,11 +1,10 @@
 "`transferkit distill` end to end, in subprocesses: a teacher trained here, a student distilled from it, the cache hit, the stock load, bad arguments"
 import json
-from pathlib import Path
 
 import numpy as np, pandas as pd, pytest
 from PIL import Image
 
-from test_model_packages import run_batch, run_py
+from conftest import run_batch, run_py
 
 QUICK = ['--size', '32', '--epochs', '1', '--no-pretrained', '--bs', '8']
 

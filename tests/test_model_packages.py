@@ -1,5 +1,5 @@
 "Model folders end to end, in subprocesses: one consistent set under kills, safe loading, the malicious pickle, ONNX without torch, portability"
-import json, os, pickle, random, shutil, signal, subprocess, sys, time
+import json, os, pickle, random, shutil, signal, subprocess, time
 from pathlib import Path
 
 import numpy as np, pandas as pd, pytest
@@ -8,44 +8,9 @@ from PIL import Image
 from transferkit.core import hash_file
 from transferkit.package import (CONFIG, WEIGHTS, PICKLE, CARD, STATE_DICT, ONNX, MODEL_FILES, SWAP_MARKER, STAGING_PREFIX,
                                  open_folder, read_config, fastai_resize, open_rgb)
+from conftest import CLI, ENV, run, run_py, run_batch, one_line_error
 
-CLI = [str(Path(sys.executable).parent/'transferkit')]
-ENV = dict(os.environ, TRANSFERKIT_OFFLINE='1', MPLBACKEND='Agg', PYTHONPATH=str(Path(__file__).parents[1]))
 TRAIN = ['--size', '32', '--epochs', '1', '--no-pretrained', '--bs', '8']
-
-def run(*args, cwd=None, env=None, timeout=600):
-    return subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=timeout, env=env or ENV)
-
-def run_py(code, cwd=None, timeout=600):
-    return subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, cwd=cwd, timeout=timeout, env=ENV)
-
-class Result:
-    def __init__(self, returncode, stdout, stderr): self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
-
-def run_batch(*argvs):
-    "Results of `transferkit ARGV` for each of `argvs`, run one after the other in one fresh process (saves the imports)"
-    code = f"""import contextlib, io, json, sys, traceback
-from transferkit.cli import main
-out = []
-for argv in {[list(map(str, a)) for a in argvs]!r}:
-    o, e = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(o), contextlib.redirect_stderr(e):
-        try: rc = main(argv)
-        except SystemExit as x: rc = x.code
-        except BaseException: traceback.print_exc(); rc = 1
-    out.append((rc, o.getvalue(), e.getvalue()))
-print(json.dumps(out))"""
-    res = run_py(code)
-    assert res.returncode == 0, res.stderr[-3000:]
-    return [Result(*r) for r in json.loads(res.stdout.strip().splitlines()[-1])]
-
-def one_line_error(res, *words):
-    "exit 2, one line on stderr naming `words`, no traceback"
-    assert res.returncode == 2, (res.returncode, res.stderr[-2000:])
-    lines = [l for l in res.stderr.splitlines() if l.strip()]
-    assert len(lines) == 1 and 'Traceback' not in res.stderr, res.stderr[-2000:]
-    for w in words: assert w in lines[0], lines[0]
-    return lines[0]
 
 def make_data(root, n=16):
     "Two classes of noisy photos of varied, non-square sizes"

@@ -1,5 +1,5 @@
 "`transferkit train-seg` and `predict-seg` end to end, in subprocesses: training from scratch on tiny data, masks at the input's size, the export opened by stock fastai where transferkit cannot be imported, bad data refused before any work"
-import json, os, subprocess, sys
+import json
 from pathlib import Path
 
 import numpy as np, pytest
@@ -7,18 +7,7 @@ from PIL import Image
 
 from transferkit.segment import make_seg_data, SEG_CODES
 
-CLI = [str(Path(sys.executable).parent/'transferkit')]
-ENV = dict(os.environ, TRANSFERKIT_OFFLINE='1', MPLBACKEND='Agg', PYTHONPATH=str(Path(__file__).parents[1]))
-
-def run(*args, timeout=600):
-    return subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, timeout=timeout, env=ENV)
-
-def one_line_error(res, *words):
-    "exit 2, one line on stderr naming `words`, no traceback"
-    assert res.returncode == 2, (res.returncode, res.stderr[-2000:])
-    lines = [l for l in res.stderr.splitlines() if l.strip()]
-    assert len(lines) == 1 and 'Traceback' not in res.stderr, res.stderr[-2000:]
-    for w in words: assert w in lines[0], lines[0]
+from conftest import ENV, run, run_py, run_batch, one_line_error
 
 @pytest.fixture(scope='module')
 def trained(tmp_path_factory):
@@ -62,7 +51,7 @@ learn = load_learner({str(d/'model'/'export.pkl')!r}, cpu=True)
 dl = learn.dls.test_dl([Path({str(data/'images'/'0005.jpg')!r})])
 preds, _ = learn.get_preds(dl=dl)
 print(list(learn.dls.after_item.vocab), tuple(preds.shape))"""
-    res = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, env=ENV, timeout=300)
+    res = run_py(code, timeout=300)
     assert res.returncode == 0, res.stderr[-3000:]
     assert res.stdout.strip().splitlines()[-1] == f"{SEG_CODES} (1, 3, 32, 32)"
 
@@ -73,23 +62,6 @@ SPOILS = [ # (what goes wrong, the words of its one-line error)
     (lambda p: Image.new('L', (5, 5)).save(p/'masks'/'0002.png'), ['is 5x5 but its image']),
     (lambda p: Image.new('L', (40, 40), 3).save(p/'masks'/'0002.png'), ['pixel value 3, which has no code']),
 ]
-
-def run_batch(argvs, env=ENV):
-    "`(returncode, stdout, stderr)` of `transferkit ARGV` for each of `argvs`, one after the other in one fresh process (saves the imports)"
-    code = f"""import contextlib, io, json, sys, traceback
-from transferkit.cli import main
-out = []
-for argv in {[list(map(str, a)) for a in argvs]!r}:
-    o, e = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(o), contextlib.redirect_stderr(e):
-        try: rc = main(argv)
-        except SystemExit as x: rc = x.code
-        except BaseException: traceback.print_exc(); rc = 1
-    out.append((rc, o.getvalue(), e.getvalue()))
-print(json.dumps(out))"""
-    res = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, env=env, timeout=300)
-    assert res.returncode == 0, res.stderr[-3000:]
-    return [subprocess.CompletedProcess([], *r) for r in json.loads(res.stdout.strip().splitlines()[-1])]
 
 def test_bad_input_stops_before_any_work(trained, tmp_path):
     "In one process: each spoiled data folder, missing pretrained weights, and `predict` on a segmentation model, each exit 2 with one line, nothing written"
@@ -103,6 +75,6 @@ def test_bad_input_stops_before_any_work(trained, tmp_path):
     d, data, _ = trained
     argvs += [['train-seg', data, '--out', tmp_path/'out-w', '--size', 32], ['predict', d/'model', data/'images'/'0001.jpg']]
     words = [w for _, w in SPOILS] + [['Pretrained weights for resnet18', '--no-pretrained'], ['segmentation model', 'transferkit predict-seg']]
-    for k, (res, w) in enumerate(zip(run_batch(argvs, env=dict(ENV, TORCH_HOME=str(tmp_path/'torch'))), words)): # no weights in this torch cache
+    for k, (res, w) in enumerate(zip(run_batch(*argvs, env=dict(ENV, TORCH_HOME=str(tmp_path/'torch'))), words)): # no weights in this torch cache
         one_line_error(res, *w)
     assert not any((tmp_path/f'out{k}').exists() for k in range(len(SPOILS))) and not (tmp_path/'out-w').exists()
