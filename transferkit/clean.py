@@ -12,7 +12,6 @@ from PIL import Image
 
 from .core import *
 from .ingest import Manifest
-hide_dependency_warnings() # fastai, imported later inside functions, calls torch.jit.script as it loads
 # torch and fastai load inside the functions that score images, so `clean --apply` and `--undo` start in a fraction of a second
 
 # %% auto #0

@@ -8,7 +8,7 @@ import argparse, codecs, math, re, sys, tempfile, warnings, zipfile
 from pathlib import Path
 
 import transferkit
-from .core import TransferkitError, IMAGE_EXTS, atomic_write, atomic_open, hide_dependency_warnings
+from .core import TransferkitError, IMAGE_EXTS, atomic_write, atomic_open
 
 
 # %% auto #0
@@ -469,7 +469,6 @@ def main(argv=None) -> int:
         if extra: p.commands[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
     except SystemExit as e: return e.code if isinstance(e.code, int) else 2 # --help, or a bad argument already said
     with warnings.catch_warnings():
-        hide_dependency_warnings() # commands import fastai lazily, some before a transferkit module that would install this
         warnings.showwarning = _one_line_warnings(args.command, warnings.showwarning)
         try:
             if check := getattr(args, 'check', None): check(args)

@@ -200,3 +200,5 @@ def bar(items, total:int=None, show:bool=True):
 def hide_dependency_warnings():
     "Hide the warnings of dependencies that are not the user's concern: torch's `torch.jit.script` deprecation, raised while fastai loads"
     warnings.filterwarnings('ignore', message=r'`?torch\.jit\.script', category=FutureWarning, module=r'torch\.jit')
+
+hide_dependency_warnings() # as transferkit loads: every module imports core before fastai

@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np, torch
 import torch.nn.functional as F
 from .core import *
-hide_dependency_warnings() # before fastai's first import: it calls torch.jit.script as it loads
 from fastai.vision.all import (DataBlock, CategoryBlock, RandomSplitter, parent_label,
                                Resize, ResizeMethod, PadMode, aug_transforms, set_seed, TensorImage, retain_type,
                                PILImage, TransformBlock, IntToFloatTensor)

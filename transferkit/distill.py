@@ -11,7 +11,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from .core import *
-hide_dependency_warnings() # before fastai's first import: it calls torch.jit.script as it loads
 from fastai.vision.all import Callback, imagenet_stats
 from .data import get_dls, ResidentDL
 from .learner import load_model, train_model, default_device

@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np, pandas as pd, torch
 from torch import nn
 from .core import *
-hide_dependency_warnings() # before fastai's first import: it calls torch.jit.script as it loads
 from fastai.vision.core import PILImage
 
 import transferkit
@@ -20,8 +19,8 @@ from .data import dataset_fingerprint
 from .learner import load_model, head_spec
 
 # %% auto #0
-__all__ = ['ONNX_OPSET', 'model_card', 'model_config', 'write_config', 'write_model_files', 'export_model', 'ImageClassifier',
-           'export_onnx', 'add_onnx', 'predict_files']
+__all__ = ['ONNX_OPSET', 'model_card', 'model_config', 'write_config', 'write_weights', 'write_model_files', 'export_model',
+           'ImageClassifier', 'export_onnx', 'add_onnx', 'predict_files']
 
 # %% ../nbs/60_export.ipynb #48ee6d56
 def _versions() -> dict:
@@ -71,18 +70,22 @@ def write_config(dest, cfg:dict) -> Path:
 def _cpu_state_dict(model) -> dict:
     return {k: (v.detach().cpu().float() if v.is_floating_point() else v.detach().cpu()).contiguous() for k,v in model.state_dict().items()}
 
+def write_weights(learn, dest) -> dict:
+    "Write `learn`'s CPU float32 state dict to `dest/model.safetensors` and the stock-fastai `dest/export.pkl` (made on the CPU); the state dict"
+    from safetensors.torch import save
+    sd = _cpu_state_dict(learn.model)
+    atomic_write(Path(dest)/WEIGHTS, save(sd, metadata={'format': 'pt'}))
+    device = next(learn.model.parameters()).device
+    learn.model.cpu(); learn.export(Path(dest)/PICKLE); learn.model.to(device)
+    return sd
+
 def write_model_files(learn, dest, root=None, # the folder `dest` will be swapped into (for relative paths)
                       data_path=None, metrics:dict=None, record:dict=None):
     "Write the model files of `learn` into `dest`; config.json last, hashing every file already in `dest`"
-    from safetensors.torch import save
     dest = Path(dest).resolve(); (dest/STATE_DICT).parent.mkdir(parents=True, exist_ok=True)
     if hasattr(learn, 'to_fp32'): learn.to_fp32()
     cfg = model_config(learn, record)
-    sd = _cpu_state_dict(learn.model)
-    atomic_write(dest/WEIGHTS, save(sd, metadata={'format': 'pt'}))
-    torch.save(sd, dest/STATE_DICT)
-    device = next(learn.model.parameters()).device
-    learn.model.cpu(); learn.export(dest/PICKLE); learn.model.to(device)
+    torch.save(write_weights(learn, dest), dest/STATE_DICT)
     atomic_write(dest/CARD, json.dumps(model_card(learn, data_path, metrics, record, root or dest), indent=1).encode())
     return write_config(dest, cfg)
 

@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np, pandas as pd, torch
 from torch import nn
 from .core import *
-hide_dependency_warnings() # before fastai's first import: it calls torch.jit.script as it loads
 from fastai.vision.all import (Datasets, TfmdDL, ToTensor, IntToFloatTensor, Normalize,
                                imagenet_stats, AdaptiveConcatPool2d, Flatten)
 

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import torch, torchvision
 from .core import *
-hide_dependency_warnings() # before fastai's first import: it calls torch.jit.script as it loads
 from fastai.vision.all import (load_learner, Learner, Callback, Recorder, vision_learner, create_body, model_meta, Normalize,
                                imagenet_stats, accuracy, error_rate, set_seed, risinstance, CrossEntropyLossFlat)
 from fastai.optimizer import Optimizer, Adam, weight_decay, average_grad, average_sqr_grad, step_stat, adam_step

@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np, torch
 from PIL import Image
 from .core import *
-hide_dependency_warnings() # before fastai's first import: it calls torch.jit.script as it loads
 from fastai.vision.all import (DataBlock, MaskBlock, TransformBlock, IntToFloatTensor, RandomSplitter, Resize, ResizeMethod,
                                aug_transforms, set_seed, unet_learner, create_unet_model, noop, DiceMulti)
 
@@ -20,7 +19,7 @@ from .ingest import read_rgb
 from .data import DecodedImages, one_pass
 from .learner import get_arch, weights_file, load_body_weights, fused_adam, save_record, default_device, fit_learner, _add_normalize
 from .package import swap_folder, open_folder, fastai_resize, collect_images, WEIGHTS, CONFIG, PICKLE, CARD
-from .export import write_config, _versions, _cpu_state_dict, _relative
+from .export import write_config, write_weights, _versions, _relative
 from .pipeline import check_settings, check_model, check_out_folder, checks_first, _png
 
 # %% auto #0
@@ -310,12 +309,9 @@ def seg_config(learn, size:int, record:dict=None) -> dict:
 
 def write_seg_model(learn, dest, size:int, root=None, data_path=None, metrics:dict=None, record:dict=None) -> Path:
     "Write the model files of the U-Net `learn` into `dest`; config.json last, hashing every file in `dest`"
-    from safetensors.torch import save
     dest = Path(dest).resolve(); dest.mkdir(parents=True, exist_ok=True)
     cfg = seg_config(learn, size, record)
-    atomic_write(dest/WEIGHTS, save(_cpu_state_dict(learn.model), metadata={'format': 'pt'}))
-    device = next(learn.model.parameters()).device
-    learn.model.cpu(); learn.export(dest/PICKLE); learn.model.to(device)
+    write_weights(learn, dest)
     card = dict(kind='segmentation', codes=cfg['codes'], arch=cfg['arch'], pretrained=bool(getattr(learn, 'pretrained', False)), image_size=[size, size],
                 metrics={k: (metrics or {}).get(k) for k in ('mean_iou', 'mean_dice', 'pixel_accuracy', 'per_class')},
                 data=dict(path=_relative(data_path, root or dest)) if data_path else None,
