@@ -104,26 +104,36 @@ print(json.dumps(dict(wall=time.perf_counter()-t0, accuracy=acc, train_ips=timer
                       peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/1024)))
 '''
 
-# transferkit's side is the `transferkit train` command itself, as a user runs it; its numbers are read from what it writes
-OURS_CLI = ('import resource, sys; from transferkit.cli import main; rc = main()\n'
-            'print(f"peak_rss_mb {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/1024}", file=sys.stderr); sys.exit(rc)')
+# transferkit's side is the `transferkit train` command itself, as a user runs it (the console script beside this
+# Python); its numbers are read from what it writes, its peak RSS from the kernel's record of the child (`os.wait4`)
+TK = str(Path(sys.executable).parent/'transferkit')
+
+def run_child(argv, env):
+    "`(returncode, stdout, stderr, wall seconds, peak RSS MB)` of a process"
+    import tempfile
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        t = time.perf_counter()
+        p = subprocess.Popen(argv, stdout=out, stderr=err, env=env)
+        _, status, usage = os.wait4(p.pid, 0)
+        wall = time.perf_counter() - t
+        p.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0); err.seek(0)
+        return p.returncode, out.read().decode(), err.read().decode(), wall, usage.ru_maxrss/1024
 
 def run_ours(photos, out, size, epochs, bs, pretrained, env):
     "Time `transferkit train` as a process; its accuracy, training img/s, precision and split, from its output and record"
     import hashlib, pandas as pd
     args = ['train', photos, '--out', out, '--size', size, '--epochs', epochs, '--bs', bs] + ([] if pretrained else ['--no-pretrained'])
-    t = time.perf_counter()
-    res = subprocess.run([sys.executable, '-c', OURS_CLI, *map(str, args)], capture_output=True, text=True, env=env)
-    wall = time.perf_counter() - t
-    if res.returncode: sys.exit(f'transferkit train failed:\n{res.stderr[-3000:]}')
+    rc, stdout, stderr, wall, rss = run_child([TK, *map(str, args)], env)
+    if rc: sys.exit(f'transferkit train failed:\n{stderr[-3000:]}')
     rec = json.loads((Path(out)/'training.json').read_text()); rows = rec['epochs']
     data = Path(out)/f'data-{size}px' # the ingest copy names files by content: back to the originals through its manifest
     m = pd.read_csv(data/'manifest.csv')
     valid = sorted(Path(o).relative_to(photos).as_posix() for o, st in zip(m.origin, m.status) if st == 'ok' and Path(o).relative_to(photos).parts[0] == 'valid')
-    acc = float(next(l for l in res.stdout.splitlines() if l.startswith('Validation accuracy:')).split(':')[1].split()[0])
+    acc = float(next(l for l in stdout.splitlines() if l.startswith('Validation accuracy:')).split(':')[1].split()[0])
     return dict(wall=wall, accuracy=acc, bf16=rec['bf16'], amp=rec.get('amp'), channels_last=rec.get('channels_last', False), bs=rec['bs'], device=rec['device'],
                 train_ips=sum(r['train_images'] for r in rows)/sum(r['train_seconds'] for r in rows), valid=hashlib.sha256('\n'.join(valid).encode()).hexdigest(),
-                peak_rss_mb=float(res.stderr.strip().splitlines()[-1].split()[-1]))
+                peak_rss_mb=rss)
 
 BARE = '''
 import json, sys, time, torch
@@ -156,10 +166,10 @@ print(json.dumps({f"{name[a]}{'_cl' if c else ''}": ips(a, c) for a in amp for c
 
 def run(code, *args, env=None):
     "The JSON `code` prints last, its `wall` the whole process's time (interpreter start included, as for `transferkit train`)"
-    t = time.perf_counter()
-    res = subprocess.run([sys.executable, '-c', code, *map(str, args)], capture_output=True, text=True, env=env)
-    if res.returncode: sys.exit(f'bench step failed:\n{res.stderr[-3000:]}')
-    return json.loads(res.stdout.strip().splitlines()[-1]) | dict(wall=time.perf_counter() - t)
+    rc, stdout, stderr, wall, rss = run_child([sys.executable, '-c', code, *map(str, args)], env)
+    if rc: sys.exit(f'bench step failed:\n{stderr[-3000:]}')
+    res = json.loads(stdout.strip().splitlines()[-1])
+    return res | dict(wall=wall) | (dict(peak_rss_mb=rss) if 'peak_rss_mb' in res else {})
 
 def _variant(res):
     "The bare-step variant a recipe's run trained with"

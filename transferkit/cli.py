@@ -12,7 +12,7 @@ from .core import TransferkitError, IMAGE_EXTS, atomic_write, atomic_open
 
 
 # %% auto #0
-__all__ = ['COMMANDS', 'command', 'training_options', 'make_parser', 'main']
+__all__ = ['COMMANDS', 'command', 'training_options', 'make_parser', 'main', 'quick_exit', 'run']
 
 # %% ../nbs/90_cli.ipynb #1e688b55
 class _Parser(argparse.ArgumentParser):
@@ -478,3 +478,21 @@ def main(argv=None) -> int:
         except KeyboardInterrupt:
             print('interrupted; run the same command again to resume', file=sys.stderr); return 130
     return 0
+
+# %% ../nbs/90_cli.ipynb #c7a2ac0d
+def quick_exit(code:int):
+    "End the process with exit status `code` as the interpreter would, less its teardown of every module's objects"
+    import atexit, os, threading
+    threading._shutdown() # non-daemon threads joined, as the interpreter does first
+    atexit._run_exitfuncs()
+    for f in (sys.stdout, sys.stderr):
+        try: f.flush()
+        except (OSError, ValueError): pass # a closed pipe: the interpreter would drop the rest too
+    os._exit(code)
+
+def run():
+    "The `transferkit` console command: `main`, then `quick_exit` (a plain exit where this Python lacks what it needs)"
+    import atexit, threading
+    code = main()
+    if hasattr(threading, '_shutdown') and hasattr(atexit, '_run_exitfuncs'): quick_exit(code)
+    sys.exit(code)

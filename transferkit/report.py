@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import numpy as np, pandas as pd
+from PIL import Image, ImageDraw, ImageFont
 
 from .core import *
 from .ingest import read_rgb
@@ -47,23 +48,29 @@ def top_losses(files, probs, targs, losses, vocab, k:int=16) -> list:
     return [dict(file=str(files[i]) if files is not None else None, actual=str(vocab[int(targs[i])]), predicted=str(vocab[int(probs[i].argmax())]),
                  probability=round(float(probs[i].max()), 4), loss=round(float(losses[i]), 4)) for i in order]
 
-def contact_sheet(rows:list, path, title:str=None, cols:int=4, caption=None) -> Path:
-    "A PNG grid of thumbnails of `rows[i]['file']`, each captioned by `caption(row)`"
-    import matplotlib; matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
+def _thumb(im:Image.Image, side:int) -> Image.Image:
+    "`im` fitted into a `side`-px square: shrunk smoothly, or enlarged by a whole factor with `NEAREST` so small images stay crisp"
+    k = side/max(im.size)
+    if k >= 2: return im.resize((im.width*int(k), im.height*int(k)), Image.Resampling.NEAREST)
+    if k < 1: im = im.copy(); im.thumbnail((side, side), Image.Resampling.LANCZOS)
+    return im
+
+def contact_sheet(rows:list, path, title:str=None, cols:int=4, caption=None, side:int=192) -> Path:
+    "A PNG grid of `side`-px thumbnails of `rows[i]['file']`, each under its caption `caption(row)`"
     caption = caption or (lambda r: f"{r['predicted']}/{r['actual']}\n{r['loss']:.2f} / {r['probability']:.2f}")
+    font = ImageFont.load_default(size=13)
     n = max(len(rows), 1); cols = min(cols, n); nrows = -(-n // cols)
-    fig, axs = plt.subplots(nrows, cols, figsize=(2.4*cols, 2.6*nrows), squeeze=False)
-    for ax in axs.flat: ax.axis('off')
-    for ax, r in zip(axs.flat, rows):
-        try: im = read_rgb(r['file']); im.thumbnail((256, 256)); ax.imshow(im) # 16-bit images scaled, not clipped
-        except (TransferkitError, OSError, TypeError, ValueError): ax.text(0.5, 0.5, 'unreadable', ha='center')
-        ax.set_title(caption(r), fontsize=8)
-    if title: fig.suptitle(title)
-    fig.tight_layout()
-    try:
-        with atomic_open(path) as f: fig.savefig(f, format='png', dpi=80)
-    finally: plt.close(fig)
+    pad, cap, top = 8, 36, 30 if title else 0
+    sheet = Image.new('RGB', (pad + cols*(side + pad), top + pad + nrows*(cap + side + pad)), 'white')
+    draw = ImageDraw.Draw(sheet)
+    if title: draw.text((sheet.width//2, 8), title, fill='black', font=ImageFont.load_default(size=15), anchor='ma')
+    for k, r in enumerate(rows):
+        x, y = pad + (k % cols)*(side + pad), top + pad + (k // cols)*(cap + side + pad)
+        draw.multiline_text((x + side//2, y), caption(r), fill='black', font=font, anchor='ma', align='center')
+        try: im = _thumb(read_rgb(r['file']), side) # 16-bit images scaled, not clipped
+        except (TransferkitError, OSError, TypeError, ValueError): draw.text((x + side//2, y + cap + side//2), 'unreadable', fill='gray', font=font, anchor='mm'); continue
+        sheet.paste(im, (x + (side - im.width)//2, y + cap + (side - im.height)//2))
+    with atomic_open(path) as f: sheet.save(f, format='PNG')
     return Path(path)
 
 # %% ../nbs/40_report.ipynb #ca58dfee
