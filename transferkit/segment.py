@@ -17,7 +17,7 @@ from fastai.vision.all import (DataBlock, MaskBlock, TransformBlock, IntToFloatT
 
 from .ingest import read_rgb
 from .data import DecodedImages, one_pass
-from .learner import get_arch, weights_file, load_body_weights, fused_adam, save_record, default_device, fit_learner, _add_normalize
+from .learner import get_arch, weights_file, load_body_weights, fused_adam, save_record, default_device, fit_learner, _add_normalize, gpu_amp_dtype, _amp_of
 from .package import swap_folder, open_folder, fastai_resize, collect_images, WEIGHTS, CONFIG, PICKLE, CARD
 from .export import write_config, write_weights, _versions, _relative
 from .pipeline import check_settings, check_model, check_out_folder, checks_first, _png
@@ -218,7 +218,8 @@ def seg_codes(dls) -> list:
 
 # %% ../nbs/85_segment.ipynb #4f56d5c4
 def seg_learner(dls, arch:str='resnet18', pretrained:bool=True,
-                weights=None): # a state-dict file to use instead of the cached torchvision weights
+                weights=None, # a state-dict file to use instead of the cached torchvision weights
+                fp16:bool=None): # mixed precision (bfloat16 where the GPU has it, else float16); default: on a GPU only
     "fastai's `unet_learner` for `dls` on torchvision's `arch`, its encoder `pretrained` from the torch cache or `weights`"
     fn = get_arch(arch) if isinstance(arch, str) else arch
     if isinstance(fn, str): raise TransferkitError(f"Segmentation takes a torchvision architecture (resnet18, resnet34, ...); {arch!r} is a timm model")
@@ -228,6 +229,8 @@ def seg_learner(dls, arch:str='resnet18', pretrained:bool=True,
     if path is not None:
         load_body_weights(learn, fn, path)
         learn.pretrained = True; learn.freeze()
+    if fp16 is None: fp16 = dls.device is not None and torch.device(dls.device).type == 'cuda' # as `make_learner` decides
+    if fp16: learn.to_bf16() if gpu_amp_dtype() == torch.bfloat16 else learn.to_fp16()
     return learn
 
 # %% ../nbs/85_segment.ipynb #7654230b
@@ -239,7 +242,8 @@ def train_seg(dls, arch:str='resnet18', epochs:int=4, pretrained:bool=True, weig
     rows, bf16 = fit_learner(learn, epochs, fine_tune=pretrained, lr=lr, progress=progress, bf16=bf16,
                              channels_last=False) # channels-last slowed this U-Net's CPU step (7.2 s against 4.2 s in bf16)
     return learn, dict(arch=arch if isinstance(arch, str) else arch.__name__, kind='segmentation', pretrained=pretrained, seed=seed, lr=lr,
-                       bs=dls.train.bs, device=str(dls.device), bf16=bf16, channels_last=False, epochs=rows)
+                       bs=dls.train.bs, device=str(dls.device), amp=_amp_of(learn), bf16=bf16 or _amp_of(learn) == 'bfloat16',
+                       channels_last=False, epochs=rows)
 
 # %% ../nbs/85_segment.ipynb #8475a575
 def seg_metrics(truth, pred, codes) -> dict:
@@ -344,6 +348,7 @@ def seg_config(learn, size:int, record:dict=None) -> dict:
 def write_seg_model(learn, dest, size:int, root=None, data_path=None, metrics:dict=None, record:dict=None) -> Path:
     "Write the model files of the U-Net `learn` into `dest`; config.json last, hashing every file in `dest`"
     dest = Path(dest).resolve(); dest.mkdir(parents=True, exist_ok=True)
+    if hasattr(learn, 'to_fp32'): learn.to_fp32() # the pickle holds no GPU mixed precision
     cfg = seg_config(learn, size, record)
     write_weights(learn, dest)
     card = dict(kind='segmentation', codes=cfg['codes'], arch=cfg['arch'], pretrained=bool(getattr(learn, 'pretrained', False)), image_size=[size, size],
