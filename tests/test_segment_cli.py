@@ -1,5 +1,5 @@
-"`transferkit train-seg` and `predict-seg` end to end, in subprocesses: training from scratch on tiny data, masks at the input's size, the export opened by stock fastai where transferkit cannot be imported, bad data refused before any work"
-import json
+"`transferkit train-seg` and `predict-seg` end to end, in subprocesses: training from scratch on tiny data, masks at the input's size, the export opened by stock fastai where transferkit cannot be imported, bad data refused before any work, the ingest cache reused by a second run and finished after a killed one"
+import json, shutil
 from pathlib import Path
 
 import numpy as np, pytest
@@ -22,6 +22,7 @@ def test_train_seg_writes_the_model_folder(trained):
     d, data, stdout = trained
     assert 'Mean IoU:' in stdout and 'background, disc, square' in stdout
     model = d/'model'
+    assert f"ingest: 24 pair(s) in {model/'data-32px'}, 24 read now" in stdout.splitlines()
     for f in ['export.pkl', 'model.safetensors', 'config.json', 'model_card.json', 'training.json', 'report.json', 'report.md', 'worst_cases.png']:
         assert (model/f).is_file(), f
     cfg = json.loads((model/'config.json').read_text())
@@ -78,3 +79,40 @@ def test_bad_input_stops_before_any_work(trained, tmp_path):
     for k, (res, w) in enumerate(zip(run_batch(*argvs, env=dict(ENV, TORCH_HOME=str(tmp_path/'torch'))), words)): # no weights in this torch cache
         one_line_error(res, *w)
     assert not any((tmp_path/f'out{k}').exists() for k in range(len(SPOILS))) and not (tmp_path/'out-w').exists()
+
+def test_train_seg_again_reuses_the_ingested_pairs(trained, tmp_path):
+    "A second train-seg into a copy of the model folder decodes no pair: the copy's record matches the data by content"
+    d, data, _ = trained
+    shutil.copytree(d/'model', tmp_path/'model')
+    res = run('train-seg', data, '--out', tmp_path/'model', '--size', 32, '--epochs', 1, '--bs', 8, '--no-pretrained')
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert f"ingest: 24 pair(s) in {tmp_path/'model'/'data-32px'}, 0 read now" in res.stdout.splitlines(), res.stdout
+
+KILLED = """import os, signal, time
+from pathlib import Path
+import transferkit.segment as seg
+from transferkit.core import partial_path
+write = seg.atomic_write
+def dying_write(dest, data): # killed half-way through writing the mask of 0003
+    if Path(dest).parent.name == 'masks' and Path(dest).name == '0003.png':
+        time.sleep(1) # the main thread records the pairs before this one
+        with open(partial_path(dest), 'wb') as f: f.write(data[:len(data)//2]); f.flush()
+        os.kill(os.getpid(), signal.SIGKILL)
+    return write(dest, data)
+seg.atomic_write = dying_write
+seg.ingest_seg({data!r}, {dest!r}, 24, workers=1, checkpoint=0)"""
+
+def test_killed_ingest_leaves_whole_files_and_the_next_run_finishes(tmp_path, monkeypatch, capsys):
+    from transferkit.segment import ingest_seg, _read_record
+    data, dest = make_seg_data(tmp_path/'data', n=6, size=40, seed=2), tmp_path/'dest'
+    res = run_py(KILLED.format(data=str(data), dest=str(dest)))
+    assert res.returncode == -9, res.stderr[-3000:]
+    assert sorted(_read_record(dest)) == ['0000', '0001', '0002']
+    assert [p.name.split('.')[1:3] for p in dest.rglob('*.part')] == [['0003', 'png']] # the torn write, under a temp name only
+    for p in dest.rglob('*.png'): Image.open(p).load() # every file under a final name is whole
+    monkeypatch.setenv('TRANSFERKIT_BARS', '0'); capsys.readouterr()
+    ingest_seg(data, dest, 24)
+    assert capsys.readouterr().out == f"ingest: 6 pair(s) in {dest}, 3 read now\n"
+    fresh = ingest_seg(data, tmp_path/'fresh', 24, progress=False)
+    files = lambda root: {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob('*') if p.is_file()}
+    assert files(dest) == files(fresh) # the finished copy is the one an uninterrupted run makes, record included

@@ -17,7 +17,7 @@ from fastai.vision.all import (DataBlock, MaskBlock, TransformBlock, IntToFloatT
 
 from .ingest import read_rgb
 from .data import DecodedImages, one_pass
-from .learner import get_arch, weights_file, load_body_weights, fused_adam, save_record, default_device, fit_learner, _add_normalize
+from .learner import get_arch, weights_file, load_body_weights, fused_adam, save_record, default_device, fit_learner, _add_normalize, gpu_amp_dtype, _amp_of
 from .package import swap_folder, open_folder, fastai_resize, collect_images, WEIGHTS, CONFIG, PICKLE, CARD
 from .export import write_config, write_weights, _versions, _relative
 from .pipeline import check_settings, check_model, check_out_folder, checks_first, _png
@@ -134,24 +134,58 @@ def _shrunk(size_wh:tuple, short:int) -> tuple:
     w, h = size_wh; s = short/min(w, h)
     return (w, h) if s >= 1 else (max(1, round(w*s)), max(1, round(h*s)))
 
-def _ingest_pair(f, m, dest:Path, size:int):
+def _ingest_pair(f, m, dest:Path, size:int) -> str:
+    "Decode the image `f` and its mask `m`, shrink both to `size` and write them as `dest/images|masks/<stem>.png`; the stem"
     img = read_rgb(f)
     with Image.open(m) as im: mask = Image.fromarray(np.asarray(im)) # class indices as mode L, whatever the palette
     wh = _shrunk(img.size, size)
     if wh != img.size: img, mask = img.resize(wh, Image.Resampling.LANCZOS), mask.resize(wh, Image.Resampling.NEAREST)
     atomic_write(dest/IMAGES/f'{Path(f).stem}.png', _png(img)); atomic_write(dest/MASKS/f'{Path(f).stem}.png', _png(mask))
+    return Path(f).stem
 
-def ingest_seg(data, dest, size:int, workers:int=4) -> Path:
-    "A checked copy of the segmentation folder `data` in `dest`, shorter sides shrunk to `size` (masks by `NEAREST`)"
+# %% ../nbs/85_segment.ipynb #f1827bba
+_RECORD = 'ingest.json' # in `dest`: `{stem: {image, mask, size}}` of every pair copied there
+
+def _pair_hashes(pairs, size:int, workers:int=4) -> dict:
+    "`{stem: {image, mask, size}}`: the sha256 of each (image, mask) file of `pairs`, and `size`"
+    h = lambda p: (Path(p[0]).stem, dict(image=hash_file(p[0]), mask=hash_file(p[1]), size=size))
+    with ThreadPoolExecutor(workers) as ex: return dict(ex.map(h, pairs))
+
+def _read_record(dest) -> dict:
+    "The pairs `dest/ingest.json` records as copied, or none"
+    try: rec = json.loads((Path(dest)/_RECORD).read_text())
+    except (OSError, ValueError): return {}
+    return rec if isinstance(rec, dict) else {}
+
+def _write_record(dest, pairs:dict): atomic_write(Path(dest)/_RECORD, json.dumps(pairs, indent=1, sort_keys=True).encode())
+
+# %% ../nbs/85_segment.ipynb #76e9e265
+def ingest_seg(data, dest, size:int, workers:int=4,
+               progress:bool=True, # a bar on a terminal or in Jupyter (`show_bars`), else one line at the end
+               checkpoint:float=2.): # seconds between rewrites of the record while pairs are copied
+    "A checked copy of the segmentation folder `data` in `dest`, shorter sides shrunk to `size` (masks by `NEAREST`), reusing pairs copied before"
     pairs, codes = check_seg_folder(data)
-    dest = Path(dest)
+    dest = Path(dest); remove_partials(dest)
+    want, had = _pair_hashes(pairs, size, workers), _read_record(dest)
+    done = {s: h for s,h in had.items() if want.get(s) == h and all((dest/sub/f'{s}.png').is_file() for sub in (IMAGES, MASKS))}
+    if done != had: _write_record(dest, done) # before any file changes
+    todo = [p for p in pairs if Path(p[0]).stem not in done]
     for sub in (IMAGES, MASKS): (dest/sub).mkdir(parents=True, exist_ok=True)
-    with ThreadPoolExecutor(workers) as ex: list(ex.map(lambda p: _ingest_pair(*p, dest, size), pairs))
-    keep = {f'{Path(f).stem}.png' for f,_ in pairs}
+    saved = time.monotonic()
+    try:
+        with ThreadPoolExecutor(workers) as ex:
+            for stem in bar(ex.map(lambda p: _ingest_pair(*p, dest, size), todo), total=len(todo), show=progress):
+                done[stem] = want[stem]
+                if time.monotonic() - saved > checkpoint: _write_record(dest, done); saved = time.monotonic()
+    finally:
+        if todo: _write_record(dest, done)
+    keep = {f'{s}.png' for s in want}
     for sub in (IMAGES, MASKS):
         for p in (dest/sub).iterdir():
             if p.name not in keep: p.unlink()
-    atomic_write(dest/CODES, ('\n'.join(codes) + '\n').encode())
+    text = ('\n'.join(codes) + '\n').encode()
+    if not (dest/CODES).is_file() or (dest/CODES).read_bytes() != text: atomic_write(dest/CODES, text)
+    if progress and not show_bars(): print(f"ingest: {len(pairs)} pair(s) in {dest}, {len(todo)} read now", flush=True) # a line, not bar frames, in a log
     return dest
 
 # %% ../nbs/85_segment.ipynb #c0778666
@@ -184,7 +218,8 @@ def seg_codes(dls) -> list:
 
 # %% ../nbs/85_segment.ipynb #4f56d5c4
 def seg_learner(dls, arch:str='resnet18', pretrained:bool=True,
-                weights=None): # a state-dict file to use instead of the cached torchvision weights
+                weights=None, # a state-dict file to use instead of the cached torchvision weights
+                fp16:bool=None): # mixed precision (bfloat16 where the GPU has it, else float16); default: on a GPU only
     "fastai's `unet_learner` for `dls` on torchvision's `arch`, its encoder `pretrained` from the torch cache or `weights`"
     fn = get_arch(arch) if isinstance(arch, str) else arch
     if isinstance(fn, str): raise TransferkitError(f"Segmentation takes a torchvision architecture (resnet18, resnet34, ...); {arch!r} is a timm model")
@@ -194,6 +229,8 @@ def seg_learner(dls, arch:str='resnet18', pretrained:bool=True,
     if path is not None:
         load_body_weights(learn, fn, path)
         learn.pretrained = True; learn.freeze()
+    if fp16 is None: fp16 = dls.device is not None and torch.device(dls.device).type == 'cuda' # as `make_learner` decides
+    if fp16: learn.to_bf16() if gpu_amp_dtype() == torch.bfloat16 else learn.to_fp16()
     return learn
 
 # %% ../nbs/85_segment.ipynb #7654230b
@@ -205,7 +242,8 @@ def train_seg(dls, arch:str='resnet18', epochs:int=4, pretrained:bool=True, weig
     rows, bf16 = fit_learner(learn, epochs, fine_tune=pretrained, lr=lr, progress=progress, bf16=bf16,
                              channels_last=False) # channels-last slowed this U-Net's CPU step (7.2 s against 4.2 s in bf16)
     return learn, dict(arch=arch if isinstance(arch, str) else arch.__name__, kind='segmentation', pretrained=pretrained, seed=seed, lr=lr,
-                       bs=dls.train.bs, device=str(dls.device), bf16=bf16, channels_last=False, epochs=rows)
+                       bs=dls.train.bs, device=str(dls.device), amp=_amp_of(learn), bf16=bf16 or _amp_of(learn) == 'bfloat16',
+                       channels_last=False, epochs=rows)
 
 # %% ../nbs/85_segment.ipynb #8475a575
 def seg_metrics(truth, pred, codes) -> dict:
@@ -310,6 +348,7 @@ def seg_config(learn, size:int, record:dict=None) -> dict:
 def write_seg_model(learn, dest, size:int, root=None, data_path=None, metrics:dict=None, record:dict=None) -> Path:
     "Write the model files of the U-Net `learn` into `dest`; config.json last, hashing every file in `dest`"
     dest = Path(dest).resolve(); dest.mkdir(parents=True, exist_ok=True)
+    if hasattr(learn, 'to_fp32'): learn.to_fp32() # the pickle holds no GPU mixed precision
     cfg = seg_config(learn, size, record)
     write_weights(learn, dest)
     card = dict(kind='segmentation', codes=cfg['codes'], arch=cfg['arch'], pretrained=bool(getattr(learn, 'pretrained', False)), image_size=[size, size],
@@ -377,7 +416,7 @@ def train_seg_folder(data, out, size:int=128, epochs:int=4, arch:str='resnet18',
         check_settings(size=size, bs=bs, valid_pct=valid_pct, epochs=epochs, lr=lr)
         check_seg_folder(data); fn = check_model(arch, pretrained, weights, epochs=epochs); check_out_folder(out)
         if isinstance(fn, str): raise TransferkitError(f"Segmentation takes a torchvision architecture (resnet18, resnet34, ...); {arch!r} is a timm model")
-    data_dir = ingest_seg(data, out/f'data-{size}px', size)
+    data_dir = ingest_seg(data, out/f'data-{size}px', size, progress=progress)
     dls = get_seg_dls(data_dir, size=size, valid_pct=valid_pct, seed=seed, bs=bs, aug=aug)
     learn, record = train_seg(dls, arch, epochs=epochs, pretrained=pretrained, weights=weights, lr=lr, seed=seed, progress=progress)
     m = evaluate_seg(learn)
