@@ -73,6 +73,7 @@ def _cpu_state_dict(model) -> dict:
 def write_weights(learn, dest) -> dict:
     "Write `learn`'s CPU float32 state dict to `dest/model.safetensors` and the stock-fastai `dest/export.pkl` (made on the CPU); the state dict"
     from safetensors.torch import save
+    if hasattr(learn, 'to_fp32'): learn.to_fp32() # the pickle holds no GPU mixed precision
     sd = _cpu_state_dict(learn.model)
     atomic_write(Path(dest)/WEIGHTS, save(sd, metadata={'format': 'pt'}))
     device = next(learn.model.parameters()).device
@@ -83,7 +84,6 @@ def write_model_files(learn, dest, root=None, # the folder `dest` will be swappe
                       data_path=None, metrics:dict=None, record:dict=None):
     "Write the model files of `learn` into `dest`; config.json last, hashing every file already in `dest`"
     dest = Path(dest).resolve(); (dest/STATE_DICT).parent.mkdir(parents=True, exist_ok=True)
-    if hasattr(learn, 'to_fp32'): learn.to_fp32()
     cfg = model_config(learn, record)
     torch.save(write_weights(learn, dest), dest/STATE_DICT)
     atomic_write(dest/CARD, json.dumps(model_card(learn, data_path, metrics, record, root or dest), indent=1).encode())

@@ -19,8 +19,9 @@ from torch.optim.adam import adam as _torch_adam
 # %% auto #0
 __all__ = ['fused_adam', 'get_arch', 'WeightsUnavailable', 'cached_weights_path', 'weights_file', 'arch_body',
            'load_body_weights', 'FusedAdam', 'default_device', 'bf16_wanted', 'gpu_amp_dtype', 'make_learner',
-           'TrainingRecord', 'EpochLine', 'cpu_bf16_supported', 'CPUMixedPrecision', 'CPUChannelsLast', 'fit_learner',
-           'train_model', 'head_spec', 'build_head', 'inference_dls', 'load_model', 'save_record']
+           'gpu_mixed_precision', 'TrainingRecord', 'EpochLine', 'cpu_bf16_supported', 'CPUMixedPrecision',
+           'CPUChannelsLast', 'fit_learner', 'train_model', 'head_spec', 'build_head', 'inference_dls', 'load_model',
+           'save_record']
 
 # %% ../nbs/20_learner.ipynb #a9da8a83
 def get_arch(name:str):
@@ -165,7 +166,11 @@ def make_learner(dls, arch:str='resnet18', pretrained:bool=True,
             learn.pretrained = True
             learn.freeze()
     learn.to(dls.device) if hasattr(learn, 'to') else None
-    if fp16 is None: fp16 = dls.device is not None and torch.device(dls.device).type == 'cuda'
+    return gpu_mixed_precision(learn, fp16)
+
+def gpu_mixed_precision(learn, fp16:bool=None): # default: on when `learn`'s data is on a GPU
+    "`learn` with fastai's mixed precision: bfloat16 where the GPU computes it, else float16"
+    if fp16 is None: fp16 = learn.dls.device is not None and torch.device(learn.dls.device).type == 'cuda'
     if fp16: learn.to_bf16() if gpu_amp_dtype() == torch.bfloat16 else learn.to_fp16()
     return learn
 

@@ -17,7 +17,7 @@ from fastai.vision.all import (DataBlock, MaskBlock, TransformBlock, IntToFloatT
 
 from .ingest import read_rgb
 from .data import DecodedImages, one_pass
-from .learner import get_arch, weights_file, load_body_weights, fused_adam, save_record, default_device, fit_learner, _add_normalize, gpu_amp_dtype, _amp_of
+from .learner import get_arch, weights_file, load_body_weights, fused_adam, save_record, default_device, fit_learner, _add_normalize, gpu_mixed_precision, gpu_amp_dtype, _amp_of
 from .package import swap_folder, open_folder, fastai_resize, collect_images, WEIGHTS, CONFIG, PICKLE, CARD
 from .export import write_config, write_weights, _versions, _relative
 from .pipeline import check_settings, check_model, check_out_folder, checks_first, _png
@@ -229,9 +229,7 @@ def seg_learner(dls, arch:str='resnet18', pretrained:bool=True,
     if path is not None:
         load_body_weights(learn, fn, path)
         learn.pretrained = True; learn.freeze()
-    if fp16 is None: fp16 = dls.device is not None and torch.device(dls.device).type == 'cuda' # as `make_learner` decides
-    if fp16: learn.to_bf16() if gpu_amp_dtype() == torch.bfloat16 else learn.to_fp16()
-    return learn
+    return gpu_mixed_precision(learn, fp16)
 
 # %% ../nbs/85_segment.ipynb #7654230b
 def train_seg(dls, arch:str='resnet18', epochs:int=4, pretrained:bool=True, weights=None, lr:float=2e-3, seed:int=42,
@@ -348,7 +346,6 @@ def seg_config(learn, size:int, record:dict=None) -> dict:
 def write_seg_model(learn, dest, size:int, root=None, data_path=None, metrics:dict=None, record:dict=None) -> Path:
     "Write the model files of the U-Net `learn` into `dest`; config.json last, hashing every file in `dest`"
     dest = Path(dest).resolve(); dest.mkdir(parents=True, exist_ok=True)
-    if hasattr(learn, 'to_fp32'): learn.to_fp32() # the pickle holds no GPU mixed precision
     cfg = seg_config(learn, size, record)
     write_weights(learn, dest)
     card = dict(kind='segmentation', codes=cfg['codes'], arch=cfg['arch'], pretrained=bool(getattr(learn, 'pretrained', False)), image_size=[size, size],
