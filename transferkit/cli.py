@@ -479,7 +479,7 @@ def main(argv=None) -> int:
             print('interrupted; run the same command again to resume', file=sys.stderr); return 130
     return 0
 
-# %% ../nbs/90_cli.ipynb #e62a2513
+# %% ../nbs/90_cli.ipynb #b54a90ec
 def quick_exit(code:int):
     "End the process with exit status `code` as the interpreter would, less its teardown of every module's objects"
     import atexit, os, threading
