@@ -65,7 +65,7 @@ def run_stock(data, out, a, pretrained, env, seed):
 
 def run_ours(data, out, a, pretrained, env, seed):
     args = ['train-seg', data, '--out', out, '--size', a.size, '--epochs', a.epochs, '--bs', a.bs, '--seed', seed] + ([] if pretrained else ['--no-pretrained'])
-    res, wall, cpu = run([sys.executable, '-c', 'import sys; from transferkit.cli import main; sys.exit(main())', *map(str, args)], env)
+    res, wall, cpu = run([str(Path(sys.executable).parent/'transferkit'), *map(str, args)], env) # the console command, as a user runs it
     rep, rec = json.loads((Path(out)/'report.json').read_text()), json.loads((Path(out)/'training.json').read_text())
     valid = sorted(Path(r['file']).stem for r in rep['images'])
     return dict(mean_iou=rep['mean_iou'], mean_dice=rep['mean_dice'], valid=hashlib.sha256('\n'.join(valid).encode()).hexdigest(),

@@ -10,8 +10,10 @@ transferkit is timed under each `TRANSFERKIT_BF16` setting of --bf16 (default `a
 forced off), so one run shows the ratios on a CPU with native bfloat16 and without it.
 
 The photos: three easy classes (crops of three photos bundled with scikit-image: a cat, coffee, a rocket),
-jittered and written as 1024x768 JPEGs, split once into `train/` and `valid/` folders: both recipes train and
-validate on the same files (stock fastai reads them with `GrandparentSplitter`; the bench checks the lists).
+jittered and written as 1024x768 JPEGs, split into `train/` and `valid/` folders: both recipes train and validate on
+the same files (stock fastai reads them with `GrandparentSplitter`; the bench checks the lists). Each repeat is a new
+seed: a new draw of the photos, a new split and a new training seed, the same for both recipes; wall times are
+medians, accuracy the mean over the seeds.
 Offline there are no ImageNet weights, so by default both recipes start from random weights and train the whole
 network with one-cycle at lr 2e-3 (the stock script: `fit_one_cycle(epochs, 2e-3)`, the course's from-scratch recipe).
 
@@ -24,7 +26,7 @@ and both run `fine_tune` (one frozen epoch, then --epochs). The stock script exp
 
     python bench/train_vs_stock.py [--per-class 100] [--size 128] [--epochs 5] [--repeats 3] [--bf16 auto,0] [--pretrain]
 """
-import argparse, json, os, resource, statistics, subprocess, sys, tempfile, time
+import argparse, json, os, resource, shutil, statistics, subprocess, sys, tempfile, time
 from pathlib import Path
 
 def make_crops(dest, images, per_class, size, scale, seed, jitter=False):
@@ -83,12 +85,12 @@ STOCK = '''
 import hashlib, json, resource, sys, time
 t0 = time.perf_counter()
 from fastai.vision.all import *
-path, out, size, epochs, bs, pretrained = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), bool(int(sys.argv[6]))
+path, out, size, epochs, bs, pretrained, seed = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), bool(int(sys.argv[6])), int(sys.argv[7])
 class Timer(Callback):
     def before_fit(self): self.n, self.t = 0, 0.
     def before_train(self): self.t0 = time.perf_counter()
     def after_train(self): self.t += time.perf_counter() - self.t0; self.n += len(self.dls.train.dataset)
-set_seed(42, reproducible=True)
+set_seed(seed, reproducible=True)
 dls = DataBlock(blocks=(ImageBlock, CategoryBlock), get_items=get_image_files, splitter=GrandparentSplitter(),
                 get_y=parent_label, item_tfms=Resize(size), batch_tfms=aug_transforms()).dataloaders(path, bs=bs)
 learn = vision_learner(dls, resnet18, metrics=accuracy, pretrained=pretrained) # weights from the torch cache (TORCH_HOME)
@@ -120,10 +122,10 @@ def run_child(argv, env):
         out.seek(0); err.seek(0)
         return p.returncode, out.read().decode(), err.read().decode(), wall, usage.ru_maxrss/1024
 
-def run_ours(photos, out, size, epochs, bs, pretrained, env):
+def run_ours(photos, out, size, epochs, bs, pretrained, env, seed=42):
     "Time `transferkit train` as a process; its accuracy, training img/s, precision and split, from its output and record"
     import hashlib, pandas as pd
-    args = ['train', photos, '--out', out, '--size', size, '--epochs', epochs, '--bs', bs] + ([] if pretrained else ['--no-pretrained'])
+    args = ['train', photos, '--out', out, '--size', size, '--epochs', epochs, '--bs', bs, '--seed', seed] + ([] if pretrained else ['--no-pretrained'])
     rc, stdout, stderr, wall, rss = run_child([TK, *map(str, args)], env)
     if rc: sys.exit(f'transferkit train failed:\n{stderr[-3000:]}')
     rec = json.loads((Path(out)/'training.json').read_text()); rows = rec['epochs']
@@ -180,7 +182,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--per-class', type=int, default=100); p.add_argument('--size', type=int, default=128)
     p.add_argument('--epochs', type=int, default=5); p.add_argument('--bs', type=int, default=32)
-    p.add_argument('--repeats', type=int, default=3)
+    p.add_argument('--repeats', type=int, default=3, help='runs of each recipe, each on a new draw of the photos, a new split and a new training seed (the same for both recipes)')
     p.add_argument('--bf16', default='auto,0', help='TRANSFERKIT_BF16 settings to time transferkit under, comma-separated (auto: unset, the CPU decides)')
     p.add_argument('--weights', default='', help='a torchvision resnet18 state dict both recipes start from')
     p.add_argument('--pretrain', action='store_true', help='make those weights: resnet18 trained from scratch on a different task')
@@ -189,11 +191,10 @@ def main():
     a = p.parse_args()
     settings = a.bf16.split(',')
     with tempfile.TemporaryDirectory() as d:
-        photos = Path(d)/'photos'; make_photos(photos, a.per_class); split_folders(photos)
         env, pretrained, proxy_acc = dict(os.environ, TRANSFERKIT_OFFLINE='1'), 0, None
         env.pop('TRANSFERKIT_BF16', None)
         if a.weights or a.pretrain:
-            import shutil, torchvision
+            import torchvision
             cache = Path(d)/'torch'/'hub'/'checkpoints'; cache.mkdir(parents=True)
             file = cache/torchvision.models.ResNet18_Weights.DEFAULT.url.split('/')[-1]
             if a.pretrain:
@@ -205,16 +206,18 @@ def main():
         runs = {n: [] for n in names}
         bare = {} # batch size -> bare step results
         for r in range(a.repeats):
+            photos = Path(d)/f'photos{r}'; make_photos(photos, a.per_class, seed=r); split_folders(photos, seed=r)
             # rotate the order so drift on a shared machine does not favour one side
             for name in names[r % len(names):] + names[:r % len(names)]:
                 out = Path(d)/f'out{r}-{names.index(name)}'
-                if name == 'stock': res = run(STOCK, photos, out, a.size, a.epochs, a.bs, pretrained, env=env)
+                if name == 'stock': res = run(STOCK, photos, out, a.size, a.epochs, a.bs, pretrained, 42 + r, env=env)
                 else:
                     s = name.split('=')[1]
-                    res = run_ours(photos, out, a.size, a.epochs, a.bs, pretrained, env if s == 'auto' else dict(env, TRANSFERKIT_BF16=s))
-                runs[name].append(res); print(name, r, json.dumps(res), flush=True)
+                    res = run_ours(photos, out, a.size, a.epochs, a.bs, pretrained, env if s == 'auto' else dict(env, TRANSFERKIT_BF16=s), seed=42 + r)
+                runs[name].append(res | dict(seed=r)); print(name, r, json.dumps(res), flush=True)
+            assert len({x['valid'] for v in runs.values() for x in v if x['seed'] == r}) == 1, 'the recipes validated on different files'
+            shutil.rmtree(photos)
             for bs in {x['bs'] for v in runs.values() for x in v}: bare.setdefault(bs, []).append(run(BARE, a.size, bs))
-    assert len({x['valid'] for v in runs.values() for x in v}) == 1, 'the recipes validated on different files'
     med = lambda name, k: statistics.median(x[k] for x in runs[name])
     # each side's efficiency against the bare step at its own batch size, precision and memory format
     summary = {}
@@ -229,7 +232,7 @@ def main():
     out = dict(summary=summary, ratios=ratios, pretrained=bool(pretrained), proxy_accuracy=proxy_acc, identical_split=True,
                settings=vars(a) | dict(images=3*a.per_class, photo_size='1024x768', runs=runs, bare=bare))
     Path(a.out).parent.mkdir(parents=True, exist_ok=True); Path(a.out).write_text(json.dumps(out, indent=1))
-    print(f"\nmedians of {a.repeats} runs; both recipes trained and validated on the same files (checked); weights: {'pretrained' if pretrained else 'random'}")
+    print(f"\nmedians of {a.repeats} runs (seeds: a new photo draw, split and training seed each; accuracy: the mean); both recipes trained and validated on the same files (checked); weights: {'pretrained' if pretrained else 'random'}")
     print(f"{'':22}{'wall s':>8}{'acc':>8}{'peak MB':>9}{'bs':>4}{'img/s':>8}{'bare':>8}{'variant':>9}{'effic.':>8}")
     for name in names:
         s = summary[name]; print(f"{name:22}{s['wall_s']:8.1f}{s['accuracy']:8.3f}{s['peak_rss_mb']:9.0f}{s['bs']:4}{s['train_ips']:8.1f}{s['bare_ips']:8.1f}{s['variant']:>9}{s['efficiency']:8.2f}")
