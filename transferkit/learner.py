@@ -19,9 +19,9 @@ from torch.optim.adam import adam as _torch_adam
 # %% auto #0
 __all__ = ['fused_adam', 'get_arch', 'WeightsUnavailable', 'cached_weights_path', 'weights_file', 'arch_body',
            'load_body_weights', 'FusedAdam', 'default_device', 'bf16_wanted', 'gpu_amp_dtype', 'make_learner',
-           'gpu_mixed_precision', 'TrainingRecord', 'EpochLine', 'cpu_bf16_supported', 'CPUMixedPrecision',
-           'CPUChannelsLast', 'fit_learner', 'train_model', 'head_spec', 'build_head', 'inference_dls', 'load_model',
-           'save_record']
+           'gpu_mixed_precision', 'TrainingRecord', 'EpochLine', 'cpu_bf16_supported', 'cpu_trains_bf16',
+           'CPUMixedPrecision', 'CPUChannelsLast', 'fit_learner', 'train_model', 'head_spec', 'build_head',
+           'inference_dls', 'load_model', 'save_record']
 
 # %% ../nbs/20_learner.ipynb #a9da8a83
 def get_arch(name:str):
@@ -207,6 +207,11 @@ def cpu_bf16_supported() -> bool:
     try: return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError): return False
 
+def cpu_trains_bf16(bf16:bool=None) -> bool:
+    "Whether `fit_learner` autocasts to bfloat16 on the CPU: `bf16`, else `TRANSFERKIT_BF16`, else where the CPU computes it natively"
+    want = bf16_wanted(bf16)
+    return cpu_bf16_supported() if want is None else want
+
 class CPUMixedPrecision(Callback):
     "bfloat16 autocast of the forward pass on the CPU; the loss and everything else stay float32"
     order = 10
@@ -239,8 +244,7 @@ def fit_learner(learn, epochs:int, fine_tune:bool=True, # False: one-cycle train
     "`(rows, bf16)`: train `learn` — in bfloat16 on a CPU that has it — and the per-epoch record of the fit"
     rec = TrainingRecord()
     on_cpu = _on_cpu(learn.dls)
-    want = bf16_wanted(bf16)
-    bf16 = bool(on_cpu and (cpu_bf16_supported() if want is None else want))
+    bf16 = bool(on_cpu and cpu_trains_bf16(bf16))
     cbs = [rec] + ([CPUMixedPrecision()] if bf16 else []) + ([CPUChannelsLast()] if on_cpu and channels_last is not False else [])
     bars = progress and show_bars()
     if progress and not bars: cbs.append(EpochLine(epochs + (freeze_epochs if fine_tune else 0)))
