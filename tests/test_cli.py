@@ -14,10 +14,10 @@ def run(*args, cwd=None, timeout=600):
 @pytest.fixture(scope='module')
 def demo(tmp_path_factory):
     "The demo, run once: trains from scratch on the digits, exports, predicts"
-    out = tmp_path_factory.mktemp('demo')/'out'
-    res = run('demo', '--out', out)
+    base = tmp_path_factory.mktemp('demo')
+    res = run('demo', '--out', 'out', cwd=base) # a relative folder, as a user types it
     assert res.returncode == 0, res.stderr[-3000:]
-    return out, res.stdout
+    return base/'out', res.stdout
 
 def test_demo_reaches_accuracy_and_writes_artifacts(demo):
     out, stdout = demo
@@ -29,6 +29,8 @@ def test_demo_reaches_accuracy_and_writes_artifacts(demo):
     assert card['classes'] == [str(i) for i in range(10)] and card['arch'] == 'resnet18' and round(card['metrics']['accuracy'], 4) == acc
     assert len(json.loads((model/'training.json').read_text())['epochs']) == 6
     assert 'Held-out accuracy' in stdout
+    top = pd.read_csv(model/'top_losses.csv') # named relative to the model folder, whatever folder the command ran in
+    assert len(top) == 16 and all((model/f).is_file() for f in top.file), top.file.head().tolist()
 
 def test_predict_csv_and_bad_file(demo, tmp_path):
     out, _ = demo

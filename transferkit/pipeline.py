@@ -159,8 +159,9 @@ def report_and_export(learn, record:dict, out, data_dir,
     metrics = evaluate_learner(learn)
     with swap_folder(out) as stage:
         save_record(record, stage)
+        rel = _in_folder(metrics, out) # before the chdir: a relative path of the data is the caller's
         cwd = os.getcwd(); os.chdir(out) # the report names its images relative to the folder, and draws them from there
-        try: save_report(_in_folder(metrics, out), stage)
+        try: save_report(rel, stage)
         finally: os.chdir(cwd)
         for name, data in (extra or {}).items(): atomic_write(stage/name, data)
         write_model_files(learn, stage, out, data_path=data_dir, metrics=metrics, record=record)
