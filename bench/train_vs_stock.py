@@ -26,7 +26,7 @@ and both run `fine_tune` (one frozen epoch, then --epochs). The stock script exp
 
     python bench/train_vs_stock.py [--per-class 100] [--size 128] [--epochs 5] [--repeats 3] [--bf16 auto,0] [--pretrain]
 """
-import argparse, json, os, resource, shutil, statistics, subprocess, sys, tempfile, time
+import argparse, json, os, shutil, statistics, subprocess, sys, tempfile, time
 from pathlib import Path
 
 def make_crops(dest, images, per_class, size, scale, seed, jitter=False):
@@ -112,7 +112,6 @@ TK = str(Path(sys.executable).parent/'transferkit')
 
 def run_child(argv, env):
     "`(returncode, stdout, stderr, wall seconds, peak RSS MB)` of a process"
-    import tempfile
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         t = time.perf_counter()
         p = subprocess.Popen(argv, stdout=out, stderr=err, env=env)

@@ -413,11 +413,6 @@ def make_parser() -> argparse.ArgumentParser:
     return p
 
 # %% ../nbs/90_cli.ipynb #927e86d5
-def _check_seg(a):
-    "The segmentation folder of `a` is complete and consistent: images, masks of their size, codes for every value (`check_seg_folder`)"
-    from transferkit.segment import check_seg_folder
-    check_seg_folder(a.data_dir)
-
 def _train_seg(a):
     from transferkit.segment import train_seg_folder
     res = train_seg_folder(a.data_dir, a.out, size=a.size, epochs=a.epochs, arch=a.arch, pretrained=not a.no_pretrained, weights=a.weights,
@@ -440,7 +435,7 @@ def _add_train_seg(sub):
                                         description='Train a U-Net (unet_learner) on DATA_DIR/images/<stem>.*, DATA_DIR/masks/<stem>.png (one class index a pixel) and DATA_DIR/codes.txt (class names, one a line).'),
                          out_help='folder for the model (export.pkl, model.safetensors, config.json), record, report and worst_cases.png', bs=16, data=_seg_folder)
     p.add_argument('--no-aug', action='store_true', help='no aug_transforms')
-    p.set_defaults(func=_train_seg, check=_check_seg)
+    p.set_defaults(func=_train_seg) # train_seg_folder checks the whole folder before any work
 
 @command
 def _add_predict_seg(sub):

@@ -159,10 +159,7 @@ def report_and_export(learn, record:dict, out, data_dir,
     metrics = evaluate_learner(learn)
     with swap_folder(out) as stage:
         save_record(record, stage)
-        rel = _in_folder(metrics, out) # before the chdir: a relative path of the data is the caller's
-        cwd = os.getcwd(); os.chdir(out) # the report names its images relative to the folder, and draws them from there
-        try: save_report(rel, stage)
-        finally: os.chdir(cwd)
+        save_report(_in_folder(metrics, out), stage, root=out) # the report names its images relative to the folder
         for name, data in (extra or {}).items(): atomic_write(stage/name, data)
         write_model_files(learn, stage, out, data_path=data_dir, metrics=metrics, record=record)
     return dict(model=str(out/PICKLE), accuracy=metrics['accuracy'], classes=metrics['classes'], record=record, metrics=metrics, learn=learn)

@@ -55,7 +55,8 @@ def _thumb(im:Image.Image, side:int) -> Image.Image:
     if k < 1: im = im.copy(); im.thumbnail((side, side), Image.Resampling.LANCZOS)
     return im
 
-def contact_sheet(rows:list, path, title:str=None, cols:int=4, caption=None, side:int=192) -> Path:
+def contact_sheet(rows:list, path, title:str=None, cols:int=4, caption=None, side:int=192,
+                  root=None) -> Path: # the folder relative file names are in (default: the working directory)
     "A PNG grid of `side`-px thumbnails of `rows[i]['file']`, each under its caption `caption(row)`"
     caption = caption or (lambda r: f"{r['predicted']}/{r['actual']}\n{r['loss']:.2f} / {r['probability']:.2f}")
     font = ImageFont.load_default(size=13)
@@ -67,7 +68,7 @@ def contact_sheet(rows:list, path, title:str=None, cols:int=4, caption=None, sid
     for k, r in enumerate(rows):
         x, y = pad + (k % cols)*(side + pad), top + pad + (k // cols)*(cap + side + pad)
         draw.multiline_text((x + side//2, y), caption(r), fill='black', font=font, anchor='ma', align='center')
-        try: im = _thumb(read_rgb(r['file']), side) # 16-bit images scaled, not clipped
+        try: im = _thumb(read_rgb(Path(root or '.')/r['file']), side) # 16-bit images scaled, not clipped
         except (TransferkitError, OSError, TypeError, ValueError): draw.text((x + side//2, y + cap + side//2), 'unreadable', fill='gray', font=font, anchor='mm'); continue
         sheet.paste(im, (x + (side - im.width)//2, y + cap + (side - im.height)//2))
     with atomic_open(path) as f: sheet.save(f, format='PNG')
@@ -137,7 +138,8 @@ def report_markdown(m:dict) -> str:
 def _write_csv(df, path, **kwargs):
     with atomic_open(path, 'w', newline='', encoding='utf-8') as f: df.to_csv(f, **kwargs)
 
-def save_report(m:dict, out) -> Path:
+def save_report(m:dict, out,
+                root=None) -> Path: # the folder the top losses' relative file names are in (default: the working directory)
     "Write `m` to `out/`, each file atomically: report.json, report.md, confusion_matrix.csv/.png, top_losses.csv/.png"
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     atomic_write(out/'report.json', json.dumps(m, indent=1).encode()) # first: it marks `out` as output, never data (`image_files`)
@@ -148,6 +150,6 @@ def save_report(m:dict, out) -> Path:
     # without top losses, an older report's files would no longer match this one: they go
     if losses: _write_csv(pd.DataFrame(losses), out/'top_losses.csv', index=False)
     else: (out/'top_losses.csv').unlink(missing_ok=True)
-    if losses and all(r['file'] for r in losses): contact_sheet(losses, out/'top_losses.png', title='Top losses: predicted/actual, loss/probability')
+    if losses and all(r['file'] for r in losses): contact_sheet(losses, out/'top_losses.png', title='Top losses: predicted/actual, loss/probability', root=root)
     else: (out/'top_losses.png').unlink(missing_ok=True)
     return out/'report.json'

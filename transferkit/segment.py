@@ -17,7 +17,7 @@ from fastai.vision.all import (DataBlock, MaskBlock, TransformBlock, IntToFloatT
 
 from .ingest import read_rgb
 from .data import DecodedImages, one_pass
-from .learner import get_arch, weights_file, load_body_weights, fused_adam, save_record, default_device, fit_learner, _add_normalize, gpu_mixed_precision, gpu_amp_dtype, cpu_trains_bf16, _on_cpu, _amp_of
+from .learner import get_arch, weights_file, load_body_weights, fused_adam, save_record, default_device, fit_learner, _add_normalize, gpu_mixed_precision, cpu_trains_bf16, _on_cpu, _amp_of
 from .package import swap_folder, open_folder, fastai_resize, collect_images, WEIGHTS, CONFIG, PICKLE, CARD
 from .export import write_config, write_weights, _versions, _relative
 from .pipeline import check_settings, check_model, check_out_folder, checks_first, _png
@@ -162,9 +162,10 @@ def _write_record(dest, pairs:dict): atomic_write(Path(dest)/_RECORD, json.dumps
 # %% ../nbs/85_segment.ipynb #76e9e265
 def ingest_seg(data, dest, size:int, workers:int=4,
                progress:bool=True, # a bar on a terminal or in Jupyter (`show_bars`), else one line at the end
-               checkpoint:float=2.): # seconds between rewrites of the record while pairs are copied
+               checkpoint:float=2., # seconds between rewrites of the record while pairs are copied
+               checked:tuple=None): # what `check_seg_folder(data)` returned, when the caller has checked `data` already
     "A checked copy of the segmentation folder `data` in `dest`, shorter sides shrunk to `size` (masks by `NEAREST`), reusing pairs copied before"
-    pairs, codes = check_seg_folder(data)
+    pairs, codes = checked or check_seg_folder(data)
     dest = Path(dest); remove_partials(dest)
     want, had = _pair_hashes(pairs, size, workers), _read_record(dest)
     done = {s: h for s,h in had.items() if want.get(s) == h and all((dest/sub/f'{s}.png').is_file() for sub in (IMAGES, MASKS))}
@@ -411,9 +412,9 @@ def train_seg_folder(data, out, size:int=128, epochs:int=4, arch:str='resnet18',
     out = Path(out)
     with checks_first():
         check_settings(size=size, bs=bs, valid_pct=valid_pct, epochs=epochs, lr=lr)
-        check_seg_folder(data); fn = check_model(arch, pretrained, weights, epochs=epochs); check_out_folder(out)
+        checked = check_seg_folder(data); fn = check_model(arch, pretrained, weights, epochs=epochs); check_out_folder(out)
         if isinstance(fn, str): raise TransferkitError(f"Segmentation takes a torchvision architecture (resnet18, resnet34, ...); {arch!r} is a timm model")
-    data_dir = ingest_seg(data, out/f'data-{size}px', size, progress=progress)
+    data_dir = ingest_seg(data, out/f'data-{size}px', size, progress=progress, checked=checked)
     dls = get_seg_dls(data_dir, size=size, valid_pct=valid_pct, seed=seed, bs=bs, aug=aug)
     learn, record = train_seg(dls, arch, epochs=epochs, pretrained=pretrained, weights=weights, lr=lr, seed=seed, progress=progress)
     m = evaluate_seg(learn)
