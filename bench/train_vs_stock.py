@@ -89,7 +89,9 @@ path, out, size, epochs, bs, pretrained, seed = Path(sys.argv[1]), Path(sys.argv
 class Timer(Callback):
     def before_fit(self): self.n, self.t = 0, 0.
     def before_train(self): self.t0 = time.perf_counter()
-    def after_train(self): self.t += time.perf_counter() - self.t0; self.n += len(self.dls.train.dataset)
+    def after_batch(self):
+        if self.training: self.n += find_bs(self.yb) # the images trained on: the last partial batch is dropped
+    def after_train(self): self.t += time.perf_counter() - self.t0
 set_seed(seed, reproducible=True)
 dls = DataBlock(blocks=(ImageBlock, CategoryBlock), get_items=get_image_files, splitter=GrandparentSplitter(),
                 get_y=parent_label, item_tfms=Resize(size), batch_tfms=aug_transforms()).dataloaders(path, bs=bs)
@@ -165,6 +167,49 @@ name = {None: 'fp32', torch.bfloat16: 'bf16', torch.float16: 'fp16'}
 print(json.dumps({f"{name[a]}{'_cl' if c else ''}": ips(a, c) for a in amp for c in (False, True)}))
 '''
 
+# The loop's overhead, measured in one process so that the machine's drift between processes does not count: the
+# learner `transferkit train` builds (`get_dls` on its ingest copy, resident batches, `make_learner`), trained by
+# `fit_learner` for two epochs (the second one's img/s: the first holds the one-time kernel set-up), alternating with the
+# bare step of the same variant (a fresh model; precision and memory format as `fit_learner` chose), `rounds` times
+PAIRED = '''
+import json, statistics, sys, time, torch
+from pathlib import Path
+from transferkit.data import get_dls
+from transferkit.learner import make_learner, fit_learner
+from fastai.vision.all import *
+data, size, bs, rounds = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+dls = get_dls(data, size=size, bs=bs, resident=True, verify=False) # as `train_folder` makes them: the cache is already built
+learn = make_learner(dls, pretrained=False)
+dev = torch.device(dls.device or 'cpu')
+def loop():
+    rows, bf16 = fit_learner(learn, 2, fine_tune=False, progress=False)
+    return rows[-1]['train_images']/rows[-1]['train_seconds'], bf16
+x, y = torch.randn(bs, 3, size, size, device=dev), torch.randint(0, len(dls.vocab), (bs,), device=dev)
+def bare(bf16, channels_last, n):
+    model = create_vision_model(resnet18, len(dls.vocab), pretrained=False).to(dev).train()
+    opt = torch.optim.AdamW(model.parameters(), 1e-3, fused=True); lossf = nn.CrossEntropyLoss()
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    model = model.to(memory_format=fmt); xb = x.contiguous(memory_format=fmt)
+    amp = torch.bfloat16 if bf16 else torch.float16 if dev.type == 'cuda' else None
+    scaler = torch.amp.GradScaler(dev.type, enabled=amp == torch.float16)
+    def step():
+        opt.zero_grad()
+        with torch.autocast(dev.type, dtype=amp or torch.bfloat16, enabled=amp is not None): loss = lossf(model(xb).float(), y)
+        scaler.scale(loss).backward(); scaler.step(opt); scaler.update()
+    for _ in range(3): step()
+    if dev.type == 'cuda': torch.cuda.synchronize()
+    t = time.perf_counter()
+    for _ in range(n): step()
+    if dev.type == 'cuda': torch.cuda.synchronize()
+    return n*bs/(time.perf_counter()-t)
+ratios, loops, bares = [], [], []
+for r in range(rounds):
+    ips, bf16 = loop()
+    b = bare(bf16, dev.type == 'cpu', len(dls.train))
+    loops.append(ips); bares.append(b); ratios.append(ips/b)
+print(json.dumps(dict(efficiency=statistics.median(ratios), ratios=ratios, loop_ips=loops, bare_ips=bares, bf16=bf16)))
+'''
+
 def run(code, *args, env=None):
     "The JSON `code` prints last, its `wall` the whole process's time (interpreter start included, as for `transferkit train`)"
     rc, stdout, stderr, wall, rss = run_child([sys.executable, '-c', code, *map(str, args)], env)
@@ -186,6 +231,7 @@ def main():
     p.add_argument('--weights', default='', help='a torchvision resnet18 state dict both recipes start from')
     p.add_argument('--pretrain', action='store_true', help='make those weights: resnet18 trained from scratch on a different task')
     p.add_argument('--pretrain-epochs', type=int, default=8); p.add_argument('--pretrain-size', type=int, default=0, help='image size of the proxy task (default --size)')
+    p.add_argument('--paired-rounds', type=int, default=3, help="rounds of transferkit's training loop against the bare step in one process, after each run (0: none)")
     p.add_argument('--out', default='bench/out/train_vs_stock.json')
     a = p.parse_args()
     settings = a.bf16.split(',')
@@ -213,6 +259,8 @@ def main():
                 else:
                     s = name.split('=')[1]
                     res = run_ours(photos, out, a.size, a.epochs, a.bs, pretrained, env if s == 'auto' else dict(env, TRANSFERKIT_BF16=s), seed=42 + r)
+                if name != 'stock' and a.paired_rounds:
+                    res['paired'] = run(PAIRED, out/f'data-{a.size}px', a.size, a.bs, a.paired_rounds, env=env if s == 'auto' else dict(env, TRANSFERKIT_BF16=s))
                 runs[name].append(res | dict(seed=r)); print(name, r, json.dumps(res), flush=True)
             assert len({x['valid'] for v in runs.values() for x in v if x['seed'] == r}) == 1, 'the recipes validated on different files'
             shutil.rmtree(photos)
@@ -225,18 +273,25 @@ def main():
         bare_ips = statistics.median(b[variant] for b in bare[bs])
         summary[name] = dict(wall_s=med(name, 'wall'), accuracy=med(name, 'accuracy'), accuracy_mean=statistics.mean(x['accuracy'] for x in runs[name]),
                              peak_rss_mb=med(name, 'peak_rss_mb'), train_ips=med(name, 'train_ips'), bs=bs, variant=variant, bare_ips=bare_ips,
-                             efficiency=med(name, 'train_ips')/bare_ips, device=runs[name][0].get('device'))
-    ratios = {n: dict(wall=summary[n]['wall_s']/summary['stock']['wall_s'], accuracy_points=100*(summary[n]['accuracy_mean']-summary['stock']['accuracy_mean']),
+                             efficiency_in_run=med(name, 'train_ips')/bare_ips, device=runs[name][0].get('device'))
+        if all('paired' in x for x in runs[name]):
+            summary[name]['efficiency_paired'] = statistics.median(x['paired']['efficiency'] for x in runs[name])
+    per_seed = lambda n: [x['wall']/y['wall'] for x, y in zip(runs[n], runs['stock'])] # the repeats are in seed order on both sides
+    ratios = {n: dict(wall=summary[n]['wall_s']/summary['stock']['wall_s'], wall_per_seed=per_seed(n), wall_mean=statistics.mean(per_seed(n)), accuracy_points=100*(summary[n]['accuracy_mean']-summary['stock']['accuracy_mean']),
                       train_ips=summary[n]['train_ips']/summary['stock']['train_ips']) for n in names[1:]}
     out = dict(summary=summary, ratios=ratios, pretrained=bool(pretrained), proxy_accuracy=proxy_acc, identical_split=True,
                settings=vars(a) | dict(images=3*a.per_class, photo_size='1024x768', runs=runs, bare=bare))
     Path(a.out).parent.mkdir(parents=True, exist_ok=True); Path(a.out).write_text(json.dumps(out, indent=1))
     print(f"\nmedians of {a.repeats} runs (seeds: a new photo draw, split and training seed each; accuracy: the mean); both recipes trained and validated on the same files (checked); weights: {'pretrained' if pretrained else 'random'}")
-    print(f"{'':22}{'wall s':>8}{'acc':>8}{'peak MB':>9}{'bs':>4}{'img/s':>8}{'bare':>8}{'variant':>9}{'effic.':>8}")
+    print("img/s: the whole run's training images a second (all epochs); bare: the bare step in its own process after each repeat; "
+          "in run: their ratio; paired: the loop against the bare step alternating in one process (median of rounds and repeats)")
+    print(f"{'':22}{'wall s':>8}{'acc':>8}{'peak MB':>9}{'bs':>4}{'img/s':>8}{'bare':>8}{'variant':>9}{'in run':>8}{'paired':>8}")
     for name in names:
-        s = summary[name]; print(f"{name:22}{s['wall_s']:8.1f}{s['accuracy']:8.3f}{s['peak_rss_mb']:9.0f}{s['bs']:4}{s['train_ips']:8.1f}{s['bare_ips']:8.1f}{s['variant']:>9}{s['efficiency']:8.2f}")
+        s = summary[name]; paired = f"{s['efficiency_paired']:8.2f}" if 'efficiency_paired' in s else f"{'-':>8}"
+        print(f"{name:22}{s['wall_s']:8.1f}{s['accuracy']:8.3f}{s['peak_rss_mb']:9.0f}{s['bs']:4}{s['train_ips']:8.1f}{s['bare_ips']:8.1f}{s['variant']:>9}{s['efficiency_in_run']:8.2f}{paired}")
     for n, r in ratios.items():
-        print(f"{n}/stock: whole process {r['wall']:.2f}x, training img/s {r['train_ips']:.2f}x, accuracy (mean of runs) {r['accuracy_points']:+.1f} points; "
-              f"efficiency against the bare step {summary[n]['efficiency']:.2f}")
+        eff = summary[n].get('efficiency_paired', summary[n]['efficiency_in_run'])
+        print(f"{n}/stock: whole process {r['wall']:.2f}x (per seed {', '.join(f'{v:.2f}' for v in r['wall_per_seed'])}: mean {r['wall_mean']:.2f}x), "
+              f"training img/s {r['train_ips']:.2f}x, accuracy (mean of runs) {r['accuracy_points']:+.1f} points; efficiency against the bare step {eff:.2f}")
 
 if __name__ == '__main__': main()

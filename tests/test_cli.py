@@ -156,3 +156,55 @@ def test_clean_report_apply_undo(demo, tmp_path):
     assert _tree(data) == before
     res = run('clean', data)
     assert res.returncode == 2 and 'Give one of' in res.stderr
+
+def _children(pid) -> list:
+    "The live child processes of `pid` (from /proc)"
+    kids = []
+    for p in Path('/proc').iterdir():
+        try: state, ppid = (p/'stat').read_text().rsplit(')', 1)[1].split()[:2]
+        except (OSError, ValueError): continue
+        if int(ppid) == pid and state not in ('Z', 'X'): kids.append(int(p.name))
+    return kids
+
+def _alive(pid) -> bool:
+    try: return (Path('/proc')/str(pid)/'stat').read_text().rsplit(')', 1)[1].split()[0] not in ('Z', 'X')
+    except OSError: return False
+
+@pytest.fixture(scope='module')
+def big_photos(tmp_path_factory):
+    "Two classes of 1600x1200 noise JPEGs: seconds of decoding for the child that prepares them ahead"
+    import numpy as np
+    d = tmp_path_factory.mktemp('big')/'photos'; rng = np.random.default_rng(0)
+    for label in ('a', 'b'):
+        (d/label).mkdir(parents=True)
+        for i in range(30): Image.fromarray(rng.integers(0, 255, (1200, 1600, 3), dtype=np.uint8)).save(d/label/f'{i}.jpg', quality=90)
+    return d
+
+@pytest.mark.skipif(not Path('/proc/self/stat').exists(), reason='reads /proc')
+@pytest.mark.parametrize('after', [0., 0.5, 1.5])
+def test_the_child_that_prepares_images_dies_with_train(big_photos, tmp_path, after):
+    "`transferkit train` decodes the photos in a child process while it imports; SIGKILL the command at several points: the child goes too"
+    import signal, time
+    p = subprocess.Popen([*CLI, 'train', big_photos, '--out', tmp_path/'o', '--size', '32', '--epochs', '1', '--no-pretrained'],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ, TRANSFERKIT_OFFLINE='1'))
+    t = time.monotonic()
+    while not (kids := _children(p.pid)) and p.poll() is None and time.monotonic() - t < 20: time.sleep(0.02)
+    assert kids, 'no child process started'
+    time.sleep(after); p.send_signal(signal.SIGKILL); p.wait(timeout=30)
+    t = time.monotonic()
+    while any(map(_alive, kids)) and time.monotonic() - t < 10: time.sleep(0.05)
+    assert not any(map(_alive, kids)), f'child {kids} outlived the command'
+
+def test_bad_input_found_late_stops_the_child_and_writes_nothing(big_photos, tmp_path):
+    "A check that needs torch (an unknown architecture) fails while the child works: one line, exit 2, no file, no child left"
+    import time
+    p = subprocess.Popen([*CLI, 'train', big_photos, '--out', tmp_path/'o', '--arch', 'no_such_net', '--no-pretrained'],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ, TRANSFERKIT_OFFLINE='1'))
+    t = time.monotonic()
+    while not (kids := _children(p.pid)) and p.poll() is None and time.monotonic() - t < 20: time.sleep(0.02)
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 2 and 'no_such_net' in err and len(err.strip().splitlines()) == 1, err
+    assert kids, 'no child process started'
+    t = time.monotonic()
+    while any(map(_alive, kids)) and time.monotonic() - t < 10: time.sleep(0.05)
+    assert not any(map(_alive, kids)) and not (tmp_path/'o').exists()

@@ -5,6 +5,7 @@
 # %% ../nbs/90_cli.ipynb #7f5d3d6d
 from __future__ import annotations
 import argparse, codecs, math, re, sys, tempfile, warnings, zipfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import transferkit
@@ -182,11 +183,19 @@ def command(add):
     "Register `add(sub)`, which adds a sub-command to the `transferkit` parser"
     COMMANDS.append(add); return add
 
+@contextmanager
+def _prepared_ahead(a):
+    "A `PreparedAhead` of the data folder, started before torch and fastai are imported (seconds on one core); None where the run copies nothing"
+    if getattr(a, 'no_ingest_resize', False) or (Path(a.out)/f'data-{a.size}px'/'manifest.csv').exists(): yield None; return # nothing to copy, or a re-run
+    from transferkit.ingest import PreparedAhead
+    with PreparedAhead(a.data_dir, short_side=a.size) as ahead: yield ahead
+
 def _train(a):
-    from transferkit.pipeline import train_folder
-    res = train_folder(a.data_dir, a.out, size=a.size, epochs=a.epochs, arch=a.arch, pretrained=not a.no_pretrained,
-                       weights=a.weights, seed=a.seed, valid_pct=a.valid_pct, bs=a.bs, resize_method=a.resize_method,
-                       aug=not a.no_aug, lr=a.lr, find_lr=a.lr_find, resize_at_ingest=not a.no_ingest_resize, balance=a.balance)
+    with _prepared_ahead(a) as ahead:
+        from transferkit.pipeline import train_folder
+        res = train_folder(a.data_dir, a.out, size=a.size, epochs=a.epochs, arch=a.arch, pretrained=not a.no_pretrained,
+                           weights=a.weights, seed=a.seed, valid_pct=a.valid_pct, bs=a.bs, resize_method=a.resize_method,
+                           aug=not a.no_aug, lr=a.lr, find_lr=a.lr_find, resize_at_ingest=not a.no_ingest_resize, balance=a.balance, prepared=ahead)
     print(f"Validation accuracy: {res['accuracy']:.4f} ({', '.join(res['classes'])})")
     print(f"Model: {res['model']}")
     if a.onnx: _add_onnx(Path(res['model']).parent)
@@ -198,14 +207,15 @@ def _add_onnx(folder, images=None):
 def _export_onnx(a): _add_onnx(a.model_dir, a.images)
 
 def _heads(a):
-    from transferkit.pipeline import search_folder
-    from transferkit.features import DEFAULT_GRID
-    grid = dict(DEFAULT_GRID)
-    if a.lr: grid['lr'] = a.lr
-    if a.hidden: grid['hidden'] = a.hidden
-    res = search_folder(a.data_dir, a.out, cache=a.cache, size=a.size, arch=a.arch, pretrained=not a.no_pretrained, weights=a.weights,
-                        seed=a.seed, valid_pct=a.valid_pct, bs=a.bs, grid=grid, k=a.folds, balance=a.balance,
-                        fine_tune_epochs=a.fine_tune_epochs, resize_at_ingest=not a.no_ingest_resize)
+    with _prepared_ahead(a) as ahead:
+        from transferkit.pipeline import search_folder
+        from transferkit.features import DEFAULT_GRID
+        grid = dict(DEFAULT_GRID)
+        if a.lr: grid['lr'] = a.lr
+        if a.hidden: grid['hidden'] = a.hidden
+        res = search_folder(a.data_dir, a.out, cache=a.cache, size=a.size, arch=a.arch, pretrained=not a.no_pretrained, weights=a.weights,
+                            seed=a.seed, valid_pct=a.valid_pct, bs=a.bs, grid=grid, k=a.folds, balance=a.balance,
+                            fine_tune_epochs=a.fine_tune_epochs, resize_at_ingest=not a.no_ingest_resize, prepared=ahead)
     print(res['table'].head(5).to_string(index=False))
     print(f"Best head: {res['config']}; {res['record']['images_computed']} image(s) pushed through the body, the rest from the cache")
     print(f"Validation accuracy: {res['accuracy']:.4f} ({', '.join(res['classes'])})")
@@ -295,10 +305,11 @@ def _demo(a):
 
 # %% ../nbs/90_cli.ipynb #73df8e8a
 def _distill(a):
-    from transferkit.distill import distill_folder
-    res = distill_folder(a.data_dir, a.out, a.teacher, student=a.arch, temperature=a.temperature, alpha=a.alpha, cache=a.cache,
-                         size=a.size, epochs=a.epochs, pretrained=not a.no_pretrained, weights=a.weights, seed=a.seed,
-                         valid_pct=a.valid_pct, bs=a.bs, lr=a.lr)
+    with _prepared_ahead(a) as ahead:
+        from transferkit.distill import distill_folder
+        res = distill_folder(a.data_dir, a.out, a.teacher, student=a.arch, temperature=a.temperature, alpha=a.alpha, cache=a.cache,
+                             size=a.size, epochs=a.epochs, pretrained=not a.no_pretrained, weights=a.weights, seed=a.seed,
+                             valid_pct=a.valid_pct, bs=a.bs, lr=a.lr, prepared=ahead)
     d = res['record']['distillation']
     n, new = d['teacher_images'], d['teacher_images_computed']
     print(f"Teacher logits of {n} training image(s): {new} computed, {n - new} from the cache")

@@ -155,7 +155,8 @@ def distill_folder(data, out, teachers, # model folders `transferkit train` wrot
                    cache=None, # folder of the teachers' cached logits (default OUT/teacher-logits)
                    size:int=128, epochs:int=4, pretrained:bool=True, weights=None, seed:int=42, valid_pct:float=0.2, bs:int=64,
                    resize_method:str='crop', aug=True, lr:float=2e-3, find_lr:bool=False, balance:str=None,
-                   resident:bool=True, resize_at_ingest:bool=True, progress:bool=True) -> dict:
+                   resident:bool=True, resize_at_ingest:bool=True, progress:bool=True,
+                   prepared=None) -> dict: # a `PreparedAhead` of `data` (`ingest_folder`)
     "Train `student` on the label folders in `data` with Hinton's loss against `teachers`; writes the model folder `out` as `train_folder` does"
     out = Path(out); teachers = [teachers] if isinstance(teachers, (str, Path)) else list(teachers or [])
     with checks_first():
@@ -164,7 +165,7 @@ def distill_folder(data, out, teachers, # model folders `transferkit train` wrot
         classes = check_data_folder(data, valid_pct); cfgs = check_teachers(teachers, classes)
         check_model(student, pretrained, weights, epochs=epochs); check_out_folder(out)
         if cache is not None: check_out_folder(cache)
-    data_dir = ingest_folder(data, out/f'data-{size}px', size, progress=progress) if resize_at_ingest else Path(data)
+    data_dir = ingest_folder(data, out/f'data-{size}px', size, progress=progress, prepared=prepared) if resize_at_ingest else Path(data)
     dls = get_dls(data_dir, size=size, valid_pct=valid_pct, seed=seed, bs=bs, resize_method=resize_method, aug=aug, verify=not resize_at_ingest,
                   balance=balance, resident=resident and (True if resize_at_ingest else out/'resident'))
     ds = dls.train.dataset

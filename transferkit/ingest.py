@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_ingest.ipynb #ddc5f478
 from __future__ import annotations
-import csv, io, os, threading, time, warnings
+import csv, io, json, os, signal, struct, subprocess, sys, threading, time, warnings
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +17,7 @@ from .core import *
 # %% auto #0
 __all__ = ['SUPPORTED_FORMATS', 'MAX_PIXELS', 'MAX_BYTES', 'LOSSY_FORMATS', 'TRANSIENT_STATUS', 'USER_AGENT', 'MANIFEST_COLUMNS',
            'STATUSES', 'BadImage', 'decode_image', 'to_rgb', 'prepare_image', 'read_rgb', 'FetchError', 'with_retries',
-           'http_get', 'Item', 'Manifest', 'ingest', 'summarize']
+           'http_get', 'Item', 'Manifest', 'ingest', 'summarize', 'PreparedAhead']
 
 # %% ../nbs/01_ingest.ipynb #afa0db5c
 class BadImage(TransferkitError):
@@ -235,16 +235,21 @@ def _link_into(src, dest):
 # decoding takes CPU and memory (up to max_pixels per image): at most one per core at a time, however many threads wait on I/O
 _DECODING = threading.BoundedSemaphore(max(2, os.cpu_count() or 2))
 
-def _ingest_one(item, dest, read, store, source, link=False, **img_kw) -> dict:
+def _ingest_one(item, dest, read, store, source, link=False,
+                prepared=None, # a `PreparedAhead`, or None
+                **img_kw) -> dict:
     "The manifest row for reading, verifying and storing one item"
     row = dict(source=source, origin=item.origin, label=item.label, split=item.split)
     try:
         folder = safe_join(dest, *([item.split] if item.split else []), check_label(item.label))
         raw = read(item)
-        with _DECODING: data, ext, (w,h) = prepare_image(raw, **img_kw)
+        digest = hash_bytes(raw)
+        done = prepared.get(raw, digest, **img_kw) if prepared is not None else None
+        if done is None:
+            with _DECODING: done = prepare_image(raw, **img_kw)
+        data, ext, (w,h) = done
     except (TransferkitError, OSError) as e: return dict(row, status='failed', reason=str(e))
     except Exception as e: return dict(row, status='failed', reason=f'{type(e).__name__}: {e}')
-    digest = hash_bytes(raw)
     rel = (folder/f'{digest[:20]}{ext}').relative_to(Path(dest).resolve()).as_posix()
     row.update(hash=digest, bytes=len(data), width=w, height=h)
     if (other := store.claim(digest, rel)) is not None: return dict(row, status='duplicate', reason=f'same bytes as {other}', file=other)
@@ -266,6 +271,7 @@ def ingest(items, dest, read, source:str='local',
            max_pixels:int=MAX_PIXELS,
            link:bool=False, # hard-link local files that need no change instead of copying them
            progress:bool=True, # a bar on a terminal or in Jupyter (`show_bars`), else one line at the end
+           prepared=None, # a `PreparedAhead`: images already decoded and shrunk by a child process, taken where the bytes match
           ) -> pd.DataFrame:
     "Read `items` with `read(item) -> bytes` into `dest`, resuming past work; the manifest rows of `items`"
     dest = Path(dest); dest.mkdir(parents=True, exist_ok=True)
@@ -274,7 +280,7 @@ def ingest(items, dest, read, source:str='local',
     items = list(dict.fromkeys(items))
     todo = [it for it in items if not manifest.finished(it)]
     store = _Store(manifest)
-    kw = dict(max_side=max_side, short_side=short_side, max_pixels=max_pixels, link=link)
+    kw = dict(max_side=max_side, short_side=short_side, max_pixels=max_pixels, link=link, prepared=prepared)
     if todo:
         with ThreadPoolExecutor(max(1, min(workers, len(todo)))) as ex:
             futs = [ex.submit(_ingest_one, it, dest, read, store, source, **kw) for it in todo]
@@ -294,3 +300,52 @@ def summarize(rows:pd.DataFrame) -> pd.DataFrame:
     t = pd.crosstab(rows['label'], rows['status']).reindex(columns=cols, fill_value=0)
     t.columns.name = None
     return t
+
+# %% ../nbs/01_ingest.ipynb #a30fbbf7
+def _prepare_worker():
+    "The child process of `PreparedAhead`: frames `(header length, payload length) + JSON header + payload` on stdout"
+    signal.signal(signal.SIGINT, signal.SIG_DFL) # Ctrl-C on the terminal: gone at once, no traceback
+    args = json.loads(sys.argv[1]); out = sys.stdout.buffer
+    def one(f):
+        try: raw = Path(f).read_bytes(); data, ext, size = prepare_image(raw, **args['kw'])
+        except Exception: return None # the ingest reads the file again and says what is wrong
+        head = json.dumps(dict(digest=hash_bytes(raw), ext=ext, size=list(size))).encode()
+        body = b'' if data is raw else data # unchanged: the ingest keeps (and may hard-link) its own bytes
+        return struct.pack('>II', len(head), len(body)) + head + body
+    with ThreadPoolExecutor(max(1, min(2, os.cpu_count() or 1))) as ex:
+        for frame in ex.map(one, image_files(args['folder'])[::-1]):
+            try:
+                if frame: out.write(frame); out.flush()
+            except OSError: os._exit(0) # the pipe broke: the parent is gone
+    os._exit(0)
+
+# %% ../nbs/01_ingest.ipynb #8ba62be6
+class PreparedAhead:
+    "`prepare_image` of the image files under `folder`, worked out by a child process while this one does other work; `ingest(prepared=)` takes them"
+    def __init__(self, folder, max_side:int=None, short_side:int=None, max_pixels:int=MAX_PIXELS,
+                 max_mb:float=256): # results kept at most: past this the child is stopped
+        self.kw, self.max_bytes, self.results, self.nbytes = dict(max_side=max_side, short_side=short_side, max_pixels=max_pixels), max_mb*2**20, {}, 0
+        code = 'from transferkit.ingest import _prepare_worker; _prepare_worker()'
+        self.proc = subprocess.Popen([sys.executable, '-c', code, json.dumps(dict(folder=str(folder), kw=self.kw))],
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        self.reader = threading.Thread(target=self._read, daemon=True); self.reader.start()
+
+    def _read(self):
+        f = self.proc.stdout
+        while len(head := f.read(8)) == 8:
+            hn, bn = struct.unpack('>II', head)
+            meta, body = json.loads(f.read(hn)), f.read(bn)
+            if len(body) < bn or self.nbytes + bn > self.max_bytes: break
+            self.results[meta['digest']] = (body or None, meta['ext'], tuple(meta['size'])); self.nbytes += bn
+        self.proc.kill()
+
+    def get(self, raw:bytes, digest:str, **img_kw):
+        "`prepare_image(raw, **img_kw)` if the child has sent it (`digest`: the sha256 of `raw`), else None"
+        if img_kw != self.kw or (r := self.results.get(digest)) is None: return None
+        return (raw if r[0] is None else r[0]), r[1], r[2]
+
+    def close(self):
+        "Stop the child; what it sent stays"
+        self.proc.kill(); self.proc.wait(); self.reader.join(); self.proc.stdout.close()
+    def __enter__(self): return self
+    def __exit__(self, *exc): self.close()

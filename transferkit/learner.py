@@ -12,7 +12,7 @@ from pathlib import Path
 import torch, torchvision
 from .core import *
 from fastai.vision.all import (load_learner, Learner, Callback, Recorder, vision_learner, create_body, model_meta, Normalize,
-                               imagenet_stats, accuracy, error_rate, set_seed, risinstance, CrossEntropyLossFlat)
+                               imagenet_stats, accuracy, error_rate, set_seed, risinstance, CrossEntropyLossFlat, find_bs)
 from fastai.optimizer import Optimizer, Adam, weight_decay, average_grad, average_sqr_grad, step_stat, adam_step
 from torch.optim.adam import adam as _torch_adam
 
@@ -180,14 +180,16 @@ class TrainingRecord(Callback):
     order = Recorder.order + 1
     def __init__(self): self.rows = []
     def before_epoch(self): self.t_epoch = time.perf_counter()
-    def before_train(self): self.t_train = time.perf_counter()
+    def before_train(self): self.t_train, self.n_train = time.perf_counter(), 0
+    def after_batch(self):
+        if self.training: self.n_train += find_bs(self.yb)
     def after_train(self): self.train_seconds = time.perf_counter() - self.t_train
     def after_epoch(self):
         names = self.recorder.metric_names[1:-1] if self.recorder.add_time else self.recorder.metric_names[1:]
         row = dict(epoch=len(self.rows), phase='frozen' if getattr(self.opt, 'frozen_idx', 0) else 'unfrozen')
         row.update({n: float(v) for n,v in zip(names, self.recorder.log[1:1+len(names)])})
         row.update(train_seconds=round(self.train_seconds, 3), seconds=round(time.perf_counter() - self.t_epoch, 3),
-                   train_images=len(self.dls.train.dataset))
+                   train_images=self.n_train) # the images trained on: fastai drops the last partial batch
         self.rows.append(row)
 
 # %% ../nbs/20_learner.ipynb #23d8fdfe

@@ -116,10 +116,13 @@ def checks_first():
     for w in held: warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 # %% ../nbs/70_pipeline.ipynb #d2a3f30d
-def ingest_folder(data, cache, size:int, progress:bool=True) -> Path:
+def ingest_folder(data, cache, size:int, progress:bool=True,
+                  prepared=None) -> Path: # a `PreparedAhead` of `data` (the CLI starts one before importing fastai); closed here
     "A verified copy of the label folders in `data` under `cache`, shorter sides shrunk to `size`"
     check_data_folder(data); check_out_folder(cache)
-    rows = LocalSource(data).fetch(cache, short_side=size, progress=progress)
+    try: rows = LocalSource(data).fetch(cache, short_side=size, progress=progress, prepared=prepared)
+    finally:
+        if prepared is not None: prepared.close() # its child must not compete with the training for the CPU
     bad = rows[rows.status == 'failed']
     if len(bad):
         listing = '\n'.join(f'  {o}: {r}' for o,r in zip(bad.origin[:20], bad.reason[:20]))
@@ -136,13 +139,14 @@ def train_folder(data, out, size:int=128, epochs:int=4, arch:str='resnet18', pre
                  find_lr:bool=False, # pick the learning rate with `lr_find` instead of `lr`
                  balance:str=None, # training split only: undersample, oversample or weighted
                  resident:bool=True, # batches made on the device from images decoded once (`get_dls`, `to_resident`)
-                 resize_at_ingest:bool=True, progress:bool=True) -> dict:
+                 resize_at_ingest:bool=True, progress:bool=True,
+                 prepared=None) -> dict: # a `PreparedAhead` of `data` (`ingest_folder`)
     "Train a classifier on the label folders in `data`; writes export.pkl, model card, record, report to `out`"
     out = Path(out)
     with checks_first():
         check_settings(size=size, bs=bs, valid_pct=valid_pct, resize_method=resize_method, balance=balance, epochs=epochs, lr=lr)
         check_data_folder(data, valid_pct); check_model(arch, pretrained, weights, epochs=epochs); check_out_folder(out)
-    data_dir = ingest_folder(data, out/f'data-{size}px', size, progress=progress) if resize_at_ingest else Path(data)
+    data_dir = ingest_folder(data, out/f'data-{size}px', size, progress=progress, prepared=prepared) if resize_at_ingest else Path(data)
     dls = get_dls(data_dir, size=size, valid_pct=valid_pct, seed=seed, bs=bs, resize_method=resize_method, aug=aug, verify=not resize_at_ingest, balance=balance,
                   resident=resident and (True if resize_at_ingest else out/'resident')) # beside the ingest copy; never in `data`
     learn, record = train_model(dls, arch, epochs=epochs, pretrained=pretrained, weights=weights, seed=seed, lr=lr, find_lr=find_lr, progress=progress)
@@ -168,14 +172,15 @@ def report_and_export(learn, record:dict, out, data_dir,
 def search_folder(data, out, cache=None, size:int=128, arch:str='resnet18', pretrained:bool=True, weights=None, seed:int=42,
                   valid_pct:float=0.2, bs:int=64, resize_method:str='crop', grid:dict=None, k:int=5, balance:str=None,
                   fine_tune_epochs:int=0, # epochs of fine-tuning the grafted learner, body unfrozen
-                  resize_at_ingest:bool=True, progress:bool=True) -> dict:
+                  resize_at_ingest:bool=True, progress:bool=True,
+                 prepared=None) -> dict: # a `PreparedAhead` of `data` (`ingest_folder`)
     "Pick a head on cached features for the label folders in `data`; writes export.pkl, head_search.csv, report to `out`"
     out = Path(out)
     with checks_first():
         check_settings(size=size, bs=bs, valid_pct=valid_pct, resize_method=resize_method, balance=balance, epochs=fine_tune_epochs, k=k)
         check_data_folder(data, valid_pct); check_model(arch, pretrained, weights, features=True); check_out_folder(out)
         if cache is not None: check_out_folder(cache)
-    data_dir = ingest_folder(data, out/f'data-{size}px', size, progress=progress) if resize_at_ingest else Path(data)
+    data_dir = ingest_folder(data, out/f'data-{size}px', size, progress=progress, prepared=prepared) if resize_at_ingest else Path(data)
     res = train_head(data_dir, cache or out/'features', arch, pretrained=pretrained, weights=weights, size=size, resize_method=resize_method,
                      valid_pct=valid_pct, seed=seed, bs=bs, grid=grid, k=k, balance=balance, progress=progress)
     learn = res['learn']
