@@ -284,7 +284,7 @@ def main():
     Path(a.out).parent.mkdir(parents=True, exist_ok=True); Path(a.out).write_text(json.dumps(out, indent=1))
     print(f"\nmedians of {a.repeats} runs (seeds: a new photo draw, split and training seed each; accuracy: the mean); both recipes trained and validated on the same files (checked); weights: {'pretrained' if pretrained else 'random'}")
     print("img/s: the whole run's training images a second (all epochs); bare: the bare step in its own process after each repeat; "
-          "in run: their ratio; paired: the loop against the bare step alternating in one process (median of rounds and repeats)")
+          "in run: their ratio; paired: the loop against the bare step alternating in one process (each run's median over its rounds; the median over runs)")
     print(f"{'':22}{'wall s':>8}{'acc':>8}{'peak MB':>9}{'bs':>4}{'img/s':>8}{'bare':>8}{'variant':>9}{'in run':>8}{'paired':>8}")
     for name in names:
         s = summary[name]; paired = f"{s['efficiency_paired']:8.2f}" if 'efficiency_paired' in s else f"{'-':>8}"

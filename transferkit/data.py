@@ -94,7 +94,7 @@ def _homography(mat, coord_fs) -> torch.Tensor:
     h = torch.cat([mat, mat.new_tensor([0., 0., 1.]).expand(len(mat), 1, 3)], dim=1)
     for f in coord_fs:
         if type(f) is not _WarpCoord: return None
-        c = find_coeffs(f.orig_pts, f.targ_pts).as_subclass(torch.Tensor).view(len(mat), 8)
+        c = find_coeffs(*(p.as_subclass(torch.Tensor) for p in (f.orig_pts, f.targ_pts))).view(len(mat), 8) # plain tensors: fastai's arithmetic without its per-op type dispatch
         h = torch.cat([c, c.new_ones(len(c), 1)], dim=1).view(-1, 3, 3) @ h
     return h
 
@@ -105,6 +105,13 @@ def _grid_axis(n:int, align_corners:bool, like) -> torch.Tensor:
 
 class OnePassAffine(AffineCoordTfm):
     "fastai's merged affine and warp augmentation, its sampling grid computed as one homography per image"
+    def before_call(self, b, split_idx):
+        "fastai's random draws, made on the batch as a plain tensor: the same values without fastai's per-op type dispatch"
+        x = b
+        while isinstance(x, tuple): x = x[0]
+        plain = isinstance(x, TensorImage) and getattr(x, 'img_size', None) is None # `img_size` would set the aspect of the matrices
+        super().before_call(x.as_subclass(torch.Tensor) if plain else b, split_idx)
+
     def _encode(self, x, mode, reverse=False):
         if reverse or not isinstance(x, TensorImage): return super()._encode(x, mode, reverse)
         size = tuple(x.shape[-2:]) if self.size is None else (self.size,)*2 if isinstance(self.size, int) else tuple(self.size)
