@@ -20,8 +20,8 @@ from torch.optim.adam import adam as _torch_adam
 __all__ = ['fused_adam', 'get_arch', 'WeightsUnavailable', 'cached_weights_path', 'weights_file', 'arch_body',
            'load_body_weights', 'FusedAdam', 'default_device', 'bf16_wanted', 'gpu_amp_dtype', 'make_learner',
            'gpu_mixed_precision', 'TrainingRecord', 'EpochLine', 'cpu_bf16_supported', 'cpu_trains_bf16',
-           'CPUMixedPrecision', 'CPUChannelsLast', 'fit_learner', 'train_model', 'head_spec', 'build_head',
-           'inference_dls', 'load_model', 'save_record']
+           'CPUMixedPrecision', 'CPUChannelsLast', 'PlainBatches', 'fit_learner', 'train_model', 'head_spec',
+           'build_head', 'inference_dls', 'load_model', 'save_record']
 
 # %% ../nbs/20_learner.ipynb #a9da8a83
 def get_arch(name:str):
@@ -233,6 +233,15 @@ class CPUChannelsLast(Callback):
     def before_batch(self): self.learn.xb = tuple(x.contiguous(memory_format=torch.channels_last) if x.ndim == 4 else x for x in self.xb)
     def after_fit(self): self.learn.model.to(memory_format=torch.contiguous_format)
 
+# %% ../nbs/20_learner.ipynb #f03a9ed2
+class PlainBatches(Callback):
+    "Training batches as plain tensors: the same values, without fastai's per-operation type dispatch through the network"
+    order = -2
+    def before_batch(self):
+        if not self.training: return
+        plain = lambda b: tuple(t.as_subclass(torch.Tensor) if isinstance(t, torch.Tensor) and type(t) is not torch.Tensor else t for t in b)
+        self.learn.xb, self.learn.yb = plain(self.xb), plain(self.yb)
+
 # %% ../nbs/20_learner.ipynb #b85653df
 def _on_cpu(dls) -> bool: return dls.device is None or torch.device(dls.device).type == 'cpu'
 
@@ -247,7 +256,7 @@ def fit_learner(learn, epochs:int, fine_tune:bool=True, # False: one-cycle train
     rec = TrainingRecord()
     on_cpu = _on_cpu(learn.dls)
     bf16 = bool(on_cpu and cpu_trains_bf16(bf16))
-    cbs = [rec] + ([CPUMixedPrecision()] if bf16 else []) + ([CPUChannelsLast()] if on_cpu and channels_last is not False else [])
+    cbs = [rec, PlainBatches()] + ([CPUMixedPrecision()] if bf16 else []) + ([CPUChannelsLast()] if on_cpu and channels_last is not False else [])
     bars = progress and show_bars()
     if progress and not bars: cbs.append(EpochLine(epochs + (freeze_epochs if fine_tune else 0)))
     with (nullcontext() if bars else learn.no_bar()), learn.no_logging():
