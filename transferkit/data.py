@@ -105,12 +105,10 @@ def _grid_axis(n:int, align_corners:bool, like) -> torch.Tensor:
 
 class OnePassAffine(AffineCoordTfm):
     "fastai's merged affine and warp augmentation, its sampling grid computed as one homography per image"
-    def before_call(self, b, split_idx):
-        "fastai's random draws, made on the batch as a plain tensor: the same values without fastai's per-op type dispatch"
-        x = b
-        while isinstance(x, tuple): x = x[0]
+    def _get_affine_mat(self, x):
+        "fastai's random affine draws, made on the batch as a plain tensor: the same values without fastai's per-op type dispatch"
         plain = isinstance(x, TensorImage) and getattr(x, 'img_size', None) is None # `img_size` would set the aspect of the matrices
-        super().before_call(x.as_subclass(torch.Tensor) if plain else b, split_idx)
+        return super()._get_affine_mat(x.as_subclass(torch.Tensor) if plain else x)
 
     def _encode(self, x, mode, reverse=False):
         if reverse or not isinstance(x, TensorImage): return super()._encode(x, mode, reverse)

@@ -113,6 +113,10 @@ class FusedAdam(Optimizer):
                         beta1=h['mom'], beta2=h['sqr_mom'], lr=h['lr'], weight_decay=h['wd'] if do_wd else 0., eps=h['eps'])
             for *_,s in ps: s['step'] = s.get('step', 0) + 1
 
+    def zero_grad(self):
+        "Drop the gradients, as torch's optimizers do by default: the next backward writes them instead of adding to zeros"
+        for p,*_ in self.all_params(with_grad=True): p.grad = None
+
 class _FusedAdamFunc:
     "The `opt_func` that builds a `FusedAdam`; pickled as fastai's `Adam`, so an exported learner needs only fastai"
     def __call__(self, params, lr, **kwargs): return FusedAdam(params, lr, **kwargs)
@@ -235,10 +239,9 @@ class CPUChannelsLast(Callback):
 
 # %% ../nbs/20_learner.ipynb #f03a9ed2
 class PlainBatches(Callback):
-    "Training batches as plain tensors: the same values, without fastai's per-operation type dispatch through the network"
+    "The batches of a fit as plain tensors: the same values, without fastai's per-operation type dispatch through the network"
     order = -2
     def before_batch(self):
-        if not self.training: return
         plain = lambda b: tuple(t.as_subclass(torch.Tensor) if isinstance(t, torch.Tensor) and type(t) is not torch.Tensor else t for t in b)
         self.learn.xb, self.learn.yb = plain(self.xb), plain(self.yb)
 
