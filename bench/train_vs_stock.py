@@ -138,15 +138,16 @@ def run_ours(photos, out, size, epochs, bs, pretrained, env, seed=42):
                 train_ips=sum(r['train_images'] for r in rows)/sum(r['train_seconds'] for r in rows), valid=hashlib.sha256('\n'.join(valid).encode()).hexdigest(),
                 peak_rss_mb=rss)
 
-BARE = '''
-import json, sys, time, torch
-from fastai.vision.all import *
-size, bs, n_cls = int(sys.argv[1]), int(sys.argv[2]), 3
-dev = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
-x, y = torch.randn(bs, 3, size, size, device=dev), torch.randint(0, n_cls, (bs,), device=dev)
-def ips(dtype, channels_last):
+# The bare model step: a random batch already on the device, the same model, torch's fused AdamW (the fastest plain
+# step); shared by the bare-step process and the paired measurement below
+BARE_STEP = '''
+import time, torch
+from fastai.vision.all import create_vision_model, resnet18, nn
+def bare_ips(x, y, n_cls, dtype, channels_last, n):
+    "Images/s of `n` bare steps on the batch `x`, `y` after 3 to warm up; `dtype`: the autocast precision, or None for float32"
+    dev = x.device
     model = create_vision_model(resnet18, n_cls, pretrained=False).to(dev).train()
-    opt = torch.optim.AdamW(model.parameters(), 1e-3, fused=True); lossf = nn.CrossEntropyLoss() # the fastest plain step: fused optimizer
+    opt = torch.optim.AdamW(model.parameters(), 1e-3, fused=True); lossf = nn.CrossEntropyLoss()
     scaler = torch.amp.GradScaler(dev.type, enabled=dtype == torch.float16)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     model = model.to(memory_format=fmt); xb = x.contiguous(memory_format=fmt)
@@ -155,57 +156,45 @@ def ips(dtype, channels_last):
         with torch.autocast(dev.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None): loss = lossf(model(xb).float(), y)
         scaler.scale(loss).backward(); scaler.step(opt); scaler.update()
     for _ in range(3): step()
-    n = 30 if dev.type == 'cuda' else 8
     if dev.type == 'cuda': torch.cuda.synchronize()
     t = time.perf_counter()
     for _ in range(n): step()
     if dev.type == 'cuda': torch.cuda.synchronize()
-    return n*bs/(time.perf_counter()-t)
+    return n*len(x)/(time.perf_counter()-t)
+'''
+
+BARE = BARE_STEP + '''
+import json, sys
+size, bs, n_cls = int(sys.argv[1]), int(sys.argv[2]), 3
+dev = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+x, y = torch.randn(bs, 3, size, size, device=dev), torch.randint(0, n_cls, (bs,), device=dev)
 from transferkit.learner import cpu_bf16_supported
 amp = [None] + ([torch.bfloat16] if (torch.cuda.is_bf16_supported() if dev.type == 'cuda' else cpu_bf16_supported()) else []) + ([torch.float16] if dev.type == 'cuda' else [])
 name = {None: 'fp32', torch.bfloat16: 'bf16', torch.float16: 'fp16'}
-print(json.dumps({f"{name[a]}{'_cl' if c else ''}": ips(a, c) for a in amp for c in (False, True)}))
+n = 30 if dev.type == 'cuda' else 8
+print(json.dumps({f"{name[a]}{'_cl' if c else ''}": bare_ips(x, y, n_cls, a, c, n) for a in amp for c in (False, True)}))
 '''
 
 # The loop's overhead, measured in one process so that the machine's drift between processes does not count: the
 # learner `transferkit train` builds (`get_dls` on its ingest copy, resident batches, `make_learner`), trained by
 # `fit_learner` for two epochs (the second one's img/s: the first holds the one-time kernel set-up), alternating with the
-# bare step of the same variant (a fresh model; precision and memory format as `fit_learner` chose), `rounds` times
-PAIRED = '''
-import json, statistics, sys, time, torch
+# bare step of the same variant (precision and memory format as `fit_learner` chose), `rounds` times
+PAIRED = BARE_STEP + '''
+import json, statistics, sys
 from pathlib import Path
 from transferkit.data import get_dls
-from transferkit.learner import make_learner, fit_learner
-from fastai.vision.all import *
+from transferkit.learner import make_learner, fit_learner, gpu_amp_dtype
 data, size, bs, rounds = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 dls = get_dls(data, size=size, bs=bs, resident=True, verify=False) # as `train_folder` makes them: the cache is already built
 learn = make_learner(dls, pretrained=False)
 dev = torch.device(dls.device or 'cpu')
-def loop():
-    rows, bf16 = fit_learner(learn, 2, fine_tune=False, progress=False)
-    return rows[-1]['train_images']/rows[-1]['train_seconds'], bf16
 x, y = torch.randn(bs, 3, size, size, device=dev), torch.randint(0, len(dls.vocab), (bs,), device=dev)
-def bare(bf16, channels_last, n):
-    model = create_vision_model(resnet18, len(dls.vocab), pretrained=False).to(dev).train()
-    opt = torch.optim.AdamW(model.parameters(), 1e-3, fused=True); lossf = nn.CrossEntropyLoss()
-    fmt = torch.channels_last if channels_last else torch.contiguous_format
-    model = model.to(memory_format=fmt); xb = x.contiguous(memory_format=fmt)
-    amp = torch.bfloat16 if bf16 else torch.float16 if dev.type == 'cuda' else None
-    scaler = torch.amp.GradScaler(dev.type, enabled=amp == torch.float16)
-    def step():
-        opt.zero_grad()
-        with torch.autocast(dev.type, dtype=amp or torch.bfloat16, enabled=amp is not None): loss = lossf(model(xb).float(), y)
-        scaler.scale(loss).backward(); scaler.step(opt); scaler.update()
-    for _ in range(3): step()
-    if dev.type == 'cuda': torch.cuda.synchronize()
-    t = time.perf_counter()
-    for _ in range(n): step()
-    if dev.type == 'cuda': torch.cuda.synchronize()
-    return n*bs/(time.perf_counter()-t)
 ratios, loops, bares = [], [], []
 for r in range(rounds):
-    ips, bf16 = loop()
-    b = bare(bf16, dev.type == 'cpu', len(dls.train))
+    rows, bf16 = fit_learner(learn, 2, fine_tune=False, progress=False)
+    ips = rows[-1]['train_images']/rows[-1]['train_seconds']
+    amp = gpu_amp_dtype() if dev.type == 'cuda' else torch.bfloat16 if bf16 else None # the precision the fit used
+    b = bare_ips(x, y, len(dls.vocab), amp, dev.type == 'cpu', len(dls.train))
     loops.append(ips); bares.append(b); ratios.append(ips/b)
 print(json.dumps(dict(efficiency=statistics.median(ratios), ratios=ratios, loop_ips=loops, bare_ips=bares, bf16=bf16)))
 '''
