@@ -186,8 +186,8 @@ def command(add):
 @contextmanager
 def _prepared_ahead(a):
     "A `PreparedAhead` of the data folder, started before torch and fastai are imported (seconds on one core); None where the run copies nothing"
-    if getattr(a, 'no_ingest_resize', False) or (Path(a.out)/f'data-{a.size}px'/'manifest.csv').exists(): yield None; return # nothing to copy, or a re-run
-    from transferkit.ingest import PreparedAhead
+    from transferkit.ingest import PreparedAhead, ingest_copy
+    if getattr(a, 'no_ingest_resize', False) or (ingest_copy(a.out, a.size)/'manifest.csv').exists(): yield None; return # nothing to copy, or a re-run
     with PreparedAhead(a.data_dir, short_side=a.size) as ahead: yield ahead
 
 def _train(a):

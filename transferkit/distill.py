@@ -12,6 +12,7 @@ from torch import nn
 
 from .core import *
 from fastai.vision.all import Callback, imagenet_stats
+from .ingest import ingest_copy
 from .data import get_dls, ResidentDL
 from .learner import load_model, train_model, default_device
 from .features import FeatureCache
@@ -165,7 +166,7 @@ def distill_folder(data, out, teachers, # model folders `transferkit train` wrot
         classes = check_data_folder(data, valid_pct); cfgs = check_teachers(teachers, classes)
         check_model(student, pretrained, weights, epochs=epochs); check_out_folder(out)
         if cache is not None: check_out_folder(cache)
-    data_dir = ingest_folder(data, out/f'data-{size}px', size, progress=progress, prepared=prepared) if resize_at_ingest else Path(data)
+    data_dir = ingest_folder(data, ingest_copy(out, size), size, progress=progress, prepared=prepared) if resize_at_ingest else Path(data)
     dls = get_dls(data_dir, size=size, valid_pct=valid_pct, seed=seed, bs=bs, resize_method=resize_method, aug=aug, verify=not resize_at_ingest,
                   balance=balance, resident=resident and (True if resize_at_ingest else out/'resident'))
     ds = dls.train.dataset

@@ -17,7 +17,7 @@ from .core import *
 # %% auto #0
 __all__ = ['SUPPORTED_FORMATS', 'MAX_PIXELS', 'MAX_BYTES', 'LOSSY_FORMATS', 'TRANSIENT_STATUS', 'USER_AGENT', 'MANIFEST_COLUMNS',
            'STATUSES', 'BadImage', 'decode_image', 'to_rgb', 'prepare_image', 'read_rgb', 'FetchError', 'with_retries',
-           'http_get', 'Item', 'Manifest', 'ingest', 'summarize', 'PreparedAhead']
+           'http_get', 'Item', 'Manifest', 'ingest', 'summarize', 'ingest_copy', 'PreparedAhead']
 
 # %% ../nbs/01_ingest.ipynb #afa0db5c
 class BadImage(TransferkitError):
@@ -320,6 +320,10 @@ def _prepare_worker():
     os._exit(0)
 
 # %% ../nbs/01_ingest.ipynb #8ba62be6
+def ingest_copy(out, size:int) -> Path:
+    "Where a training run that writes to `out` keeps its ingest copy of the data, shrunk to `size`"
+    return Path(out)/f'data-{size}px'
+
 class PreparedAhead:
     "`prepare_image` of the image files under `folder`, worked out by a child process while this one does other work; `ingest(prepared=)` takes them"
     def __init__(self, folder, max_side:int=None, short_side:int=None, max_pixels:int=MAX_PIXELS,

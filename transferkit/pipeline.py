@@ -14,6 +14,7 @@ from PIL import Image
 
 from .core import *
 from .sources import LocalSource
+from .ingest import ingest_copy
 from .data import get_dls, resize_tfm, BALANCE_MODES
 from .learner import train_model, fit_learner, save_record, get_arch, weights_file, arch_body, WeightsUnavailable
 from .features import train_head
@@ -146,7 +147,7 @@ def train_folder(data, out, size:int=128, epochs:int=4, arch:str='resnet18', pre
     with checks_first():
         check_settings(size=size, bs=bs, valid_pct=valid_pct, resize_method=resize_method, balance=balance, epochs=epochs, lr=lr)
         check_data_folder(data, valid_pct); check_model(arch, pretrained, weights, epochs=epochs); check_out_folder(out)
-    data_dir = ingest_folder(data, out/f'data-{size}px', size, progress=progress, prepared=prepared) if resize_at_ingest else Path(data)
+    data_dir = ingest_folder(data, ingest_copy(out, size), size, progress=progress, prepared=prepared) if resize_at_ingest else Path(data)
     dls = get_dls(data_dir, size=size, valid_pct=valid_pct, seed=seed, bs=bs, resize_method=resize_method, aug=aug, verify=not resize_at_ingest, balance=balance,
                   resident=resident and (True if resize_at_ingest else out/'resident')) # beside the ingest copy; never in `data`
     learn, record = train_model(dls, arch, epochs=epochs, pretrained=pretrained, weights=weights, seed=seed, lr=lr, find_lr=find_lr, progress=progress)
@@ -180,7 +181,7 @@ def search_folder(data, out, cache=None, size:int=128, arch:str='resnet18', pret
         check_settings(size=size, bs=bs, valid_pct=valid_pct, resize_method=resize_method, balance=balance, epochs=fine_tune_epochs, k=k)
         check_data_folder(data, valid_pct); check_model(arch, pretrained, weights, features=True); check_out_folder(out)
         if cache is not None: check_out_folder(cache)
-    data_dir = ingest_folder(data, out/f'data-{size}px', size, progress=progress, prepared=prepared) if resize_at_ingest else Path(data)
+    data_dir = ingest_folder(data, ingest_copy(out, size), size, progress=progress, prepared=prepared) if resize_at_ingest else Path(data)
     res = train_head(data_dir, cache or out/'features', arch, pretrained=pretrained, weights=weights, size=size, resize_method=resize_method,
                      valid_pct=valid_pct, seed=seed, bs=bs, grid=grid, k=k, balance=balance, progress=progress)
     learn = res['learn']

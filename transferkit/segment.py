@@ -15,7 +15,7 @@ from .core import *
 from fastai.vision.all import (DataBlock, MaskBlock, TransformBlock, IntToFloatTensor, RandomSplitter, Resize, ResizeMethod,
                                aug_transforms, set_seed, unet_learner, create_unet_model, noop, DiceMulti)
 
-from .ingest import read_rgb
+from .ingest import read_rgb, ingest_copy
 from .data import DecodedImages, one_pass
 from .learner import get_arch, weights_file, load_body_weights, fused_adam, save_record, default_device, fit_learner, _add_normalize, gpu_mixed_precision, cpu_trains_bf16, _on_cpu, _amp_of
 from .package import swap_folder, open_folder, fastai_resize, collect_images, WEIGHTS, CONFIG, PICKLE, CARD
@@ -414,7 +414,7 @@ def train_seg_folder(data, out, size:int=128, epochs:int=4, arch:str='resnet18',
         check_settings(size=size, bs=bs, valid_pct=valid_pct, epochs=epochs, lr=lr)
         checked = check_seg_folder(data); fn = check_model(arch, pretrained, weights, epochs=epochs); check_out_folder(out)
         if isinstance(fn, str): raise TransferkitError(f"Segmentation takes a torchvision architecture (resnet18, resnet34, ...); {arch!r} is a timm model")
-    data_dir = ingest_seg(data, out/f'data-{size}px', size, progress=progress, checked=checked)
+    data_dir = ingest_seg(data, ingest_copy(out, size), size, progress=progress, checked=checked)
     dls = get_seg_dls(data_dir, size=size, valid_pct=valid_pct, seed=seed, bs=bs, aug=aug)
     learn, record = train_seg(dls, arch, epochs=epochs, pretrained=pretrained, weights=weights, lr=lr, seed=seed, progress=progress)
     m = evaluate_seg(learn)
