@@ -13,7 +13,9 @@ The photos: three easy classes (crops of three photos bundled with scikit-image:
 jittered and written as 1024x768 JPEGs, split into `train/` and `valid/` folders: both recipes train and validate on
 the same files (stock fastai reads them with `GrandparentSplitter`; the bench checks the lists). Each repeat is a new
 seed: a new draw of the photos, a new split and a new training seed, the same for both recipes; wall times are
-medians, accuracy the mean over the seeds.
+medians, accuracy the mean over the seeds. Each recipe runs --timings times per seed (default 2, in alternating order,
+each in a new output folder); a seed's wall time is each side's fastest, as the machine's drift only ever adds time
+(the ratio of the first timings alone, and of CPU seconds, are printed beside it).
 Offline there are no ImageNet weights, so by default both recipes start from random weights and train the whole
 network with one-cycle at lr 2e-3 (the stock script: `fit_one_cycle(epochs, 2e-3)`, the course's from-scratch recipe).
 
@@ -113,7 +115,7 @@ print(json.dumps(dict(wall=time.perf_counter()-t0, accuracy=acc, train_ips=timer
 TK = str(Path(sys.executable).parent/'transferkit')
 
 def run_child(argv, env):
-    "`(returncode, stdout, stderr, wall seconds, peak RSS MB)` of a process"
+    "`(returncode, stdout, stderr, wall seconds, peak RSS MB, CPU seconds)` of a process (CPU: user + system, its waited-for children included)"
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         t = time.perf_counter()
         p = subprocess.Popen(argv, stdout=out, stderr=err, env=env)
@@ -121,20 +123,20 @@ def run_child(argv, env):
         wall = time.perf_counter() - t
         p.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0); err.seek(0)
-        return p.returncode, out.read().decode(), err.read().decode(), wall, usage.ru_maxrss/1024
+        return p.returncode, out.read().decode(), err.read().decode(), wall, usage.ru_maxrss/1024, usage.ru_utime + usage.ru_stime
 
 def run_ours(photos, out, size, epochs, bs, pretrained, env, seed=42):
     "Time `transferkit train` as a process; its accuracy, training img/s, precision and split, from its output and record"
     import hashlib, pandas as pd
     args = ['train', photos, '--out', out, '--size', size, '--epochs', epochs, '--bs', bs, '--seed', seed] + ([] if pretrained else ['--no-pretrained'])
-    rc, stdout, stderr, wall, rss = run_child([TK, *map(str, args)], env)
+    rc, stdout, stderr, wall, rss, cpu = run_child([TK, *map(str, args)], env)
     if rc: sys.exit(f'transferkit train failed:\n{stderr[-3000:]}')
     rec = json.loads((Path(out)/'training.json').read_text()); rows = rec['epochs']
     data = Path(out)/f'data-{size}px' # the ingest copy names files by content: back to the originals through its manifest
     m = pd.read_csv(data/'manifest.csv')
     valid = sorted(Path(o).relative_to(photos).as_posix() for o, st in zip(m.origin, m.status) if st == 'ok' and Path(o).relative_to(photos).parts[0] == 'valid')
     acc = float(next(l for l in stdout.splitlines() if l.startswith('Validation accuracy:')).split(':')[1].split()[0])
-    return dict(wall=wall, accuracy=acc, bf16=rec['bf16'], amp=rec.get('amp'), channels_last=rec.get('channels_last', False), bs=rec['bs'], device=rec['device'],
+    return dict(wall=wall, cpu=cpu, accuracy=acc, bf16=rec['bf16'], amp=rec.get('amp'), channels_last=rec.get('channels_last', False), bs=rec['bs'], device=rec['device'],
                 train_ips=sum(r['train_images'] for r in rows)/sum(r['train_seconds'] for r in rows), valid=hashlib.sha256('\n'.join(valid).encode()).hexdigest(),
                 peak_rss_mb=rss)
 
@@ -201,10 +203,10 @@ print(json.dumps(dict(efficiency=statistics.median(ratios), ratios=ratios, loop_
 
 def run(code, *args, env=None):
     "The JSON `code` prints last, its `wall` the whole process's time (interpreter start included, as for `transferkit train`)"
-    rc, stdout, stderr, wall, rss = run_child([sys.executable, '-c', code, *map(str, args)], env)
+    rc, stdout, stderr, wall, rss, cpu = run_child([sys.executable, '-c', code, *map(str, args)], env)
     if rc: sys.exit(f'bench step failed:\n{stderr[-3000:]}')
     res = json.loads(stdout.strip().splitlines()[-1])
-    return res | dict(wall=wall) | (dict(peak_rss_mb=rss) if 'peak_rss_mb' in res else {})
+    return res | dict(wall=wall, cpu=cpu) | (dict(peak_rss_mb=rss) if 'peak_rss_mb' in res else {})
 
 def _variant(res):
     "The bare-step variant a recipe's run trained with"
@@ -220,6 +222,7 @@ def main():
     p.add_argument('--weights', default='', help='a torchvision resnet18 state dict both recipes start from')
     p.add_argument('--pretrain', action='store_true', help='make those weights: resnet18 trained from scratch on a different task')
     p.add_argument('--pretrain-epochs', type=int, default=8); p.add_argument('--pretrain-size', type=int, default=0, help='image size of the proxy task (default --size)')
+    p.add_argument('--timings', type=int, default=2, help="processes of each recipe per seed, in alternating order; a seed's wall time is each side's fastest (the machine's drift only ever adds time)")
     p.add_argument('--paired-rounds', type=int, default=3, help="rounds of transferkit's training loop against the bare step in one process, after each run (0: none)")
     p.add_argument('--out', default='bench/out/train_vs_stock.json')
     a = p.parse_args()
@@ -241,16 +244,22 @@ def main():
         bare = {} # batch size -> bare step results
         for r in range(a.repeats):
             photos = Path(d)/f'photos{r}'; make_photos(photos, a.per_class, seed=r); split_folders(photos, seed=r)
-            # rotate the order so drift on a shared machine does not favour one side
-            for name in names[r % len(names):] + names[:r % len(names)]:
-                out = Path(d)/f'out{r}-{names.index(name)}'
-                if name == 'stock': res = run(STOCK, photos, out, a.size, a.epochs, a.bs, pretrained, 42 + r, env=env)
-                else:
-                    s = name.split('=')[1]
-                    res = run_ours(photos, out, a.size, a.epochs, a.bs, pretrained, env if s == 'auto' else dict(env, TRANSFERKIT_BF16=s), seed=42 + r)
-                if name != 'stock' and a.paired_rounds:
-                    res['paired'] = run(PAIRED, out/f'data-{a.size}px', a.size, a.bs, a.paired_rounds, env=env if s == 'auto' else dict(env, TRANSFERKIT_BF16=s))
-                runs[name].append(res | dict(seed=r)); print(name, r, json.dumps(res), flush=True)
+            # rotate the order, and reverse it on every other timing, so drift on a shared machine does not favour one side
+            order, timed = names[r % len(names):] + names[:r % len(names)], {n: [] for n in names}
+            for t in range(a.timings):
+                for name in order if t % 2 == 0 else order[::-1]:
+                    out = Path(d)/f'out{r}-{names.index(name)}-{t}' # a new folder each time: no run finds another's ingest copy
+                    if name == 'stock': res = run(STOCK, photos, out, a.size, a.epochs, a.bs, pretrained, 42 + r, env=env)
+                    else:
+                        s = name.split('=')[1]
+                        res = run_ours(photos, out, a.size, a.epochs, a.bs, pretrained, env if s == 'auto' else dict(env, TRANSFERKIT_BF16=s), seed=42 + r)
+                        if t == 0 and a.paired_rounds:
+                            res['paired'] = run(PAIRED, out/f'data-{a.size}px', a.size, a.bs, a.paired_rounds, env=env if s == 'auto' else dict(env, TRANSFERKIT_BF16=s))
+                    timed[name].append(res); print(name, r, t, json.dumps(res), flush=True)
+                    shutil.rmtree(out, ignore_errors=True)
+            for name, rs in timed.items(): # the first timing's results; the wall time the fastest of the timings
+                runs[name].append(rs[0] | dict(seed=r, wall=min(x['wall'] for x in rs), walls=[x['wall'] for x in rs], cpus=[x['cpu'] for x in rs],
+                                               accuracies=[x['accuracy'] for x in rs]))
             assert len({x['valid'] for v in runs.values() for x in v if x['seed'] == r}) == 1, 'the recipes validated on different files'
             shutil.rmtree(photos)
             for bs in {x['bs'] for v in runs.values() for x in v}: bare.setdefault(bs, []).append(run(BARE, a.size, bs))
@@ -265,8 +274,11 @@ def main():
                              efficiency_in_run=med(name, 'train_ips')/bare_ips, device=runs[name][0].get('device'))
         if all('paired' in x for x in runs[name]):
             summary[name]['efficiency_paired'] = statistics.median(x['paired']['efficiency'] for x in runs[name])
-    per_seed = lambda n: [x['wall']/y['wall'] for x, y in zip(runs[n], runs['stock'])] # the repeats are in seed order on both sides
-    ratios = {n: dict(wall=summary[n]['wall_s']/summary['stock']['wall_s'], wall_per_seed=per_seed(n), wall_mean=statistics.mean(per_seed(n)), accuracy_points=100*(summary[n]['accuracy_mean']-summary['stock']['accuracy_mean']),
+    per_seed = lambda n, f=lambda x: x['wall']: [f(x)/f(y) for x, y in zip(runs[n], runs['stock'])] # the repeats are in seed order on both sides
+    first, cpu = lambda x: x['walls'][0], lambda x: statistics.mean(x['cpus'])
+    ratios = {n: dict(wall=summary[n]['wall_s']/summary['stock']['wall_s'], wall_per_seed=per_seed(n), wall_mean=statistics.mean(per_seed(n)),
+                      first_wall_per_seed=per_seed(n, first), first_wall_mean=statistics.mean(per_seed(n, first)),
+                      cpu_per_seed=per_seed(n, cpu), cpu_mean=statistics.mean(per_seed(n, cpu)), accuracy_points=100*(summary[n]['accuracy_mean']-summary['stock']['accuracy_mean']),
                       train_ips=summary[n]['train_ips']/summary['stock']['train_ips']) for n in names[1:]}
     out = dict(summary=summary, ratios=ratios, pretrained=bool(pretrained), proxy_accuracy=proxy_acc, identical_split=True,
                settings=vars(a) | dict(images=3*a.per_class, photo_size='1024x768', runs=runs, bare=bare))
@@ -282,5 +294,7 @@ def main():
         eff = summary[n].get('efficiency_paired', summary[n]['efficiency_in_run'])
         print(f"{n}/stock: whole process {r['wall']:.2f}x (per seed {', '.join(f'{v:.2f}' for v in r['wall_per_seed'])}: mean {r['wall_mean']:.2f}x), "
               f"training img/s {r['train_ips']:.2f}x, accuracy (mean of runs) {r['accuracy_points']:+.1f} points; efficiency against the bare step {eff:.2f}")
+        print(f"{'':{len(n) + 8}}first timing of each seed only: mean {r['first_wall_mean']:.2f}x (per seed {', '.join(f'{v:.2f}' for v in r['first_wall_per_seed'])}); "
+              f"CPU seconds (user + system): mean {r['cpu_mean']:.2f}x (per seed {', '.join(f'{v:.2f}' for v in r['cpu_per_seed'])})")
 
 if __name__ == '__main__': main()

@@ -42,7 +42,7 @@ export PYTHONPATH="$PWD:$SITE" TRANSFERKIT_OFFLINE=1 MPLBACKEND=Agg PYTHONUNBUFF
 step "GPU tests" 150 "$PY" -m pytest -q -p no:cacheprovider -m gpu tests/test_gpu.py
 step "demo on the GPU" 90 "$PY" -c 'import sys; from transferkit.cli import main; sys.exit(main(["demo", "--out", "/tmp/transferkit-demo"]))'
 step "train_vs_stock, 224 px, proxy-pretrained" 330 "$PY" bench/train_vs_stock.py --size 224 --pretrain --pretrain-size 128 \
-     --per-class 150 --epochs 3 --repeats 1 --bs 64 --bf16 auto,0 --paired-rounds 2 --out "$RESULTS/train_vs_stock_gpu.json"
+     --per-class 150 --epochs 3 --repeats 1 --timings 1 --bs 64 --bf16 auto,0 --paired-rounds 2 --out "$RESULTS/train_vs_stock_gpu.json"
 
 if (( ${#FAILED[@]} )); then printf 'bench/gpu/run.sh: failed: %s\n' "${FAILED[@]}" >&2; exit 1; fi
 echo "bench/gpu/run.sh: all steps passed; results in $RESULTS"
