@@ -128,11 +128,12 @@ def run_child(argv, env):
 def run_ours(photos, out, size, epochs, bs, pretrained, env, seed=42):
     "Time `transferkit train` as a process; its accuracy, training img/s, precision and split, from its output and record"
     import hashlib, pandas as pd
+    from transferkit.ingest import ingest_copy
     args = ['train', photos, '--out', out, '--size', size, '--epochs', epochs, '--bs', bs, '--seed', seed] + ([] if pretrained else ['--no-pretrained'])
     rc, stdout, stderr, wall, rss, cpu = run_child([TK, *map(str, args)], env)
     if rc: sys.exit(f'transferkit train failed:\n{stderr[-3000:]}')
     rec = json.loads((Path(out)/'training.json').read_text()); rows = rec['epochs']
-    data = Path(out)/f'data-{size}px' # the ingest copy names files by content: back to the originals through its manifest
+    data = ingest_copy(out, size) # the ingest copy names files by content: back to the originals through its manifest
     m = pd.read_csv(data/'manifest.csv')
     valid = sorted(Path(o).relative_to(photos).as_posix() for o, st in zip(m.origin, m.status) if st == 'ok' and Path(o).relative_to(photos).parts[0] == 'valid')
     acc = float(next(l for l in stdout.splitlines() if l.startswith('Validation accuracy:')).split(':')[1].split()[0])
@@ -227,6 +228,7 @@ def main():
     p.add_argument('--out', default='bench/out/train_vs_stock.json')
     a = p.parse_args()
     settings = a.bf16.split(',')
+    from transferkit.ingest import ingest_copy
     with tempfile.TemporaryDirectory() as d:
         env, pretrained, proxy_acc = dict(os.environ, TRANSFERKIT_OFFLINE='1'), 0, None
         env.pop('TRANSFERKIT_BF16', None)
@@ -251,10 +253,9 @@ def main():
                     out = Path(d)/f'out{r}-{names.index(name)}-{t}' # a new folder each time: no run finds another's ingest copy
                     if name == 'stock': res = run(STOCK, photos, out, a.size, a.epochs, a.bs, pretrained, 42 + r, env=env)
                     else:
-                        s = name.split('=')[1]
-                        res = run_ours(photos, out, a.size, a.epochs, a.bs, pretrained, env if s == 'auto' else dict(env, TRANSFERKIT_BF16=s), seed=42 + r)
-                        if t == 0 and a.paired_rounds:
-                            res['paired'] = run(PAIRED, out/f'data-{a.size}px', a.size, a.bs, a.paired_rounds, env=env if s == 'auto' else dict(env, TRANSFERKIT_BF16=s))
+                        s = name.split('=')[1]; tk_env = env if s == 'auto' else dict(env, TRANSFERKIT_BF16=s)
+                        res = run_ours(photos, out, a.size, a.epochs, a.bs, pretrained, tk_env, seed=42 + r)
+                        if t == 0 and a.paired_rounds: res['paired'] = run(PAIRED, ingest_copy(out, a.size), a.size, a.bs, a.paired_rounds, env=tk_env)
                     timed[name].append(res); print(name, r, t, json.dumps(res), flush=True)
                     shutil.rmtree(out, ignore_errors=True)
             for name, rs in timed.items(): # the first timing's results; the wall time the fastest of the timings

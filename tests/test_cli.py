@@ -170,6 +170,20 @@ def _alive(pid) -> bool:
     try: return (Path('/proc')/str(pid)/'stat').read_text().rsplit(')', 1)[1].split()[0] not in ('Z', 'X')
     except OSError: return False
 
+def _first_children(p, wait:float=20) -> list:
+    "The child processes of the command `p` as soon as it has any (at most `wait` seconds)"
+    import time
+    t = time.monotonic()
+    while not (kids := _children(p.pid)) and p.poll() is None and time.monotonic() - t < wait: time.sleep(0.02)
+    return kids
+
+def _gone(pids, wait:float=10) -> bool:
+    "Whether every process in `pids` has ended within `wait` seconds"
+    import time
+    t = time.monotonic()
+    while any(map(_alive, pids)) and time.monotonic() - t < wait: time.sleep(0.05)
+    return not any(map(_alive, pids))
+
 @pytest.fixture(scope='module')
 def big_photos(tmp_path_factory):
     "Two classes of 1600x1200 noise JPEGs: seconds of decoding for the child that prepares them ahead"
@@ -187,24 +201,17 @@ def test_the_child_that_prepares_images_dies_with_train(big_photos, tmp_path, af
     import signal, time
     p = subprocess.Popen([*CLI, 'train', big_photos, '--out', tmp_path/'o', '--size', '32', '--epochs', '1', '--no-pretrained'],
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ, TRANSFERKIT_OFFLINE='1'))
-    t = time.monotonic()
-    while not (kids := _children(p.pid)) and p.poll() is None and time.monotonic() - t < 20: time.sleep(0.02)
+    kids = _first_children(p)
     assert kids, 'no child process started'
     time.sleep(after); p.send_signal(signal.SIGKILL); p.wait(timeout=30)
-    t = time.monotonic()
-    while any(map(_alive, kids)) and time.monotonic() - t < 10: time.sleep(0.05)
-    assert not any(map(_alive, kids)), f'child {kids} outlived the command'
+    assert _gone(kids), f'child {kids} outlived the command'
 
 def test_bad_input_found_late_stops_the_child_and_writes_nothing(big_photos, tmp_path):
     "A check that needs torch (an unknown architecture) fails while the child works: one line, exit 2, no file, no child left"
-    import time
     p = subprocess.Popen([*CLI, 'train', big_photos, '--out', tmp_path/'o', '--arch', 'no_such_net', '--no-pretrained'],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ, TRANSFERKIT_OFFLINE='1'))
-    t = time.monotonic()
-    while not (kids := _children(p.pid)) and p.poll() is None and time.monotonic() - t < 20: time.sleep(0.02)
+    kids = _first_children(p)
     _, err = p.communicate(timeout=120)
     assert p.returncode == 2 and 'no_such_net' in err and len(err.strip().splitlines()) == 1, err
     assert kids, 'no child process started'
-    t = time.monotonic()
-    while any(map(_alive, kids)) and time.monotonic() - t < 10: time.sleep(0.05)
-    assert not any(map(_alive, kids)) and not (tmp_path/'o').exists()
+    assert _gone(kids) and not (tmp_path/'o').exists()

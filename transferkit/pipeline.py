@@ -174,7 +174,7 @@ def search_folder(data, out, cache=None, size:int=128, arch:str='resnet18', pret
                   valid_pct:float=0.2, bs:int=64, resize_method:str='crop', grid:dict=None, k:int=5, balance:str=None,
                   fine_tune_epochs:int=0, # epochs of fine-tuning the grafted learner, body unfrozen
                   resize_at_ingest:bool=True, progress:bool=True,
-                 prepared=None) -> dict: # a `PreparedAhead` of `data` (`ingest_folder`)
+                  prepared=None) -> dict: # a `PreparedAhead` of `data` (`ingest_folder`)
     "Pick a head on cached features for the label folders in `data`; writes export.pkl, head_search.csv, report to `out`"
     out = Path(out)
     with checks_first():
