@@ -4,7 +4,7 @@
 
 # %% ../nbs/90_cli.ipynb #7f5d3d6d
 from __future__ import annotations
-import argparse, codecs, math, re, sys, tempfile, warnings, zipfile
+import argparse, codecs, gc, math, re, sys, tempfile, warnings, zipfile
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -193,6 +193,7 @@ def _prepared_ahead(a):
 def _train(a):
     with _prepared_ahead(a) as ahead:
         from transferkit.pipeline import train_folder
+        _imported()
         res = train_folder(a.data_dir, a.out, size=a.size, epochs=a.epochs, arch=a.arch, pretrained=not a.no_pretrained,
                            weights=a.weights, seed=a.seed, valid_pct=a.valid_pct, bs=a.bs, resize_method=a.resize_method,
                            aug=not a.no_aug, lr=a.lr, find_lr=a.lr_find, resize_at_ingest=not a.no_ingest_resize, balance=a.balance, prepared=ahead)
@@ -202,6 +203,7 @@ def _train(a):
 
 def _add_onnx(folder, images=None):
     from transferkit.export import add_onnx
+    _imported()
     print(f"ONNX: {add_onnx(folder, images=images)} (checked against PyTorch with onnxruntime)")
 
 def _export_onnx(a): _add_onnx(a.model_dir, a.images)
@@ -210,6 +212,7 @@ def _heads(a):
     with _prepared_ahead(a) as ahead:
         from transferkit.pipeline import search_folder
         from transferkit.features import DEFAULT_GRID
+        _imported()
         grid = dict(DEFAULT_GRID)
         if a.lr: grid['lr'] = a.lr
         if a.hidden: grid['hidden'] = a.hidden
@@ -239,9 +242,11 @@ def _predict(a):
     model = Path(a.model)
     if model.suffix == '.onnx' or (model.is_dir() and (model/'model.onnx').is_file() and not _has_torch()):
         from transferkit.package import predict_onnx # onnxruntime, PIL and numpy: no torch, no fastai
+        _imported()
         rows = predict_onnx(model, a.files, bs=a.bs)
     else:
         from transferkit.export import predict_files
+        _imported()
         rows = predict_files(a.model, a.files, bs=a.bs, trust=a.trust_pickle).to_dict('records')
     _write_rows(rows, a.csv)
     if n := sum(bool(r['error']) for r in rows): warnings.warn(f"{n} file(s) could not be read (see the error column)")
@@ -249,6 +254,7 @@ def _predict(a):
 def _evaluate(a):
     from transferkit.learner import load_model
     from transferkit.report import evaluate_learner, save_report, report_markdown, labelled_test_dl
+    _imported()
     learn = load_model(a.model, trust=a.trust_pickle)
     m = evaluate_learner(learn, labelled_test_dl(learn.dls, a.data_dir, bs=a.bs))
     print(report_markdown(m), end='')
@@ -256,6 +262,9 @@ def _evaluate(a):
 
 def _clean(a):
     from transferkit import clean
+    if a.model: from transferkit.learner import load_model
+    if a.cache: from transferkit.features import FeatureCache
+    _imported()
     if a.undo:
         moves = clean.undo(a.data_dir)
         print(f"Undid {len(moves)} change(s) under {a.data_dir}"); return
@@ -265,13 +274,9 @@ def _clean(a):
         print(f"Applied {len(moves)} change(s): {(moves.action == 'delete').sum()} moved to {Path(a.data_dir)/clean.CLEAN_DIR/'trash'}, "
               f"{(moves.action == 'relabel').sum()} relabelled; `transferkit clean {a.data_dir} --undo` reverses them"); return
     learn = None
-    if a.model:
-        from transferkit.learner import load_model
-        learn = load_model(a.model, trust=a.trust_pickle)
+    if a.model: learn = load_model(a.model, trust=a.trust_pickle)
     cache = None
-    if a.cache:
-        from transferkit.features import FeatureCache
-        cache = FeatureCache(a.cache, a.arch, pretrained=not a.no_pretrained, weights=a.weights, size=a.size)
+    if a.cache: cache = FeatureCache(a.cache, a.arch, pretrained=not a.no_pretrained, weights=a.weights, size=a.size)
     sus = clean.find_suspects(a.data_dir, learn=learn, cache=cache, k=a.folds, all=a.all)
     if a.report:
         Path(a.report).parent.mkdir(parents=True, exist_ok=True)
@@ -283,6 +288,7 @@ def _clean(a):
 def _fetch(a):
     from transferkit.sources import get_source
     from transferkit.ingest import summarize
+    _imported()
     kw = {}
     if a.uri.startswith('ddg:') or a.labels:
         queries = {}
@@ -301,12 +307,14 @@ def _fetch(a):
 
 def _demo(a):
     from transferkit.pipeline import run_demo
+    _imported()
     run_demo(a.out, epochs=a.epochs)
 
 # %% ../nbs/90_cli.ipynb #73df8e8a
 def _distill(a):
     with _prepared_ahead(a) as ahead:
         from transferkit.distill import distill_folder
+        _imported()
         res = distill_folder(a.data_dir, a.out, a.teacher, student=a.arch, temperature=a.temperature, alpha=a.alpha, cache=a.cache,
                              size=a.size, epochs=a.epochs, pretrained=not a.no_pretrained, weights=a.weights, seed=a.seed,
                              valid_pct=a.valid_pct, bs=a.bs, lr=a.lr, prepared=ahead)
@@ -426,6 +434,7 @@ def make_parser() -> argparse.ArgumentParser:
 # %% ../nbs/90_cli.ipynb #927e86d5
 def _train_seg(a):
     from transferkit.segment import train_seg_folder
+    _imported()
     res = train_seg_folder(a.data_dir, a.out, size=a.size, epochs=a.epochs, arch=a.arch, pretrained=not a.no_pretrained, weights=a.weights,
                            seed=a.seed, valid_pct=a.valid_pct, bs=a.bs, lr=a.lr, aug=not a.no_aug)
     print(f"Mean IoU: {res['mean_iou']:.4f}, mean Dice: {res['mean_dice']:.4f} ({', '.join(res['codes'])})")
@@ -433,6 +442,7 @@ def _train_seg(a):
 
 def _predict_seg(a):
     from transferkit.segment import predict_seg
+    _imported()
     rows = predict_seg(a.model, a.files, a.out, bs=a.bs)
     print(f"Wrote {sum(not r['error'] for r in rows)} mask(s) to {a.out}")
     for r in rows:
@@ -486,6 +496,13 @@ def main(argv=None) -> int:
     return 0
 
 # %% ../nbs/90_cli.ipynb #b54a90ec
+_gc_paused = False # True from `run`'s start to the end of the command's imports
+
+def _imported():
+    "Each command calls this after its imports: under `run`, what they made is frozen (`gc.freeze`) and the collector turned back on; elsewhere nothing happens"
+    global _gc_paused
+    if _gc_paused: _gc_paused = False; gc.freeze(); gc.enable()
+
 def quick_exit(code:int):
     "End the process with exit status `code` as the interpreter would, less its teardown of every module's objects"
     import atexit, os, threading
@@ -497,8 +514,10 @@ def quick_exit(code:int):
     os._exit(code)
 
 def run():
-    "The `transferkit` console command: `main`, then `quick_exit` (a plain exit where this Python lacks what it needs)"
+    "The `transferkit` console command: `main` with the garbage collector paused through the command's imports (`_imported`), then `quick_exit` (a plain exit where this Python lacks what it needs)"
     import atexit, threading
+    global _gc_paused
+    gc.disable(); _gc_paused = True
     code = main()
     if hasattr(threading, '_shutdown') and hasattr(atexit, '_run_exitfuncs'): quick_exit(code)
     sys.exit(code)
