@@ -16,14 +16,16 @@ from .core import *
 from fastai.vision.all import (DataBlock, CategoryBlock, RandomSplitter, parent_label,
                                Resize, ResizeMethod, PadMode, aug_transforms, set_seed, TensorImage, retain_type,
                                PILImage, TransformBlock, IntToFloatTensor)
-from fastai.vision.augment import AffineCoordTfm, _WarpCoord, find_coeffs
+from fastai.vision.augment import AffineCoordTfm, LightingTfm, _WarpCoord, _BrightnessLogit, _ContrastLogit, find_coeffs
+from fastai.torch_core import logit
 
 from .ingest import decode_image, read_rgb
 
 # %% auto #0
 __all__ = ['BALANCE_MODES', 'RESIZE_METHODS', 'RESIDENT_CACHE', 'check_dataset', 'dataset_fingerprint', 'balance_split',
-           'class_weights', 'OnePassAffine', 'one_pass', 'DecodedImages', 'resize_tfm', 'split_files', 'FolderLabel',
-           'get_dls', 'ResidentImages', 'ImageStore', 'ResidentDL', 'free_memory', 'to_resident']
+           'class_weights', 'OnePassAffine', 'OnePassLighting', 'one_pass', 'DecodedImages', 'resize_tfm',
+           'split_files', 'FolderLabel', 'get_dls', 'ResidentImages', 'ImageStore', 'ResidentDL', 'free_memory',
+           'to_resident']
 
 # %% ../nbs/10_data.ipynb #7bfeef26
 def _unreadable(files, workers=4):
@@ -103,8 +105,45 @@ def _grid_axis(n:int, align_corners:bool, like) -> torch.Tensor:
     if align_corners: return torch.linspace(-1, 1, n, dtype=like.dtype, device=like.device)
     return (torch.arange(n, dtype=like.dtype, device=like.device)*2 + 1)/n - 1
 
+def _fastai_draws(fs) -> bool:
+    "Whether each of `fs` is one of fastai's augmentation functions, drawing per image as it does by default (no `draw`, no `batch=True`)"
+    for f in fs:
+        kw = f.keywords if isinstance(f, partial) else vars(f)
+        if (f.func if isinstance(f, partial) else type(f)).__module__ != 'fastai.vision.augment': return False
+        if kw.get('batch') or any(kw.get(k) is not None for k in ('draw', 'draw_x', 'draw_y')): return False
+    return True
+
+def _as_many(like, n:int) -> torch.Tensor:
+    "A plain (n,C,H,W) view of the one image `like`: what fastai's draws for `n` images read (their number, shape, dtype and device)"
+    return like.as_subclass(torch.Tensor)[:1].expand(n, *like.shape[1:])
+
+def _without(state, keys):
+    "A pickled state without the attributes `keys`"
+    return {k: v for k,v in state.items() if k not in keys} if isinstance(state, dict) else state
+
 class OnePassAffine(AffineCoordTfm):
-    "fastai's merged affine and warp augmentation, its sampling grid computed as one homography per image"
+    "fastai's merged affine and warp augmentation, its sampling grid computed as one homography per image; an epoch's draws can be made at once (`draw_epoch`)"
+    plan = planned_h = None # `draw_epoch`'s draws, which the next training batches take in order; the homographies of the batch's
+
+    def can_draw_epoch(self) -> bool: return _fastai_draws(self.aff_fs + self.coord_fs)
+
+    def draw_epoch(self, n:int, like):
+        "fastai's draws for the `n` images of an epoch (shaped as `like`, one image as this transform receives it), made at once, with their homographies"
+        AffineCoordTfm.before_call(self, _as_many(like, n), 0)
+        mat = self.mat.as_subclass(torch.Tensor)
+        self.plan = dict(at=0, mat=mat, warps=[(c.orig_pts, c.targ_pts) for c in self.coord_fs], h=_homography(mat.float(), self.coord_fs))
+
+    def before_call(self, b, split_idx):
+        "fastai's draws for the batch `b`, or its rows of the epoch's (`draw_epoch`)"
+        self.planned_h, p = None, self.plan
+        while isinstance(b, tuple): b = b[0]
+        if p is None or split_idx != 0: return super().before_call(b, split_idx)
+        if p['at'] + len(b) > len(p['mat']): self.plan = None; return super().before_call(b, split_idx) # more images than drawn
+        s = slice(p['at'], p['at'] + len(b)); p['at'] = s.stop
+        self.split_idx, self.do, self.mat = split_idx, True, p['mat'][s]
+        for c,(o,t) in zip(self.coord_fs, p['warps']): c.orig_pts, c.targ_pts = o[s], t[s]
+        if p['h'] is not None: self.planned_h = p['h'][s]
+
     def _get_affine_mat(self, x):
         "fastai's random affine draws, made on the batch as a plain tensor: the same values without fastai's per-op type dispatch"
         plain = isinstance(x, TensorImage) and getattr(x, 'img_size', None) is None # `img_size` would set the aspect of the matrices
@@ -114,7 +153,7 @@ class OnePassAffine(AffineCoordTfm):
         if reverse or not isinstance(x, TensorImage): return super()._encode(x, mode, reverse)
         size = tuple(x.shape[-2:]) if self.size is None else (self.size,)*2 if isinstance(self.size, int) else tuple(self.size)
         if self.split_idx and size == tuple(x.shape[-2:]): return x # the identity resampling onto itself
-        h = _homography(self.mat.as_subclass(torch.Tensor).float(), [] if self.split_idx else self.coord_fs)
+        h = self.planned_h if self.planned_h is not None and not self.split_idx else _homography(self.mat.as_subclass(torch.Tensor).float(), [] if self.split_idx else self.coord_fs)
         if h is None: return super()._encode(x, mode, reverse)
         xs, ys = _grid_axis(size[1], bool(self.align_corners), h).view(1,1,-1), _grid_axis(size[0], bool(self.align_corners), h).view(1,-1,1)
         m = h.view(-1, 9, 1, 1) # row r of image i's matrix maps (x, y, 1) by m[i,3r]*x + m[i,3r+1]*y + m[i,3r+2]
@@ -130,14 +169,54 @@ class OnePassAffine(AffineCoordTfm):
         return retain_type(out, x, as_copy=True)
 
     def __reduce_ex__(self, protocol):
-        # pickled as fastai's own class: an exported learner must load where transferkit is not installed
-        return (copyreg._reconstructor, (AffineCoordTfm, object, None), *super().__reduce_ex__(protocol)[2:])
+        # pickled as fastai's own class, without an epoch's draws: an exported learner must load where transferkit is not installed
+        # (fastai keeps `before_call` bound in the instance: left out, the loaded object finds fastai's own)
+        state, *rest = super().__reduce_ex__(protocol)[2:]
+        return (copyreg._reconstructor, (AffineCoordTfm, object, None), _without(state, ('plan', 'planned_h', 'before_call')), *rest)
+
+_LOGIT_FS = (_BrightnessLogit, _ContrastLogit)
+
+class OnePassLighting(LightingTfm):
+    "fastai's merged brightness and contrast augmentation, its operations done on plain tensors (the same values without fastai's per-op type dispatch); an epoch's draws can be made at once (`draw_epoch`)"
+    plan = None # `draw_epoch`'s draws, which the next training batches take in order
+
+    def can_draw_epoch(self) -> bool: return all(type(f) in _LOGIT_FS for f in self.fs) and _fastai_draws(self.fs)
+
+    def draw_epoch(self, n:int, like):
+        "fastai's draws for the `n` images of an epoch (shaped as `like`, one image), made at once"
+        LightingTfm.before_call(self, _as_many(like, n), 0)
+        self.plan = dict(at=0, n=n, changes=[f.change.as_subclass(torch.Tensor) for f in self.fs])
+
+    def before_call(self, b, split_idx):
+        "fastai's draws for the batch `b`, or its rows of the epoch's (`draw_epoch`)"
+        p = self.plan
+        while isinstance(b, tuple): b = b[0]
+        if p is None or split_idx != 0: return super().before_call(b, split_idx)
+        if p['at'] + len(b) > p['n']: self.plan = None; return super().before_call(b, split_idx) # more images than drawn
+        s = slice(p['at'], p['at'] + len(b)); p['at'] = s.stop
+        self.do = True
+        for f,c in zip(self.fs, p['changes']): f.change = c[s]
+
+    def encodes(self, x:TensorImage):
+        if not all(type(f) in _LOGIT_FS for f in self.fs): return super().encodes(x)
+        y = logit(x.as_subclass(torch.Tensor)) # fastai's `lighting`: sigmoid(fs(logit(x))), each f an in-place add or multiply
+        for f in self.fs: y = f(y)
+        return retain_type(y.sigmoid_(), x, as_copy=True)
+
+    def __reduce_ex__(self, protocol):
+        # pickled as fastai's own class, without an epoch's draws or the bound `before_call`, as `OnePassAffine`
+        state, *rest = super().__reduce_ex__(protocol)[2:]
+        return (copyreg._reconstructor, (LightingTfm, object, None), _without(state, ('plan', 'before_call')), *rest)
 
 def one_pass(tfms:list) -> list:
-    "`tfms` (as from `aug_transforms`) with each merged `AffineCoordTfm` computed by `OnePassAffine`"
-    return [OnePassAffine(aff_fs=t.aff_fs, coord_fs=t.coord_fs, size=t.size, mode=t.mode, pad_mode=t.pad_mode,
-                          mode_mask=t.mode_mask, align_corners=t.align_corners)
-            if isinstance(t, AffineCoordTfm) and not isinstance(t, OnePassAffine) else t for t in tfms]
+    "`tfms` (as from `aug_transforms`) with each merged `AffineCoordTfm` computed by `OnePassAffine` and each merged `LightingTfm` by `OnePassLighting`"
+    def lean(t):
+        if isinstance(t, AffineCoordTfm) and not isinstance(t, OnePassAffine):
+            return OnePassAffine(aff_fs=t.aff_fs, coord_fs=t.coord_fs, size=t.size, mode=t.mode, pad_mode=t.pad_mode,
+                                 mode_mask=t.mode_mask, align_corners=t.align_corners)
+        if isinstance(t, LightingTfm) and not isinstance(t, OnePassLighting) and t.space_fn == TensorImage.lighting: return OnePassLighting(t.fs, p=t.p)
+        return t
+    return [lean(t) for t in tfms]
 
 # %% ../nbs/10_data.ipynb #ce6a6d7f
 class DecodedImages:
@@ -348,13 +427,25 @@ class ResidentDL(TfmdDL):
         rows = self.rows[order]
         return rows, self.images.offsets(rows, g if getattr(self.dataset, 'split_idx', None) == 0 else None), self.labels[order]
 
+    def _draw_epoch(self) -> list:
+        "In training mode, the batch transforms that made this epoch's random draws at once (`OnePassAffine`, `OnePassLighting`)"
+        if getattr(self.dataset, 'split_idx', None) != 0: return []
+        like = torch.zeros(1, 3, self.images.size, self.images.size, device=self.device or self.images.strips.device)
+        tfms = [t for t in self.after_batch.fs if hasattr(t, 'draw_epoch') and t.can_draw_epoch()]
+        for t in tfms: t.draw_epoch(min(self.n, len(self)*self.bs), like)
+        return tfms
+
     def __iter__(self):
         self.randomize(); self.before_iter()
         rows, offsets, labels = self._epoch()
-        for i in range(len(self)):
-            s = slice(i*self.bs, (i+1)*self.bs)
-            b = (self.images.crops(rows[s], offsets[s]), TensorCategory(labels[s]))
-            yield self.after_batch(b if self.device is None else to_device(b, self.device))
+        planned = self._draw_epoch()
+        try:
+            for i in range(len(self)):
+                s = slice(i*self.bs, (i+1)*self.bs)
+                b = (self.images.crops(rows[s], offsets[s]), TensorCategory(labels[s]))
+                yield self.after_batch(b if self.device is None else to_device(b, self.device))
+        finally:
+            for t in planned: t.plan = None
         self.after_iter()
 
 # %% ../nbs/10_data.ipynb #392f8a3e
