@@ -4,8 +4,8 @@
 
 # %% ../nbs/20_learner.ipynb #7f863a3c
 from __future__ import annotations
-import inspect, json, os, socket, time
-from contextlib import nullcontext
+import ctypes, inspect, json, os, platform, socket, time
+from contextlib import contextmanager, nullcontext
 from functools import partial
 from pathlib import Path
 
@@ -17,11 +17,11 @@ from fastai.optimizer import Optimizer, Adam, weight_decay, average_grad, averag
 from torch.optim.adam import adam as _torch_adam
 
 # %% auto #0
-__all__ = ['fused_adam', 'get_arch', 'WeightsUnavailable', 'cached_weights_path', 'weights_file', 'arch_body',
-           'load_body_weights', 'FusedAdam', 'default_device', 'bf16_wanted', 'gpu_amp_dtype', 'make_learner',
-           'gpu_mixed_precision', 'TrainingRecord', 'EpochLine', 'cpu_bf16_supported', 'cpu_trains_bf16',
-           'CPUMixedPrecision', 'CPUChannelsLast', 'PlainBatches', 'fit_learner', 'train_model', 'head_spec',
-           'build_head', 'inference_dls', 'load_model', 'save_record']
+__all__ = ['fused_adam', 'M_TRIM_THRESHOLD', 'M_MMAP_THRESHOLD', 'get_arch', 'WeightsUnavailable', 'cached_weights_path',
+           'weights_file', 'arch_body', 'load_body_weights', 'FusedAdam', 'default_device', 'bf16_wanted',
+           'gpu_amp_dtype', 'make_learner', 'gpu_mixed_precision', 'TrainingRecord', 'EpochLine', 'cpu_bf16_supported',
+           'cpu_trains_bf16', 'CPUMixedPrecision', 'CPUChannelsLast', 'PlainBatches', 'kept_heap', 'fit_learner',
+           'train_model', 'head_spec', 'build_head', 'inference_dls', 'load_model', 'save_record']
 
 # %% ../nbs/20_learner.ipynb #a9da8a83
 def get_arch(name:str):
@@ -245,6 +245,27 @@ class PlainBatches(Callback):
         plain = lambda b: tuple(t.as_subclass(torch.Tensor) if isinstance(t, torch.Tensor) and type(t) is not torch.Tensor else t for t in b)
         self.learn.xb, self.learn.yb = plain(self.xb), plain(self.yb)
 
+# %% ../nbs/20_learner.ipynb #5d30b087
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3 # glibc's `mallopt` parameters (malloc.h)
+
+def _glibc():
+    "The C library, if it is glibc, whose `mallopt` and `malloc_trim` `kept_heap` calls; else None"
+    if platform.system() != 'Linux' or platform.libc_ver()[0] != 'glibc': return None
+    try: libc = ctypes.CDLL(None)
+    except OSError: return None
+    return libc if hasattr(libc, 'mallopt') and hasattr(libc, 'malloc_trim') else None
+
+@contextmanager
+def kept_heap(mb:int=32): # glibc's largest mmap threshold
+    "Within the block, memory freed is kept for reuse: blocks up to `mb` MB come from the heap, whose free top stays; after it, the free memory goes back to the system"
+    libc = _glibc()
+    if libc is None: yield; return
+    libc.mallopt(M_MMAP_THRESHOLD, mb*2**20); libc.mallopt(M_TRIM_THRESHOLD, 2**30)
+    try: yield
+    finally:
+        libc.mallopt(M_TRIM_THRESHOLD, 2*mb*2**20) # glibc's own rule once the mmap threshold has risen
+        libc.malloc_trim(0)
+
 # %% ../nbs/20_learner.ipynb #b85653df
 def _on_cpu(dls) -> bool: return dls.device is None or torch.device(dls.device).type == 'cpu'
 
@@ -262,7 +283,7 @@ def fit_learner(learn, epochs:int, fine_tune:bool=True, # False: one-cycle train
     cbs = [rec, PlainBatches()] + ([CPUMixedPrecision()] if bf16 else []) + ([CPUChannelsLast()] if on_cpu and channels_last is not False else [])
     bars = progress and show_bars()
     if progress and not bars: cbs.append(EpochLine(epochs + (freeze_epochs if fine_tune else 0)))
-    with (nullcontext() if bars else learn.no_bar()), learn.no_logging():
+    with (nullcontext() if bars else learn.no_bar()), learn.no_logging(), (kept_heap() if on_cpu else nullcontext()):
         if fine_tune: learn.fine_tune(epochs, base_lr=lr, freeze_epochs=freeze_epochs, cbs=cbs)
         else: learn.fit_one_cycle(epochs, lr_max=lr, cbs=cbs)
     return rec.rows, bf16
