@@ -17,7 +17,6 @@ from fastai.vision.all import (DataBlock, CategoryBlock, RandomSplitter, parent_
                                Resize, ResizeMethod, PadMode, aug_transforms, set_seed, TensorImage, retain_type,
                                PILImage, TransformBlock, IntToFloatTensor)
 from fastai.vision.augment import AffineCoordTfm, LightingTfm, _WarpCoord, _BrightnessLogit, _ContrastLogit, find_coeffs
-from fastai.torch_core import logit
 
 from .ingest import decode_image, read_rgb
 
@@ -199,7 +198,9 @@ class OnePassLighting(LightingTfm):
 
     def encodes(self, x:TensorImage):
         if not all(type(f) in _LOGIT_FS for f in self.fs): return super().encodes(x)
-        y = logit(x.as_subclass(torch.Tensor)) # fastai's `lighting`: sigmoid(fs(logit(x))), each f an in-place add or multiply
+        # fastai's `lighting`, sigmoid(fs(logit(x))) with each f an add or multiply in place, and its `logit`,
+        # -(1/x.clamp(1e-7, 1-1e-7) - 1).log(), here in place after the clamp: the same operations in the same order
+        y = x.as_subclass(torch.Tensor).clamp(1e-7, 1-1e-7).reciprocal_().sub_(1).log_().neg_()
         for f in self.fs: y = f(y)
         return retain_type(y.sigmoid_(), x, as_copy=True)
 
@@ -321,6 +322,9 @@ class ResidentImages:
     def __init__(self, strips, lengths, transposed): # transposed: the image's strips are its columns (it is wider than high)
         self.strips, self.lengths, self.transposed = strips, lengths, transposed.bool()
         self.starts, self.size = lengths.cumsum(0) - lengths, strips.shape[1]
+        t = self.transposed # all wider than high, or none: a batch needs no choice per image
+        known = len(t) and t.device.type != 'meta'
+        self.all_transposed, self.none_transposed = (bool(t.all()), not bool(t.any())) if known else (False, False)
     def __len__(self): return len(self.lengths)
     def to(self, device): return ResidentImages(*(t.to(device) for t in (self.strips, self.lengths, self.transposed)))
 
@@ -335,7 +339,9 @@ class ResidentImages:
         "The (B,3,S,S) uint8 channels-last batch of the square crops of images `rows` starting at `offsets`"
         first = self.starts[rows] + offsets
         x = self.strips[(first[:,None] + torch.arange(self.size, device=first.device)).view(-1)].view(len(rows), self.size, self.size, 3)
-        out = torch.where(self.transposed[rows].view(-1, 1, 1, 1), x.transpose(1, 2), x, out=torch.empty_like(x)) # (B,H,W,C) in memory
+        if self.none_transposed: out = x
+        elif self.all_transposed: out = x.transpose(1, 2).contiguous() # (B,H,W,C) in memory
+        else: out = torch.where(self.transposed[rows].view(-1, 1, 1, 1), x.transpose(1, 2), x, out=torch.empty_like(x))
         return TensorImage(out.permute(0, 3, 1, 2))
 
 # %% ../nbs/10_data.ipynb #ea5164cd
