@@ -116,6 +116,14 @@ def _as_many(like, n:int) -> torch.Tensor:
     "A plain (n,C,H,W) view of the one image `like`: what fastai's draws for `n` images read (their number, shape, dtype and device)"
     return like.as_subclass(torch.Tensor)[:1].expand(n, *like.shape[1:])
 
+def _taken(t, b, split_idx):
+    "The rows of the epoch's draws (`t.plan`) that the training batch `b` takes, or None: draw for it as fastai does (no plan, not training, or more images than drawn)"
+    p = t.plan
+    if p is None or split_idx != 0: return None
+    if p['at'] + len(b) > p['n']: t.plan = None; return None
+    s = slice(p['at'], p['at'] + len(b)); p['at'] = s.stop
+    return s
+
 def _without(state, keys):
     "A pickled state without the attributes `keys`"
     return {k: v for k,v in state.items() if k not in keys} if isinstance(state, dict) else state
@@ -130,15 +138,14 @@ class OnePassAffine(AffineCoordTfm):
         "fastai's draws for the `n` images of an epoch (shaped as `like`, one image as this transform receives it), made at once, with their homographies"
         AffineCoordTfm.before_call(self, _as_many(like, n), 0)
         mat = self.mat.as_subclass(torch.Tensor)
-        self.plan = dict(at=0, mat=mat, warps=[(c.orig_pts, c.targ_pts) for c in self.coord_fs], h=_homography(mat.float(), self.coord_fs))
+        self.plan = dict(at=0, n=n, mat=mat, warps=[(c.orig_pts, c.targ_pts) for c in self.coord_fs], h=_homography(mat.float(), self.coord_fs))
 
     def before_call(self, b, split_idx):
         "fastai's draws for the batch `b`, or its rows of the epoch's (`draw_epoch`)"
-        self.planned_h, p = None, self.plan
+        self.planned_h = None
         while isinstance(b, tuple): b = b[0]
-        if p is None or split_idx != 0: return super().before_call(b, split_idx)
-        if p['at'] + len(b) > len(p['mat']): self.plan = None; return super().before_call(b, split_idx) # more images than drawn
-        s = slice(p['at'], p['at'] + len(b)); p['at'] = s.stop
+        if (s := _taken(self, b, split_idx)) is None: return super().before_call(b, split_idx)
+        p = self.plan
         self.split_idx, self.do, self.mat = split_idx, True, p['mat'][s]
         for c,(o,t) in zip(self.coord_fs, p['warps']): c.orig_pts, c.targ_pts = o[s], t[s]
         if p['h'] is not None: self.planned_h = p['h'][s]
@@ -188,13 +195,10 @@ class OnePassLighting(LightingTfm):
 
     def before_call(self, b, split_idx):
         "fastai's draws for the batch `b`, or its rows of the epoch's (`draw_epoch`)"
-        p = self.plan
         while isinstance(b, tuple): b = b[0]
-        if p is None or split_idx != 0: return super().before_call(b, split_idx)
-        if p['at'] + len(b) > p['n']: self.plan = None; return super().before_call(b, split_idx) # more images than drawn
-        s = slice(p['at'], p['at'] + len(b)); p['at'] = s.stop
+        if (s := _taken(self, b, split_idx)) is None: return super().before_call(b, split_idx)
         self.do = True
-        for f,c in zip(self.fs, p['changes']): f.change = c[s]
+        for f,c in zip(self.fs, self.plan['changes']): f.change = c[s]
 
     def encodes(self, x:TensorImage):
         if not all(type(f) in _LOGIT_FS for f in self.fs): return super().encodes(x)
