@@ -17,11 +17,11 @@ from fastai.optimizer import Optimizer, Adam, weight_decay, average_grad, averag
 from torch.optim.adam import adam as _torch_adam
 
 # %% auto #0
-__all__ = ['fused_adam', 'M_TRIM_THRESHOLD', 'M_MMAP_THRESHOLD', 'get_arch', 'WeightsUnavailable', 'cached_weights_path',
-           'weights_file', 'arch_body', 'load_body_weights', 'FusedAdam', 'default_device', 'bf16_wanted',
-           'gpu_amp_dtype', 'make_learner', 'gpu_mixed_precision', 'TrainingRecord', 'EpochLine', 'cpu_bf16_supported',
-           'cpu_trains_bf16', 'CPUMixedPrecision', 'CPUChannelsLast', 'PlainBatches', 'kept_heap', 'fit_learner',
-           'train_model', 'head_spec', 'build_head', 'inference_dls', 'load_model', 'save_record']
+__all__ = ['fused_adam', 'get_arch', 'WeightsUnavailable', 'cached_weights_path', 'weights_file', 'arch_body',
+           'load_body_weights', 'FusedAdam', 'default_device', 'bf16_wanted', 'gpu_amp_dtype', 'make_learner',
+           'gpu_mixed_precision', 'TrainingRecord', 'EpochLine', 'cpu_bf16_supported', 'cpu_trains_bf16',
+           'CPUMixedPrecision', 'CPUChannelsLast', 'PlainBatches', 'kept_heap', 'fit_learner', 'train_model',
+           'head_spec', 'build_head', 'inference_dls', 'load_model', 'save_record']
 
 # %% ../nbs/20_learner.ipynb #a9da8a83
 def get_arch(name:str):
@@ -246,7 +246,7 @@ class PlainBatches(Callback):
         self.learn.xb, self.learn.yb = plain(self.xb), plain(self.yb)
 
 # %% ../nbs/20_learner.ipynb #5d30b087
-M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3 # glibc's `mallopt` parameters (malloc.h)
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3 # glibc's `mallopt` parameters (malloc.h)
 
 def _glibc():
     "The C library, if it is glibc, whose `mallopt` and `malloc_trim` `kept_heap` calls; else None"
@@ -260,10 +260,10 @@ def kept_heap(mb:int=32): # glibc's largest mmap threshold
     "Within the block, memory freed is kept for reuse: blocks up to `mb` MB come from the heap, whose free top stays; after it, the free memory goes back to the system"
     libc = _glibc()
     if libc is None: yield; return
-    libc.mallopt(M_MMAP_THRESHOLD, mb*2**20); libc.mallopt(M_TRIM_THRESHOLD, 2**30)
+    libc.mallopt(_M_MMAP_THRESHOLD, mb*2**20); libc.mallopt(_M_TRIM_THRESHOLD, 2**30)
     try: yield
     finally:
-        libc.mallopt(M_TRIM_THRESHOLD, 2*mb*2**20) # glibc's own rule once the mmap threshold has risen
+        libc.mallopt(_M_TRIM_THRESHOLD, 2*mb*2**20) # glibc's own rule once the mmap threshold has risen
         libc.malloc_trim(0)
 
 # %% ../nbs/20_learner.ipynb #b85653df
