@@ -130,11 +130,11 @@ def default_device():
     return torch.device('cuda') if torch.cuda.is_available() else torch.device('cpu')
 
 def bf16_wanted(bf16:bool=None) -> bool|None:
-    "`bf16` if given, else the `TRANSFERKIT_BF16` environment variable (0 or 1), else None (the device decides)"
+    "`bf16` if given, else the `TRANSFERKIT_BF16` environment variable (0 or 1), else None (the default of the device and task)"
     if bf16 is not None: return bool(bf16)
     env = os.environ.get('TRANSFERKIT_BF16', '').strip()
     if env in ('', 'auto'): return None
-    if env not in ('0', '1'): raise TransferkitError(f"TRANSFERKIT_BF16={env!r}: use 0 (never bfloat16), 1 (always) or leave it unset (where the device computes it natively)")
+    if env not in ('0', '1'): raise TransferkitError(f"TRANSFERKIT_BF16={env!r}: use 0 (never bfloat16), 1 (always) or leave it unset (the default: float32 on the CPU, bfloat16 where a GPU has it)")
     return env == '1'
 
 def gpu_amp_dtype(bf16:bool=None) -> torch.dtype:
@@ -213,10 +213,12 @@ def cpu_bf16_supported() -> bool:
     try: return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError): return False
 
-def cpu_trains_bf16(bf16:bool=None) -> bool:
-    "Whether `fit_learner` autocasts to bfloat16 on the CPU: `bf16`, else `TRANSFERKIT_BF16`, else where the CPU computes it natively"
+def cpu_trains_bf16(bf16:bool=None,
+                    auto:bool=False, # the default when neither says: where the CPU computes bfloat16 natively (else float32)
+                   ) -> bool:
+    "Whether to autocast to bfloat16 on the CPU: `bf16`, else `TRANSFERKIT_BF16`, else float32 (with `auto`: where the CPU computes it natively)"
     want = bf16_wanted(bf16)
-    return cpu_bf16_supported() if want is None else want
+    return (auto and cpu_bf16_supported()) if want is None else want
 
 class CPUMixedPrecision(Callback):
     "bfloat16 autocast of the forward pass on the CPU; the loss and everything else stay float32"
@@ -273,10 +275,10 @@ def fit_learner(learn, epochs:int, fine_tune:bool=True, # False: one-cycle train
                 lr:float=2e-3, # fastai's `fine_tune` base_lr; also the course's from-scratch `fit_one_cycle` lr
                 freeze_epochs:int=1,
                 progress:bool=True, # fastai's bars on a terminal or in Jupyter (`show_bars`), else a line per epoch (`EpochLine`)
-                bf16:bool=None, # CPU: bfloat16 autocast; default: `TRANSFERKIT_BF16`, else where the CPU computes it natively
+                bf16:bool=None, # CPU: bfloat16 autocast; default: `TRANSFERKIT_BF16`, else float32 (fastai's)
                 channels_last:bool=None, # CPU: train channels-last (default: on the CPU; it slows some networks, e.g. the U-Net)
                ) -> tuple:
-    "`(rows, bf16)`: train `learn` — in bfloat16 on a CPU that has it — and the per-epoch record of the fit"
+    "`(rows, bf16)`: train `learn` — on the CPU in bfloat16 only when asked — and the per-epoch record of the fit"
     rec = TrainingRecord()
     on_cpu = _on_cpu(learn.dls)
     bf16 = bool(on_cpu and cpu_trains_bf16(bf16))
@@ -298,7 +300,7 @@ def train_model(dls, arch:str='resnet18', epochs:int=4, pretrained:bool=True, we
                 freeze_epochs:int=1, # epochs of head-only training before unfreezing (pretrained only)
                 lr:float=2e-3, # peak learning rate (fastai's); `find_lr` picks one instead
                 find_lr:bool=False, seed:int=42, progress:bool=True,
-                bf16:bool=None, # CPU: bfloat16 autocast; default: `TRANSFERKIT_BF16`, else where the CPU computes it natively
+                bf16:bool=None, # CPU: bfloat16 autocast; default: `TRANSFERKIT_BF16`, else float32 (fastai's)
                 **kwargs):
     "`(learner, record)`: `fine_tune` from pretrained weights, or one-cycle training of the whole network from scratch"
     if not find_lr and not (isinstance(lr, (int, float)) and lr > 0): raise TransferkitError(f"lr={lr!r} must be a positive number, such as 2e-3")

@@ -238,7 +238,8 @@ def train_seg(dls, arch:str='resnet18', epochs:int=4, pretrained:bool=True, weig
     "`(learner, record)`: a U-Net trained on `dls`"
     set_seed(seed, reproducible=True)
     learn = seg_learner(dls, arch, pretrained=pretrained, weights=weights)
-    cl = not cpu_trains_bf16(bf16) # channels-last speeds the U-Net's float32 CPU step (12.2 against 9.9 img/s, 64 px, batch 8), not its bfloat16 one
+    bf16 = cpu_trains_bf16(bf16, auto=True) # the U-Net's default on the CPU: bfloat16 where the CPU computes it natively
+    cl = not bf16 # channels-last speeds the U-Net's float32 CPU step (12.2 against 9.9 img/s, 64 px, batch 8), not its bfloat16 one
     rows, bf16 = fit_learner(learn, epochs, fine_tune=pretrained, lr=lr, progress=progress, bf16=bf16, channels_last=cl)
     return learn, dict(arch=arch if isinstance(arch, str) else arch.__name__, kind='segmentation', pretrained=pretrained, seed=seed, lr=lr,
                        bs=dls.train.bs, device=str(dls.device), amp=_amp_of(learn), bf16=bf16 or _amp_of(learn) == 'bfloat16',
