@@ -78,8 +78,8 @@ class ImageServer:
                 if self.path.startswith('/good/'): return self.send(200, 'image/jpeg', distinct_jpeg(int(self.path[6:].split('.')[0])))
                 if self.path == '/flaky.jpg':
                     return self.send(500, 'text/plain', b'oops') if n == 1 else self.send(200, 'image/jpeg', image_bytes(color=(1, 2, 3)))
-                if self.path == '/slow.jpg':
-                    time.sleep(3); return self.send(200, 'image/jpeg', image_bytes())
+                if self.path == '/slow.jpg': # well past the fetch's timeout in test_good_and_bad_responses
+                    time.sleep(8); return self.send(200, 'image/jpeg', image_bytes())
                 if self.path in server.static: return self.send(200, *server.static[self.path])
                 self.send(404, 'text/html', b'<html>404</html>')
             def send(self, code, ctype, body):
