@@ -209,6 +209,14 @@ def test_bad_input_found_by_the_libraries_before_any_work(ws, args, names, monke
     code, out, err = main_in_process(_fill(args, ws), tmp_path)
     check_refused(code, out, err, names, before, (snapshot(ws), snapshot(tmp_path)))
 
+def test_bad_bf16_setting_refused_before_any_work(ws, monkeypatch, tmp_path):
+    "TRANSFERKIT_BF16, which a fit reads when it starts, is checked with the settings: one line, exit 2, no ingest copy made"
+    monkeypatch.setenv('TRANSFERKIT_BF16', 'maybe')
+    for cmd in ('train', 'heads'):
+        before = snapshot(ws), snapshot(tmp_path)
+        code, out, err = main_in_process([cmd, ws/'data', '--out', tmp_path/cmd, '--no-pretrained'], tmp_path)
+        check_refused(code, out, err, ["TRANSFERKIT_BF16='maybe'"], before, (snapshot(ws), snapshot(tmp_path)))
+
 def test_non_model_files_refused(ws, tmp_path):
     "A file that is not an exported model, given where one is expected: one line, exit 2 (load_model's check, from the safe-export work)"
     for argv in [['predict', ws/'text.txt', ws/'data'], ['predict', ws/'random.bin', ws/'data'], ['evaluate', ws/'empty.bin', ws/'data'],

@@ -16,7 +16,7 @@ from .core import *
 from .sources import LocalSource
 from .ingest import ingest_copy
 from .data import get_dls, resize_tfm, BALANCE_MODES
-from .learner import train_model, fit_learner, save_record, get_arch, weights_file, arch_body, WeightsUnavailable
+from .learner import train_model, fit_learner, save_record, get_arch, weights_file, arch_body, WeightsUnavailable, bf16_wanted
 from .features import train_head
 from .report import evaluate_learner, save_report
 from .export import export_model, predict_files, write_model_files, _relative
@@ -39,13 +39,14 @@ def check_settings(size:int=128,
                    valid_pct:float=0.2, resize_method:str='crop', balance:str=None, epochs:int=0,
                    k:int=2, # folds of a head search
                    lr:float=2e-3): # peak learning rate
-    "Refuse settings no run can use: `size`, `bs`, `epochs` or `k` out of range, `valid_pct` outside (0, 1), `lr` not above 0, an unknown method"
+    "Refuse settings no run can use: `size`, `bs`, `epochs` or `k` out of range, `valid_pct` outside (0, 1), `lr` not above 0, an unknown method, a `TRANSFERKIT_BF16` not 0 or 1"
     if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 < lr < float('inf'): raise TransferkitError(f"lr={lr!r} must be a number above 0, such as 2e-3")
     for name, v, lo in [('size', size, MIN_SIZE), ('bs', bs, 2), ('epochs', epochs, 0), ('k', k, 2)]: _whole(name, v, lo)
     if isinstance(valid_pct, bool) or not isinstance(valid_pct, (int, float)) or not 0 < valid_pct < 1:
         raise TransferkitError(f"valid_pct={valid_pct!r} must be a fraction between 0 and 1, such as 0.2")
     resize_tfm(size, resize_method)
     if balance is not None and balance not in BALANCE_MODES: raise TransferkitError(f"Balance mode {balance!r} is not one of {', '.join(BALANCE_MODES)}")
+    bf16_wanted() # the fit reads TRANSFERKIT_BF16 when it starts: a bad value is refused here, before the ingest
 
 # %% ../nbs/70_pipeline.ipynb #17e52b94
 def _thin_classes(items, valid_pct:float, min_valid:int) -> list:
