@@ -23,8 +23,8 @@ from .ingest import decode_image, read_rgb
 # %% auto #0
 __all__ = ['BALANCE_MODES', 'RESIZE_METHODS', 'RESIDENT_CACHE', 'check_dataset', 'dataset_fingerprint', 'balance_split',
            'class_weights', 'OnePassAffine', 'OnePassLighting', 'one_pass', 'DecodedImages', 'resize_tfm',
-           'split_files', 'FolderLabel', 'get_dls', 'ResidentImages', 'ImageStore', 'ResidentDL', 'free_memory',
-           'to_resident']
+           'auto_batch_size', 'split_files', 'FolderLabel', 'get_dls', 'ResidentImages', 'ImageStore', 'ResidentDL',
+           'free_memory', 'to_resident']
 
 # %% ../nbs/10_data.ipynb #7bfeef26
 def _unreadable(files, workers=4):
@@ -246,6 +246,15 @@ def resize_tfm(size:int, method:str='crop') -> Resize:
     if method not in RESIZE_METHODS: raise TransferkitError(f"Resize method {method!r} is not one of {', '.join(RESIZE_METHODS)}")
     return Resize(size, method=RESIZE_METHODS[method], pad_mode=PadMode.Zeros)
 
+def auto_batch_size(n_train:int, # images in the training split
+                    bs:int=None, # asked for: kept (capped at `n_train`); None: the rule
+                    largest:int=64, smallest:int=8, steps:int=10) -> int:
+    "`bs`, or the largest power of two up to fastai's 64 that gives `steps` optimizer steps an epoch (at least `smallest`)"
+    if bs is None:
+        bs = largest
+        while bs > smallest and n_train // bs < steps: bs //= 2
+    return max(1, min(bs, n_train)) # fastai drops the last partial training batch: never an epoch of none
+
 def _by_split_folder(path):
     "A splitter: images under `path/train/` train, those under `path/valid/` validate, however deep"
     def split(items):
@@ -267,7 +276,8 @@ class FolderLabel:
     # an exported learner must load where transferkit is not installed
     def __reduce__(self): return (partial, (parent_label,))
 
-def get_dls(path, size:int=128, valid_pct:float=0.2, seed:int=42, bs:int=64,
+def get_dls(path, size:int=128, valid_pct:float=0.2, seed:int=42,
+            bs:int=None, # default: `auto_batch_size` (fastai's 64 where that still gives 10 steps an epoch)
             resize_method:str='crop', # crop, squish or pad
             aug=True, # True for `aug_transforms()`, a dict of its arguments, or False for none
             verify:bool=True, # decode every image first and list the unreadable ones
@@ -276,7 +286,8 @@ def get_dls(path, size:int=128, valid_pct:float=0.2, seed:int=42, bs:int=64,
             balance:str=None, # training split only: undersample, oversample, or weighted (class-weighted loss)
             resident=False, # True: batches made on the device from images decoded once (`to_resident`), kept in `path/.resident`; or the folder to keep them in
             resident_mb:float=None, # default: half the memory free on the device; more: fastai's loader
-            device=None):
+            device=None,
+            plain:bool=False): # fastai's own augmentation transforms and loader (the stock recipe; `resident` is ignored)
     "fastai `DataLoaders` for the label folders under `path`"
     path = Path(path)
     resize = resize_tfm(size, resize_method)
@@ -290,16 +301,17 @@ def get_dls(path, size:int=128, valid_pct:float=0.2, seed:int=42, bs:int=64,
     if balance in ('undersample', 'oversample'):
         base = splitter
         splitter = lambda items: (balance_split(base(items)[0], labels, balance, seed), base(items)[1])
-    batch_tfms = one_pass(aug_transforms(**(aug if isinstance(aug, dict) else {}))) if aug else None
+    batch_tfms = aug_transforms(**(aug if isinstance(aug, dict) else {})) if aug else None
+    if batch_tfms and not plain: batch_tfms = one_pass(batch_tfms)
     if num_workers is None: num_workers = 4 if torch.cuda.is_available() else 0
     images = DecodedImages(keep_decoded_mb if not num_workers else 0) # with workers: read the same way, keep nothing
     dblock = DataBlock(blocks=(TransformBlock(type_tfms=images, batch_tfms=IntToFloatTensor), CategoryBlock), splitter=splitter,
                        get_y=get_y, item_tfms=resize, batch_tfms=batch_tfms)
     n_train = len(splitter(files)[0])
-    bs = max(1, min(bs, n_train)) # fastai drops the last partial training batch: never an epoch of none
+    bs = auto_batch_size(n_train, bs)
     dls = dblock.dataloaders(files, bs=bs, num_workers=num_workers, device=device)
     if not len(dls.valid_ds): raise TransferkitError(f"The validation split of {path} is empty: raise valid_pct or add images to valid/")
-    if resident: dls = to_resident(dls, path/RESIDENT_CACHE if resident is True else resident, resident_mb)
+    if resident and not plain: dls = to_resident(dls, path/RESIDENT_CACHE if resident is True else resident, resident_mb)
     dls.class_weights = class_weights([labels[i] for i in splitter(files)[0]], dls.vocab) if balance == 'weighted' else None
     return dls
 

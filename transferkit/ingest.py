@@ -77,21 +77,29 @@ def _target_size(size, max_side=None, short_side=None):
     return (max(1, round(w*scale)), max(1, round(h*scale)))
 
 # %% ../nbs/01_ingest.ipynb #9c55e7ef
-def _draft_size(data, max_side, short_side):
-    "The stored (not yet rotated) size an image in `data` will be shrunk to, when it will be; else None"
+def _draft_size(data, max_side, short_side,
+                margin:int=1): # the draft keeps at least `margin` times the target size
+    "The stored (not yet rotated) size an image in `data` will be decoded at for shrinking, when it will be shrunk; else None"
     if not (max_side or short_side): return None
     try:
         with Image.open(io.BytesIO(data)) as probe: (w, h), turned = probe.size, probe.getexif().get(0x0112, 1) in (5, 6, 7, 8)
     except Exception: return None # decode_image says what is wrong
     tw, th = _target_size((h, w) if turned else (w, h), max_side, short_side)
     if (tw, th) == ((h, w) if turned else (w, h)): return None
+    tw, th = min(tw*margin, h if turned else w), min(th*margin, w if turned else h)
     return (th, tw) if turned else (tw, th)
 
-LOSSY_FORMATS = ('JPEG', 'MPO', 'WEBP') # stored as JPEG when changed; every other format as PNG
+LOSSY_FORMATS = ('JPEG', 'MPO', 'WEBP') # stored as JPEG when changed (a fetch's `max_side`); every other format as PNG
 
-def prepare_image(data:bytes, max_side:int=None, short_side:int=None, max_pixels:int=MAX_PIXELS, quality:int=90):
+def prepare_image(data:bytes,
+                  max_side:int=None, # a fetch's shrink: longer side at most this, Lanczos, lossy sources re-encoded as JPEG
+                  short_side:int=None, # the training copy's shrink: shorter side this, as fastai's `Resize` resamples, lossless
+                  max_pixels:int=MAX_PIXELS, quality:int=90):
     "`(bytes, extension, (w,h))` of `data` verified, upright, 8-bit RGB and shrunk as asked"
-    draft = _draft_size(data, max_side, short_side)
+    # the training copy must hold what fastai's `Resize` makes from the original: a JPEG drafted at >= 2x the target
+    # (DCT scaling, then bilinear: within 0.2/255 of bilinear from the full decode), resampled bilinear, stored as PNG
+    train = short_side is not None and max_side is None
+    draft = _draft_size(data, max_side, short_side, margin=2 if train else 1)
     img = decode_image(data, max_pixels, draft=draft)
     orientation = img.getexif().get(0x0112, 1)
     size = _target_size(img.size, max_side, short_side)
@@ -100,9 +108,9 @@ def prepare_image(data:bytes, max_side:int=None, short_side:int=None, max_pixels
         return data, '.jpg' if img.format == 'JPEG' else '.png', img.size
     out = to_rgb(ImageOps.exif_transpose(img))
     size = _target_size(out.size, max_side, short_side)
-    if size != out.size: out = out.resize(size, Image.Resampling.LANCZOS)
+    if size != out.size: out = out.resize(size, Image.Resampling.BILINEAR if train else Image.Resampling.LANCZOS)
     buf = io.BytesIO()
-    if img.format in LOSSY_FORMATS: out.save(buf, 'JPEG', quality=quality); ext = '.jpg'
+    if img.format in LOSSY_FORMATS and not train: out.save(buf, 'JPEG', quality=quality); ext = '.jpg'
     else: out.save(buf, 'PNG', compress_level=1); ext = '.png' # zlib's fastest level: ~15x faster than the default, ~20% larger
     return buf.getvalue(), ext, out.size
 

@@ -142,18 +142,20 @@ def gpu_amp_dtype(bf16:bool=None) -> torch.dtype:
     want = bf16_wanted(bf16)
     return torch.bfloat16 if want is not False and torch.cuda.is_bf16_supported() else torch.float16
 
-def _add_normalize(dls, stats=imagenet_stats):
-    if not dls.after_batch.fs.filter(risinstance(Normalize)): dls.add_tfms([Normalize.from_stats(*stats)], 'after_batch')
+def _add_normalize(dls, pretrained:bool=True, stats=imagenet_stats):
+    "Add the pretrained weights' `Normalize` to `dls`, as fastai's `vision_learner` does: none from scratch (fastai's rule)"
+    if pretrained and not dls.after_batch.fs.filter(risinstance(Normalize)): dls.add_tfms([Normalize.from_stats(*stats)], 'after_batch')
 
 # %% ../nbs/20_learner.ipynb #f09f886f
 def make_learner(dls, arch:str='resnet18', pretrained:bool=True,
                  weights=None, # a state-dict file to use instead of the cached torchvision weights
                  metrics=None, fp16:bool=None, # mixed precision (bfloat16 where the GPU has it, else float16); default: on a GPU only
+                 plain:bool=False, # fastai's own `Adam` instead of `FusedAdam` (the stock recipe: `fit_learner(plain=True)`)
                  **kwargs) -> Learner:
     "A fastai vision learner for `dls`, `pretrained` from the torch cache or `weights`"
     fn = get_arch(arch) if isinstance(arch, str) else arch
     metrics = metrics if metrics is not None else [accuracy, error_rate]
-    kwargs.setdefault('opt_func', fused_adam)
+    kwargs.setdefault('opt_func', Adam if plain else fused_adam)
     if getattr(dls, 'class_weights', None) is not None and 'loss_func' not in kwargs: # get_dls(balance='weighted')
         kwargs['loss_func'] = CrossEntropyLossFlat(weight=dls.class_weights.to(dls.device or 'cpu'))
     if isinstance(fn, str):
@@ -163,7 +165,7 @@ def make_learner(dls, arch:str='resnet18', pretrained:bool=True,
             raise WeightsUnavailable(f"timm could not load pretrained weights for {fn} ({type(e).__name__}): put them in the Hugging Face cache or use pretrained=False") from e
     else:
         path = weights_file(fn.__name__, weights) if pretrained else None
-        _add_normalize(dls)
+        _add_normalize(dls, pretrained)
         learn = vision_learner(dls, fn, pretrained=False, normalize=False, metrics=metrics, **kwargs)
         if path is not None:
             load_body_weights(learn, fn, path)
@@ -277,15 +279,17 @@ def fit_learner(learn, epochs:int, fine_tune:bool=True, # False: one-cycle train
                 progress:bool=True, # fastai's bars on a terminal or in Jupyter (`show_bars`), else a line per epoch (`EpochLine`)
                 bf16:bool=None, # CPU: bfloat16 autocast; default: `TRANSFERKIT_BF16`, else float32 (fastai's)
                 channels_last:bool=None, # CPU: train channels-last (default: on the CPU; it slows some networks, e.g. the U-Net)
+                plain:bool=False, # fastai's fit alone: no plain-tensor batches, channels-last, bfloat16 or kept heap
                ) -> tuple:
     "`(rows, bf16)`: train `learn` — on the CPU in bfloat16 only when asked — and the per-epoch record of the fit"
     rec = TrainingRecord()
     on_cpu = _on_cpu(learn.dls)
-    bf16 = bool(on_cpu and cpu_trains_bf16(bf16))
-    cbs = [rec, PlainBatches()] + ([CPUMixedPrecision()] if bf16 else []) + ([CPUChannelsLast()] if on_cpu and channels_last is not False else [])
+    bf16 = bool(on_cpu and not plain and cpu_trains_bf16(bf16))
+    fast = [] if plain else [PlainBatches()] + ([CPUMixedPrecision()] if bf16 else []) + ([CPUChannelsLast()] if on_cpu and channels_last is not False else [])
+    cbs = [rec] + fast
     bars = progress and show_bars()
     if progress and not bars: cbs.append(EpochLine(epochs + (freeze_epochs if fine_tune else 0)))
-    with (nullcontext() if bars else learn.no_bar()), learn.no_logging(), (kept_heap() if on_cpu else nullcontext()):
+    with (nullcontext() if bars else learn.no_bar()), learn.no_logging(), (kept_heap() if on_cpu and not plain else nullcontext()):
         if fine_tune: learn.fine_tune(epochs, base_lr=lr, freeze_epochs=freeze_epochs, cbs=cbs)
         else: learn.fit_one_cycle(epochs, lr_max=lr, cbs=cbs)
     return rec.rows, bf16
@@ -301,17 +305,18 @@ def train_model(dls, arch:str='resnet18', epochs:int=4, pretrained:bool=True, we
                 lr:float=2e-3, # peak learning rate (fastai's); `find_lr` picks one instead
                 find_lr:bool=False, seed:int=42, progress:bool=True,
                 bf16:bool=None, # CPU: bfloat16 autocast; default: `TRANSFERKIT_BF16`, else float32 (fastai's)
+                plain:bool=False, # the stock recipe: fastai's `Adam` and fit, none of transferkit's speed-ups
                 **kwargs):
     "`(learner, record)`: `fine_tune` from pretrained weights, or one-cycle training of the whole network from scratch"
     if not find_lr and not (isinstance(lr, (int, float)) and lr > 0): raise TransferkitError(f"lr={lr!r} must be a positive number, such as 2e-3")
     set_seed(seed, reproducible=True)
-    learn = make_learner(dls, arch, pretrained=pretrained, weights=weights, **kwargs)
+    learn = make_learner(dls, arch, pretrained=pretrained, weights=weights, plain=plain, **kwargs)
     if find_lr:
         with (nullcontext() if progress and show_bars() else learn.no_bar()): lr = float(learn.lr_find(show_plot=False).valley)
-    rows, bf16 = fit_learner(learn, epochs, fine_tune=pretrained, lr=lr, freeze_epochs=freeze_epochs, progress=progress, bf16=bf16)
+    rows, bf16 = fit_learner(learn, epochs, fine_tune=pretrained, lr=lr, freeze_epochs=freeze_epochs, progress=progress, bf16=bf16, plain=plain)
     return learn, dict(arch=arch if isinstance(arch, str) else arch.__name__, pretrained=pretrained, seed=seed,
                        lr=lr, bs=dls.train.bs, device=str(dls.device), amp=_amp_of(learn), bf16=bf16 or _amp_of(learn) == 'bfloat16',
-                       channels_last=_on_cpu(dls),
+                       channels_last=_on_cpu(dls) and not plain, plain=plain,
                        epochs=rows)
 
 # %% ../nbs/20_learner.ipynb #814c5e08

@@ -4,7 +4,7 @@
 
 # %% ../nbs/70_pipeline.ipynb #6b2c1acd
 from __future__ import annotations
-import os, warnings
+import os, shutil, warnings
 from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,8 +23,8 @@ from .export import export_model, predict_files, write_model_files, _relative
 from .package import swap_folder, PICKLE
 
 # %% auto #0
-__all__ = ['MIN_SIZE', 'check_settings', 'check_data_folder', 'check_model', 'check_out_folder', 'checks_first', 'ingest_folder',
-           'train_folder', 'report_and_export', 'search_folder', 'make_digits', 'run_demo']
+__all__ = ['MIN_SIZE', 'INGEST_FORMAT', 'check_settings', 'check_data_folder', 'check_model', 'check_out_folder', 'checks_first',
+           'ingest_folder', 'train_folder', 'report_and_export', 'search_folder', 'make_digits', 'run_demo']
 
 # %% ../nbs/70_pipeline.ipynb #bd3df443
 MIN_SIZE = 8 # pixels: the smallest image size a run accepts
@@ -35,13 +35,14 @@ def _whole(name, v, lo:int):
         raise TransferkitError(f"{name}={v!r} must be a whole number of at least {lo}")
 
 def check_settings(size:int=128,
-                   bs:int=64, # at least 2: a batch of one cannot train BatchNorm layers
+                   bs:int=64, # at least 2: a batch of one cannot train BatchNorm layers; None: `auto_batch_size`
                    valid_pct:float=0.2, resize_method:str='crop', balance:str=None, epochs:int=0,
                    k:int=2, # folds of a head search
                    lr:float=2e-3): # peak learning rate
     "Refuse settings no run can use: `size`, `bs`, `epochs` or `k` out of range, `valid_pct` outside (0, 1), `lr` not above 0, an unknown method, a `TRANSFERKIT_BF16` not 0 or 1"
     if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 < lr < float('inf'): raise TransferkitError(f"lr={lr!r} must be a number above 0, such as 2e-3")
-    for name, v, lo in [('size', size, MIN_SIZE), ('bs', bs, 2), ('epochs', epochs, 0), ('k', k, 2)]: _whole(name, v, lo)
+    for name, v, lo in [('size', size, MIN_SIZE), ('bs', bs, 2), ('epochs', epochs, 0), ('k', k, 2)]:
+        if not (name == 'bs' and v is None): _whole(name, v, lo)
     if isinstance(valid_pct, bool) or not isinstance(valid_pct, (int, float)) or not 0 < valid_pct < 1:
         raise TransferkitError(f"valid_pct={valid_pct!r} must be a fraction between 0 and 1, such as 0.2")
     resize_tfm(size, resize_method)
@@ -118,10 +119,19 @@ def checks_first():
     for w in held: warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 # %% ../nbs/70_pipeline.ipynb #d2a3f30d
+INGEST_FORMAT = 'short side, bilinear, PNG' # how `prepare_image(short_side=)` makes the training copy; a copy made otherwise is made again
+
+def _current_copy(cache:Path):
+    "Remove the ingest copy in `cache` if an older rule made it (its `.format` says another); stamp the folder with this rule"
+    stamp = cache/'.format'
+    if stamp.is_file() and stamp.read_text() == INGEST_FORMAT: return
+    if (cache/'manifest.csv').is_file(): shutil.rmtree(cache) # transferkit's own copy (it has a manifest), not data
+    cache.mkdir(parents=True, exist_ok=True); atomic_write(stamp, INGEST_FORMAT.encode())
+
 def ingest_folder(data, cache, size:int, progress:bool=True,
                   prepared=None) -> Path: # a `PreparedAhead` of `data` (the CLI starts one before importing fastai); closed here
     "A verified copy of the label folders in `data` under `cache`, shorter sides shrunk to `size`"
-    check_data_folder(data); check_out_folder(cache)
+    check_data_folder(data); check_out_folder(cache); _current_copy(Path(cache))
     try: rows = LocalSource(data).fetch(cache, short_side=size, progress=progress, prepared=prepared)
     finally:
         if prepared is not None: prepared.close() # its child must not compete with the training for the CPU
@@ -136,23 +146,36 @@ def ingest_folder(data, cache, size:int, progress:bool=True,
 
 # %% ../nbs/70_pipeline.ipynb #867ed97a
 def train_folder(data, out, size:int=128, epochs:int=4, arch:str='resnet18', pretrained:bool=True, weights=None,
-                 seed:int=42, valid_pct:float=0.2, bs:int=64, resize_method:str='crop', aug=True,
+                 seed:int=42, valid_pct:float=0.2,
+                 bs:int=None, # default: fastai's 64 where that gives 10 steps an epoch, else the largest power of two that does (at least 8)
+                 resize_method:str='crop', aug=True,
                  lr:float=2e-3, # peak learning rate (fastai's `fine_tune` default; from scratch the course's `fit_one_cycle` lr)
                  find_lr:bool=False, # pick the learning rate with `lr_find` instead of `lr`
                  balance:str=None, # training split only: undersample, oversample or weighted
                  resident:bool=True, # batches made on the device from images decoded once (`get_dls`, `to_resident`)
                  resize_at_ingest:bool=True, progress:bool=True,
-                 prepared=None) -> dict: # a `PreparedAhead` of `data` (`ingest_folder`)
+                 prepared=None, # a `PreparedAhead` of `data` (`ingest_folder`)
+                 plain:bool=False) -> dict: # the stock fastai recipe: the originals through fastai's loader, transforms and `Adam`
     "Train a classifier on the label folders in `data`; writes export.pkl, model card, record, report to `out`"
     out = Path(out)
     with checks_first():
         check_settings(size=size, bs=bs, valid_pct=valid_pct, resize_method=resize_method, balance=balance, epochs=epochs, lr=lr)
         check_data_folder(data, valid_pct); check_model(arch, pretrained, weights, epochs=epochs); check_out_folder(out)
+    if plain and prepared is not None: prepared.close(); prepared = None
+    resize_at_ingest = resize_at_ingest and not plain
     data_dir = ingest_folder(data, ingest_copy(out, size), size, progress=progress, prepared=prepared) if resize_at_ingest else Path(data)
     dls = get_dls(data_dir, size=size, valid_pct=valid_pct, seed=seed, bs=bs, resize_method=resize_method, aug=aug, verify=not resize_at_ingest, balance=balance,
-                  resident=resident and (True if resize_at_ingest else out/'resident')) # beside the ingest copy; never in `data`
-    learn, record = train_model(dls, arch, epochs=epochs, pretrained=pretrained, weights=weights, seed=seed, lr=lr, find_lr=find_lr, progress=progress)
+                  resident=resident and (True if resize_at_ingest else out/'resident'), plain=plain) # beside the ingest copy; never in `data`
+    learn, record = train_model(dls, arch, epochs=epochs, pretrained=pretrained, weights=weights, seed=seed, lr=lr, find_lr=find_lr, progress=progress, plain=plain)
+    if bs is None: record['bs_rule'] = _say_batch(dls, progress)
     return report_and_export(learn, record, out, data_dir)
+
+def _say_batch(dls, progress:bool) -> str:
+    "What `auto_batch_size` chose for `dls`, said once on the console when it is not fastai's 64; for the training record"
+    n, bs = len(dls.train_ds), dls.train.bs
+    why = f"batch size {bs}: {n} training images give {n // bs} steps an epoch" + ("" if bs == 64 else " (fastai's 64 would give {}; --bs 64 keeps it)".format(n // 64))
+    if progress and bs != 64: print(why, flush=True)
+    return why
 
 def _in_folder(metrics:dict, root) -> dict:
     "`metrics` with the files of its top losses relative to `root`"

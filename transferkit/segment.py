@@ -139,7 +139,7 @@ def _ingest_pair(f, m, dest:Path, size:int) -> str:
     img = read_rgb(f)
     with Image.open(m) as im: mask = Image.fromarray(np.asarray(im)) # class indices as mode L, whatever the palette
     wh = _shrunk(img.size, size)
-    if wh != img.size: img, mask = img.resize(wh, Image.Resampling.LANCZOS), mask.resize(wh, Image.Resampling.NEAREST)
+    if wh != img.size: img, mask = img.resize(wh, Image.Resampling.BILINEAR), mask.resize(wh, Image.Resampling.NEAREST) # fastai's `Resize` filters
     atomic_write(dest/IMAGES/f'{Path(f).stem}.png', _png(img)); atomic_write(dest/MASKS/f'{Path(f).stem}.png', _png(mask))
     return Path(f).stem
 
@@ -148,7 +148,7 @@ _RECORD = 'ingest.json' # in `dest`: `{stem: {image, mask, size}}` of every pair
 
 def _pair_hashes(pairs, size:int, workers:int=4) -> dict:
     "`{stem: {image, mask, size}}`: the sha256 of each (image, mask) file of `pairs`, and `size`"
-    h = lambda p: (Path(p[0]).stem, dict(image=hash_file(p[0]), mask=hash_file(p[1]), size=size))
+    h = lambda p: (Path(p[0]).stem, dict(image=hash_file(p[0]), mask=hash_file(p[1]), size=size, resample='bilinear')) # copies made otherwise are redone
     with ThreadPoolExecutor(workers) as ex: return dict(ex.map(h, pairs))
 
 def _read_record(dest) -> dict:
@@ -225,7 +225,7 @@ def seg_learner(dls, arch:str='resnet18', pretrained:bool=True,
     fn = get_arch(arch) if isinstance(arch, str) else arch
     if isinstance(fn, str): raise TransferkitError(f"Segmentation takes a torchvision architecture (resnet18, resnet34, ...); {arch!r} is a timm model")
     path = weights_file(fn.__name__, weights) if pretrained else None
-    _add_normalize(dls) # always: from scratch too (fastai adds none without pretrained weights)
+    _add_normalize(dls, pretrained) # as `unet_learner` does: the weights' statistics, none from scratch
     learn = unet_learner(dls, fn, pretrained=False, normalize=False, opt_func=fused_adam, metrics=[DiceMulti()])
     if path is not None:
         load_body_weights(learn, fn, path)
@@ -238,7 +238,7 @@ def train_seg(dls, arch:str='resnet18', epochs:int=4, pretrained:bool=True, weig
     "`(learner, record)`: a U-Net trained on `dls`"
     set_seed(seed, reproducible=True)
     learn = seg_learner(dls, arch, pretrained=pretrained, weights=weights)
-    bf16 = cpu_trains_bf16(bf16, auto=True) # the U-Net's default on the CPU: bfloat16 where the CPU computes it natively
+    bf16 = cpu_trains_bf16(bf16) # float32 on the CPU, as fastai trains; bfloat16 only when asked (`TRANSFERKIT_BF16=1`)
     cl = not bf16 # channels-last speeds the U-Net's float32 CPU step (12.2 against 9.9 img/s, 64 px, batch 8), not its bfloat16 one
     rows, bf16 = fit_learner(learn, epochs, fine_tune=pretrained, lr=lr, progress=progress, bf16=bf16, channels_last=cl)
     return learn, dict(arch=arch if isinstance(arch, str) else arch.__name__, kind='segmentation', pretrained=pretrained, seed=seed, lr=lr,
