@@ -92,7 +92,49 @@ def make_photo_crops(dest, per_class, seed):
         for i, lab in enumerate(sorted(os.listdir(d))):
             _split_write(dest, lab, [Image.open(f).convert('RGB') for f in sorted((Path(d)/lab).iterdir())], seed*100+i, ext='jpg')
 
-SETS = {'textures': make_textures, 'digits': make_digit_set, 'shapes': make_shapes, 'photos': make_photo_crops}
+def full_size(dest, sources, per_class, seed, scale=(0.3, 0.7), gray=0.):
+    """`per_class` photos per `(label, image)` of `sources`, as cameras give them: a crop (`scale` of the side) upscaled to
+    1024x768 (a quarter of them 768x1024), a little sensor noise, a random tint or, with probability `gray`, grey, JPEG
+    quality 80-95; split 75/25 into train/ and valid/"""
+    import io
+    import numpy as np
+    from PIL import Image, ImageEnhance
+    rng = np.random.default_rng(seed)
+    for c, (label, img) in enumerate(sources):
+        src = Image.fromarray(img).convert('RGB'); W, H = src.size; ims = []
+        for i in range(per_class):
+            out = (768, 1024) if rng.random() < 0.25 else (1024, 768)
+            s = rng.uniform(*scale); w = int(min(W, H*out[0]/out[1])*s); h = int(w*out[1]/out[0])
+            x, y = rng.integers(0, W-w+1), rng.integers(0, H-h+1)
+            im = src.crop((x, y, x+w, y+h)).resize(out, Image.Resampling.BICUBIC)
+            if rng.random() < 0.5: im = im.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+            im = ImageEnhance.Brightness(im).enhance(rng.uniform(0.75, 1.25))
+            a = np.asarray(im, dtype=np.float32)
+            a = a*rng.uniform(0.85, 1.15, 3) if rng.random() >= gray else a.mean(2, keepdims=True).repeat(3, 2)
+            a = np.clip(a + rng.normal(0, 3, a.shape), 0, 255).astype('uint8')
+            b = io.BytesIO(); Image.fromarray(a).save(b, 'JPEG', quality=int(rng.integers(80, 96))); ims.append(Image.open(b))
+        _split_write(dest, label, ims, seed*100 + c, valid_pct=0.25, ext='jpg')
+
+def make_surfaces(dest, per_class, seed):
+    "Full-size photos of three surfaces (scikit-image's grey moon, cells under a microscope, coins), each tinted at random"
+    from skimage import data
+    full_size(dest, [('moon', data.moon()), ('cells', data.cell()), ('coins', data.coins())], per_class, seed, scale=(0.25, 0.6))
+
+def make_objects(dest, per_class, seed):
+    "Full-size photos of three objects (scikit-image's cat, coffee cup, rocket)"
+    from skimage import data
+    full_size(dest, [('cat', data.chelsea()), ('coffee', data.coffee()), ('rocket', data.rocket())], per_class, seed, scale=(0.35, 0.8))
+
+def make_scenes(dest, per_class, seed):
+    "Full-size photos of three scenes (scikit-learn's temple and flower, scikit-image's cameraman), half of them grey"
+    from skimage import data
+    from sklearn.datasets import load_sample_images
+    china, flower = load_sample_images().images
+    full_size(dest, [('temple', china), ('flower', flower), ('field', data.camera())], per_class, seed, scale=(0.35, 0.8), gray=0.5)
+
+FULL_SIZE = ('surfaces', 'objects', 'scenes') # >= 800-px JPEGs: the photos users have
+SETS = {'surfaces': make_surfaces, 'objects': make_objects, 'scenes': make_scenes,
+        'textures': make_textures, 'digits': make_digit_set, 'shapes': make_shapes, 'photos': make_photo_crops}
 
 STOCK = '''
 import hashlib, json, sys, time
@@ -101,7 +143,7 @@ for t in json.loads(sys.argv[1]):
     t0 = time.perf_counter(); path = Path(t['path'])
     set_seed(t['seed'], reproducible=True)
     dls = DataBlock(blocks=(ImageBlock, CategoryBlock), get_items=get_image_files, splitter=GrandparentSplitter(),
-                    get_y=parent_label, item_tfms=Resize(t['size']), batch_tfms=aug_transforms()).dataloaders(path, bs=t['bs'])
+                    get_y=parent_label, item_tfms=Resize(t['size']), batch_tfms=aug_transforms()).dataloaders(path, bs=64 if t['bs'] == 'auto' else t['bs'])
     learn = vision_learner(dls, resnet18, metrics=accuracy, pretrained=bool(t['pretrained'])) # weights from the torch cache
     with learn.no_bar(), learn.no_logging():
         if t['pretrained']: learn.fine_tune(t['epochs'])
@@ -117,11 +159,14 @@ from pathlib import Path
 from transferkit.pipeline import train_folder
 for t in json.loads(sys.argv[1]):
     t0 = time.perf_counter()
-    res = train_folder(t['path'], t['out'], size=t['size'], epochs=t['epochs'], pretrained=bool(t['pretrained']), seed=t['seed'], bs=t['bs'], progress=False)
+    res = train_folder(t['path'], t['out'], size=t['size'], epochs=t['epochs'], pretrained=bool(t['pretrained']), seed=t['seed'],
+                       bs=None if t['bs'] == 'auto' else t['bs'], progress=False, plain=bool(t.get('plain')))
     dls, data = res['learn'].dls, Path(t['out'])/f"data-{t['size']}px"
-    import pandas as pd # the ingest copy renames files by content: map them back to the originals through its manifest
-    origin = {r.file: Path(r.origin).relative_to(t['path']).as_posix() for r in pd.read_csv(data/'manifest.csv').itertuples() if r.status == 'ok'}
-    valid = sorted(origin[Path(f).relative_to(data).as_posix()] for f in dls.valid_ds.items)
+    if t.get('plain'): valid = sorted(Path(f).relative_to(t['path']).as_posix() for f in dls.valid_ds.items) # the originals
+    else:
+        import pandas as pd # the ingest copy renames files by content: map them back to the originals through its manifest
+        origin = {r.file: Path(r.origin).relative_to(t['path']).as_posix() for r in pd.read_csv(data/'manifest.csv').itertuples() if r.status == 'ok'}
+        valid = sorted(origin[Path(f).relative_to(data).as_posix()] for f in dls.valid_ds.items)
     print(json.dumps(dict(t, accuracy=res['accuracy'], bs_used=dls.train.bs, n_train=len(dls.train_ds), lr=res['record']['lr'],
                           valid=hashlib.sha256('\\n'.join(valid).encode()).hexdigest(), seconds=time.perf_counter()-t0)), flush=True)
 '''
@@ -132,17 +177,25 @@ def run(code, tasks, env):
     if res.returncode: sys.exit(f'bench step failed:\n{res.stderr[-3000:]}')
     return [json.loads(l) for l in res.stdout.splitlines() if l.startswith('{')]
 
+SIDES = {'stock': STOCK, 'transferkit': OURS, 'plain': OURS} # plain: `train_folder(plain=True)`, the stock recipe inside transferkit
+
+def _mean_se(v):
+    "`mean ± standard error` of `v`"
+    return f"{statistics.mean(v):.3f}±{(statistics.stdev(v)/math.sqrt(len(v)) if len(v) > 1 else 0.):.3f}"
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--sets', default='textures,digits,shapes'); p.add_argument('--seeds', type=int, default=3)
-    p.add_argument('--per-class', type=int, default=75, help='images per class (digits: 50)')
-    p.add_argument('--epochs', type=int, default=4); p.add_argument('--bs', default='32,64', help='batch sizes, comma-separated: both sides at each')
-    p.add_argument('--starts', default='scratch,pretrained'); p.add_argument('--size', type=int, default=32, help='image size of every set and the proxy task')
+    p.add_argument('--sets', default=','.join(FULL_SIZE)); p.add_argument('--seeds', type=int, default=5)
+    p.add_argument('--per-class', type=int, default=100, help='images per class (digits: 50)')
+    p.add_argument('--epochs', type=int, default=5)
+    p.add_argument('--bs', default='32', help="batch sizes, comma-separated: every side at each; 'auto' is each side's default (stock: 64, transferkit: its rule)")
+    p.add_argument('--sides', default='stock,transferkit,plain', help=f"of {', '.join(SIDES)}")
+    p.add_argument('--starts', default='scratch,pretrained'); p.add_argument('--size', type=int, default=64, help='training size of every set and the proxy task')
     p.add_argument('--pretrain-epochs', type=int, default=6); p.add_argument('--pretrain-per-class', type=int, default=40)
     p.add_argument('--weights', help='the proxy-pretrained state dict of an earlier run (skips pretraining)')
     p.add_argument('--out', default='bench/out/accuracy_vs_stock.json')
     a = p.parse_args()
-    sets, bss, starts = a.sets.split(','), [int(b) for b in a.bs.split(',')], a.starts.split(',')
+    sets, bss, starts, sides = a.sets.split(','), [b if b == 'auto' else int(b) for b in a.bs.split(',')], a.starts.split(','), a.sides.split(',')
     t_all = time.perf_counter()
     with tempfile.TemporaryDirectory() as d:
         d = Path(d); env = dict(os.environ, TRANSFERKIT_OFFLINE='1')
@@ -158,33 +211,40 @@ def main():
             env['TORCH_HOME'] = str(d/'torch')
         rows, table = [], []
         Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-        for name in sets: # one set at a time: stock's trainings in one process, transferkit's in another; results kept as they come
+        for name in sets: # one set at a time: each side's trainings in one process; results kept as they come
             make, size = SETS[name], a.size; tasks = []
             for seed in range(a.seeds):
                 path = d/'sets'/f'{name}-{seed}'; make(path, 50 if name == 'digits' else a.per_class, seed)
                 for start in starts:
                     for bs in bss: tasks.append(dict(set=name, seed=seed, path=str(path), size=size, epochs=a.epochs, bs=bs, pretrained=int(start == 'pretrained')))
-            for side, code in (('stock', STOCK), ('transferkit', OURS)):
+            for side in sides:
                 t = time.perf_counter()
-                got = run(code, [dict(tk, out=str(d/'out'/f"{tk['set']}-{tk['seed']}-{tk['pretrained']}-{tk['bs']}")) for tk in tasks], env)
+                got = run(SIDES[side], [dict(tk, plain=int(side == 'plain'), out=str(d/'out'/f"{side}-{tk['set']}-{tk['seed']}-{tk['pretrained']}-{tk['bs']}")) for tk in tasks], env)
                 rows += [dict(r, side=side) for r in got]
                 print(f'{name}, {side}: {len(got)} trainings, {time.perf_counter()-t:.0f} s', flush=True)
+                shutil.rmtree(d/'out', ignore_errors=True)
             key = lambda r: (r['set'], r['seed'], r['pretrained'], r['bs'])
-            stock = {key(r): r for r in rows if r['side'] == 'stock' and r['set'] == name}
+            first = {key(r): r for r in rows if r['side'] == sides[0] and r['set'] == name}
             for r in rows:
-                if r['side'] == 'transferkit' and r['set'] == name:
-                    s = stock[key(r)]
+                if r['set'] == name and r['side'] != sides[0]:
+                    s = first[key(r)]
                     assert (r['valid'], r['n_train']) == (s['valid'], s['n_train']), f'different split for {key(r)}'
-            print(f'{name}: identical validation files and training counts on both sides, checked ({len(stock)} pairs)', flush=True)
+            print(f'{name}: identical validation files and training counts on every side, checked ({len(first)} per side)', flush=True)
             for start in starts:
                 for bs in bss:
-                    acc = {side: [r['accuracy'] for r in rows if r['side'] == side and r['set'] == name and r['bs'] == bs and r['pretrained'] == (start == 'pretrained')] for side in ('stock', 'transferkit')}
-                    table.append(dict(set=name, start=start, bs=bs, stock=acc['stock'], transferkit=acc['transferkit'], diff_points=100*(statistics.mean(acc['transferkit']) - statistics.mean(acc['stock']))))
+                    acc = {side: [r['accuracy'] for r in sorted(rows, key=lambda r: r['seed']) if r['side'] == side and r['set'] == name and r['bs'] == bs and r['pretrained'] == (start == 'pretrained')] for side in sides}
+                    used = {side: sorted({r['bs_used'] for r in rows if r['side'] == side and r['set'] == name and r['bs'] == bs and r['pretrained'] == (start == 'pretrained')}) for side in sides}
+                    table.append(dict(set=name, start=start, bs=bs, bs_used=used, **acc,
+                                      **{f'{side}_minus_{sides[0]}': 100*(statistics.mean(acc[side]) - statistics.mean(acc[sides[0]])) for side in sides[1:]}))
             Path(a.out).write_text(json.dumps(dict(settings=vars(a), table=table, rows=rows), indent=1))
-    print(f'\n{time.perf_counter()-t_all:.0f} s in all; mean ± sd over {a.seeds} seeds (data, split and training)')
-    print(f"{'set':10}{'start':12}{'bs':>4}{'stock':>16}{'transferkit':>16}{'diff (pts)':>12}")
-    sd = lambda v: statistics.stdev(v) if len(v) > 1 else 0.
+    print(f'\n{time.perf_counter()-t_all:.0f} s in all; validation accuracy, mean ± standard error over {a.seeds} seeds (data, split and training); '
+          f'differences in points against {sides[0]}, with the standard error of the paired per-seed differences')
+    print(f"{'set':10}{'start':12}{'bs':>5}" + ''.join(f'{s:>16}' for s in sides) + ''.join(f'{s + " − " + sides[0]:>24}' for s in sides[1:]))
     for r in table:
-        print(f"{r['set']:10}{r['start']:12}{r['bs']:4}{statistics.mean(r['stock']):10.3f}±{sd(r['stock']):.3f}{statistics.mean(r['transferkit']):10.3f}±{sd(r['transferkit']):.3f}{r['diff_points']:+12.1f}")
+        diffs = []
+        for side in sides[1:]:
+            dd = [100*(x - y) for x, y in zip(r[side], r[sides[0]])]
+            diffs.append(f"{statistics.mean(dd):+.1f}±{(statistics.stdev(dd)/math.sqrt(len(dd)) if len(dd) > 1 else 0.):.1f}")
+        print(f"{r['set']:10}{r['start']:12}{str(r['bs']):>5}" + ''.join(f'{_mean_se(r[s]):>16}' for s in sides) + ''.join(f'{x:>24}' for x in diffs))
 
 if __name__ == '__main__': main()
