@@ -14,23 +14,25 @@ from fastai.vision.all import (Datasets, TfmdDL, ToTensor, IntToFloatTensor, Nor
                                imagenet_stats, AdaptiveConcatPool2d, Flatten)
 
 from .data import resize_tfm, DecodedImages, get_dls, balance_split, class_weights
-from .learner import get_arch, weights_file, arch_body, make_learner, default_device
+from .learner import get_arch, weights_file, arch_body, make_learner, default_device, _add_normalize
 
 # %% auto #0
 __all__ = ['DEFAULT_GRID', 'image_loader', 'FeatureCache', 'make_head', 'fit_heads', 'fit_head', 'head_probs', 'kfold',
            'cross_val_probs', 'search_heads', 'graft_head', 'train_head']
 
 # %% ../nbs/30_features.ipynb #6b31cf7a
-def image_loader(files, size:int=224, resize_method:str='crop', bs:int=64, device=None) -> TfmdDL:
-    "Batches of `files`, resized and normalised as `get_dls` does for validation"
+def image_loader(files, size:int=224, resize_method:str='crop', bs:int=64, device=None,
+                 normalize:bool=True) -> TfmdDL: # ImageNet statistics: what a pretrained body's learner adds (none from scratch, fastai's rule)
+    "Batches of `files`, resized and normalised as `get_dls` + `make_learner` do for validation"
     dsets = Datasets(list(files), [[DecodedImages(0)]], split_idx=1) # read as `get_dls` reads, nothing kept
     return TfmdDL(dsets, bs=bs, shuffle=False, drop_last=False, num_workers=0, device=device,
                   after_item=[resize_tfm(size, resize_method), ToTensor()],
-                  after_batch=[IntToFloatTensor(), Normalize.from_stats(*imagenet_stats)])
+                  after_batch=[IntToFloatTensor()] + ([Normalize.from_stats(*imagenet_stats)] if normalize else []))
 
 # %% ../nbs/30_features.ipynb #a7145338
 class FeatureCache:
     "Pooled features of a pretrained body per image content, kept in `cache_dir` as .npy"
+    normalize = True # ImageNet statistics on the pixels: a pretrained body's (a random one sees raw pixels, as its learner does)
     def __init__(self, cache_dir, arch:str='resnet18', pretrained:bool=True,
                  weights=None, # a state-dict file instead of the cached torchvision weights
                  size:int=224, resize_method:str='crop', bs:int=64, device=None,
@@ -39,8 +41,9 @@ class FeatureCache:
         if isinstance(fn, str): raise TransferkitError(f"Feature caching needs a torchvision architecture; {arch!r} is a timm model")
         resize_tfm(size, resize_method) # an unknown method fails here, not at the first image
         self.fn, self.arch, self.pretrained, self.size, self.resize_method, self.bs, self.seed = fn, fn.__name__, pretrained, size, resize_method, bs, seed
+        self.normalize = pretrained
         self.weights_path = weights_file(self.arch, weights) if pretrained else None
-        self.weights_id = hash_file(self.weights_path)[:16] if pretrained else f'random-seed{seed}'
+        self.weights_id = hash_file(self.weights_path)[:16] if pretrained else f'random-seed{seed}-raw'
         self.device = torch.device(device) if device else default_device()
         self.path = Path(cache_dir)/f'{self.arch}-{self.weights_id}-{size}px-{resize_method}'
         self._model, self.computed = None, 0 # images pushed through the model by this object
@@ -55,7 +58,7 @@ class FeatureCache:
 
     def compute(self, files, progress:bool=False) -> np.ndarray:
         "Features of `files` from the model, bypassing the cache"
-        dl, out = image_loader(files, self.size, self.resize_method, self.bs, self.device), []
+        dl, out = image_loader(files, self.size, self.resize_method, self.bs, self.device, normalize=self.normalize), []
         with torch.inference_mode():
             for (xb,) in bar(dl, show=progress): out.append(self.model(xb).float().cpu().numpy())
         self.computed += len(files)
@@ -214,6 +217,7 @@ def search_heads(X, y, n_classes:int, grid:dict=None, k:int=5, seed:int=42, epoc
 # %% ../nbs/30_features.ipynb #f9d64131
 def graft_head(dls, head:nn.Module, cache:FeatureCache, **kwargs):
     "A fastai Learner on `dls`: the body of `cache` with `head` (trained on its features) on top, frozen"
+    _add_normalize(dls, cache.pretrained) # what the features saw
     learn = make_learner(dls, cache.fn, pretrained=False, **kwargs)
     learn.model[0].load_state_dict(cache.model[0].state_dict())
     learn.model[1] = nn.Sequential(AdaptiveConcatPool2d(), Flatten(), *head).to(learn.model[0][0].weight.device)
