@@ -16,7 +16,7 @@ from fastai.vision.all import (DataBlock, MaskBlock, TransformBlock, IntToFloatT
                                aug_transforms, set_seed, unet_learner, create_unet_model, noop, DiceMulti)
 
 from .ingest import read_rgb, ingest_copy
-from .data import DecodedImages, one_pass
+from .data import DecodedImages, one_pass, auto_batch_size
 from .learner import get_arch, weights_file, load_body_weights, fused_adam, save_record, default_device, fit_learner, _add_normalize, gpu_mixed_precision, cpu_trains_bf16, _on_cpu, _amp_of
 from .package import swap_folder, open_folder, fastai_resize, collect_images, WEIGHTS, CONFIG, PICKLE, CARD
 from .export import write_config, write_weights, _versions, _relative
@@ -198,7 +198,8 @@ class MaskFile:
     def __reduce__(self): return (partial, (noop,))
 
 # %% ../nbs/85_segment.ipynb #dc7e1fd4
-def get_seg_dls(path, size:int=128, valid_pct:float=0.2, seed:int=42, bs:int=16,
+def get_seg_dls(path, size:int=128, valid_pct:float=0.2, seed:int=42,
+                bs:int=None, # default: `auto_batch_size`, as for classification
                 aug=True, # True for `aug_transforms()`, a dict of its arguments, or False for none
                 device=None):
     "fastai `DataLoaders` of the (checked, or ingested) segmentation folder `path`"
@@ -211,7 +212,7 @@ def get_seg_dls(path, size:int=128, valid_pct:float=0.2, seed:int=42, bs:int=16,
     batch_tfms = one_pass(aug_transforms(**(aug if isinstance(aug, dict) else {}))) if aug else None
     dblock = DataBlock(blocks=(TransformBlock(type_tfms=DecodedImages(), batch_tfms=IntToFloatTensor), MaskBlock(codes)),
                        splitter=splitter, get_y=MaskFile(path/MASKS), item_tfms=Resize(size, method=ResizeMethod.Squish), batch_tfms=batch_tfms)
-    return dblock.dataloaders(files, bs=max(2, min(bs, n_train)), num_workers=0, device=device)
+    return dblock.dataloaders(files, bs=max(2, auto_batch_size(n_train, bs)), num_workers=0, device=device)
 
 def seg_codes(dls) -> list:
     "The class names of segmentation `dls` (fastai's `MaskBlock` keeps them in its item transform)"
@@ -408,7 +409,9 @@ def predict_seg(model, paths, out, bs:int=8) -> list:
 
 # %% ../nbs/85_segment.ipynb #94c67d23
 def train_seg_folder(data, out, size:int=128, epochs:int=4, arch:str='resnet18', pretrained:bool=True, weights=None,
-                     seed:int=42, valid_pct:float=0.2, bs:int=16, lr:float=2e-3, aug=True, progress:bool=True) -> dict:
+                     seed:int=42, valid_pct:float=0.2,
+                     bs:int=None, # default: `auto_batch_size` (fastai's 64 where that gives 10 steps an epoch, else down to 8)
+                     lr:float=2e-3, aug=True, progress:bool=True) -> dict:
     "Train a U-Net on the segmentation folder `data`; writes the model folder, record and report to `out`; a summary"
     out = Path(out)
     with checks_first():
