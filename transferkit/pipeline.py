@@ -10,11 +10,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from .core import *
 from .sources import LocalSource
-from .ingest import ingest_copy
+from .ingest import ingest_copy, SUPPORTED_FORMATS, MAX_PIXELS
 from .data import get_dls, resize_tfm, BALANCE_MODES
 from .learner import train_model, fit_learner, save_record, get_arch, weights_file, arch_body, WeightsUnavailable, bf16_wanted
 from .features import train_head
@@ -24,7 +24,8 @@ from .package import swap_folder, PICKLE
 
 # %% auto #0
 __all__ = ['MIN_SIZE', 'INGEST_FORMAT', 'check_settings', 'check_data_folder', 'check_model', 'check_out_folder', 'checks_first',
-           'ingest_folder', 'train_folder', 'report_and_export', 'search_folder', 'make_digits', 'run_demo']
+           'header_problem', 'check_images', 'ingest_folder', 'train_folder', 'report_and_export', 'search_folder',
+           'make_digits', 'run_demo']
 
 # %% ../nbs/70_pipeline.ipynb #bd3df443
 MIN_SIZE = 8 # pixels: the smallest image size a run accepts
@@ -128,17 +129,49 @@ def _current_copy(cache:Path):
     if (cache/'manifest.csv').is_file(): shutil.rmtree(cache) # transferkit's own copy (it has a manifest), not data
     cache.mkdir(parents=True, exist_ok=True); atomic_write(stamp, INGEST_FORMAT.encode())
 
+def header_problem(f, max_pixels:int=MAX_PIXELS) -> str:
+    "Why `f` cannot be used, from its first bytes and image header alone ('' when it may be): no pixels are decoded"
+    try:
+        with open(f, 'rb') as fh:
+            head = fh.read(512)
+            if not head: return 'empty file (0 bytes)'
+            if head[:200].lstrip()[:14].lower().startswith((b'<!doctype', b'<html', b'<?xml', b'<head')): return 'an HTML/XML page, not an image'
+            fh.seek(0)
+            with warnings.catch_warnings():
+                warnings.simplefilter('error', Image.DecompressionBombWarning)
+                with Image.open(fh) as img:
+                    if img.format not in SUPPORTED_FORMATS: return f'unsupported image format {img.format}'
+                    w, h = img.size
+                    if w*h > max_pixels: return f'{w}x{h} is over the limit of {max_pixels:,} pixels'
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning): return 'decompression bomb refused'
+    except UnidentifiedImageError: return 'not an image (format not recognised)'
+    except (OSError, SyntaxError, ValueError, EOFError) as e: return f'unreadable ({e})'
+    return ''
+
+def _bad_images(bad, data) -> str:
+    "One line naming the files of `bad` ((file, why) pairs) under `data` (the first five) and the fix"
+    names = '; '.join(f'{_relative(f, data)} ({why})' for f, why in bad[:5]) + (f'; and {len(bad) - 5} more' if len(bad) > 5 else '')
+    return f"{len(bad)} unreadable image(s) in {data}: {names}. Remove or replace them and run again"
+
+def check_images(data):
+    "Refuse, before any work, the images under `data` whose header already shows they cannot be read"
+    files = image_files(data)
+    bad = [(f, why) for f in files if (why := header_problem(f))]
+    if bad: raise TransferkitError(_bad_images(bad, data))
+
 def ingest_folder(data, cache, size:int, progress:bool=True,
                   prepared=None) -> Path: # a `PreparedAhead` of `data` (the CLI starts one before importing fastai); closed here
     "A verified copy of the label folders in `data` under `cache`, shorter sides shrunk to `size`"
-    check_data_folder(data); check_out_folder(cache); _current_copy(Path(cache))
-    try: rows = LocalSource(data).fetch(cache, short_side=size, progress=progress, prepared=prepared)
+    check_data_folder(data); check_out_folder(cache)
+    try:
+        check_images(data) # an unreadable or over-sized file stops the run before the first copy
+        _current_copy(Path(cache))
+        rows = LocalSource(data).fetch(cache, short_side=size, progress=progress, prepared=prepared)
     finally:
         if prepared is not None: prepared.close() # its child must not compete with the training for the CPU
     bad = rows[rows.status == 'failed']
     if len(bad):
-        listing = '\n'.join(f'  {o}: {r}' for o,r in zip(bad.origin[:20], bad.reason[:20]))
-        raise TransferkitError(f"{len(bad)} unreadable image(s) in {data}:\n{listing}\nRemove or replace them and run again (the good ones are already copied)")
+        raise TransferkitError(_bad_images(list(zip(bad.origin, bad.reason)), data) + " (the good ones are copied: the next run goes on from there)")
     keep = set(rows.file[rows.status == 'ok'])
     for f in image_files(cache):
         if f.relative_to(Path(cache)).as_posix() not in keep: f.unlink()
