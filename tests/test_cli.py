@@ -215,3 +215,14 @@ def test_bad_input_found_late_stops_the_child_and_writes_nothing(big_photos, tmp
     assert p.returncode == 2 and 'no_such_net' in err and len(err.strip().splitlines()) == 1, err
     assert kids, 'no child process started'
     assert _gone(kids) and not (tmp_path/'o').exists()
+
+def test_train_plain_is_recorded_and_bs_left_to_the_library(tmp_path):
+    "`train --plain` trains the stock recipe and says so in training.json; without --bs the library picks the batch (`auto_batch_size`)"
+    for j, label in enumerate(['a', 'b']):
+        (tmp_path/'d'/label).mkdir(parents=True)
+        for i in range(6): Image.new('RGB', (24, 24), (i*40, j*200, 30)).save(tmp_path/'d'/label/f'{i}.png')
+    res = run('train', tmp_path/'d', '--out', tmp_path/'o', '--plain', '--no-pretrained', '--epochs', 1, '--size', 16)
+    assert res.returncode == 0, res.stderr[-3000:]
+    rec = json.loads((tmp_path/'o'/'training.json').read_text())
+    assert rec['plain'] is True and 'bs_rule' in rec, rec.keys()
+    assert 'default: fastai' in run('train', '--help').stdout.replace('\n', ' ')
