@@ -9,10 +9,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['SPLIT_NAMES', 'PARTIAL_SUFFIX', 'IMAGE_EXTS', 'OUTPUT_MARKERS', 'TransferkitError', 'TransferkitWarning',
-           'hash_bytes', 'hash_file', 'check_label', 'confined', 'safe_join', 'partial_path', 'atomic_open',
-           'atomic_write', 'remove_partials', 'is_output_folder', 'image_files', 'has_split_folders', 'folder_label',
-           'nested_folders', 'warn_nested', 'exclusive_lock', 'show_bars', 'bar', 'hide_dependency_warnings']
+__all__ = ['DISK_ERRNOS', 'SPLIT_NAMES', 'PARTIAL_SUFFIX', 'IMAGE_EXTS', 'OUTPUT_MARKERS', 'TransferkitError',
+           'TransferkitWarning', 'disk_error', 'hash_bytes', 'hash_file', 'check_label', 'confined', 'safe_join',
+           'partial_path', 'atomic_open', 'atomic_write', 'remove_partials', 'is_output_folder', 'image_files',
+           'has_split_folders', 'folder_label', 'nested_folders', 'warn_nested', 'exclusive_lock', 'show_bars', 'bar',
+           'hide_dependency_warnings']
 
 # %% ../nbs/00_core.ipynb #5da0b6dd
 class TransferkitError(Exception):
@@ -20,6 +21,13 @@ class TransferkitError(Exception):
 
 class TransferkitWarning(UserWarning):
     "Something the user should know while the run goes on; the message is one line"
+
+# %% ../nbs/00_core.ipynb #b5f92e79
+DISK_ERRNOS = (errno.ENOSPC, errno.EROFS, errno.EDQUOT) # the disk, not the file: every later write would fail too
+
+def disk_error(e:OSError, where) -> TransferkitError:
+    "The one-line error for `e`, a write under `where` that failed because of the disk"
+    return TransferkitError(f"Cannot write under {where} ({e.strerror or e}{': ' + str(e.filename) if e.filename else ''}): free some space, or use a writable folder, and run again")
 
 # %% ../nbs/00_core.ipynb #845d43fc
 def hash_bytes(data:bytes) -> str:
