@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import transferkit
-from .core import TransferkitError, IMAGE_EXTS, atomic_write, atomic_open
+from .core import TransferkitError, IMAGE_EXTS, DISK_ERRNOS, atomic_write, atomic_open, disk_error
 
 
 # %% auto #0
@@ -495,6 +495,9 @@ def main(argv=None) -> int:
             args.func(args)
         except TransferkitError as e:
             print(f'transferkit {args.command}: error: {e}', file=sys.stderr); return 2
+        except OSError as e: # a full or read-only disk half-way through (what was saved before stays as it was)
+            if e.errno not in DISK_ERRNOS: raise
+            print(f'transferkit {args.command}: error: {disk_error(e, Path(e.filename).parent if e.filename else "the output folder")}', file=sys.stderr); return 2
         except KeyboardInterrupt:
             print('interrupted; run the same command again to resume', file=sys.stderr); return 130
     return 0
