@@ -157,9 +157,26 @@ def _check_clean(a):
     "One mode of `clean`; images to score"
     if sum([bool(a.apply), a.undo, bool(a.model or a.cache)]) != 1: raise TransferkitError("Give one of: --model/--cache (find suspects), --apply DECISIONS.csv, or --undo")
     if a.model or a.cache: _check_data(a)
+    _not_into_model('--report', a.report)
+
+def _model_folder_of(path) -> Path:
+    "The model folder (config.json + model.safetensors, or export.pkl) that `path` is, or lies in; None when there is none"
+    p = Path(path).resolve()
+    for folder in [p, *p.parents]:
+        if (folder/'config.json').is_file() and (folder/'model.safetensors').is_file() or (folder/'export.pkl').is_file(): return folder
+
+def _not_into_model(option:str, path):
+    "Refuse an output `path` given with `option` that would land in a model folder: the file would break the folder's sha256 check"
+    if path and (m := _model_folder_of(path)):
+        raise TransferkitError(f"{option} {str(path)!r} is inside the model folder {m}: a file written there breaks its sha256 check; write to another folder")
+
+def _check_evaluate(a):
+    "The data folder holds images; --out is no model folder"
+    _check_data(a); _not_into_model('--out', a.out)
 
 def _check_predict(a):
-    "A warning when `files` names no image at all"
+    "A warning when `files` names no image at all; --csv (--out: masks) not into a model folder"
+    _not_into_model('--csv', getattr(a, 'csv', None)); _not_into_model('--out', getattr(a, 'out', None))
     if not any(Path(f).is_file() or _any_image(f) for f in a.files): warnings.warn(f"No images in {', '.join(a.files)}: nothing to predict")
 
 def _check_fetch(a):
@@ -399,7 +416,7 @@ def make_parser() -> argparse.ArgumentParser:
     e.add_argument('model', type=_model); e.add_argument('data_dir', type=_data_folder)
     e.add_argument('--out', type=_output_folder, help='folder for report.json/.md and the confusion matrix')
     e.add_argument('--bs', type=_count, default=64); e.add_argument('--trust-pickle', action='store_true', help='allow opening export.pkl (a pickle: it can run code) where the folder has no config.json + model.safetensors')
-    e.set_defaults(func=_evaluate, check=_check_data)
+    e.set_defaults(func=_evaluate, check=_check_evaluate)
     c = sub.add_parser('clean', help='find suspect images (label issues, duplicates, leaks); apply decisions safely; undo',
                        description='Data QA for DATA_DIR/<label>/<image>. Find suspects with --model and/or --cache; apply a decisions CSV (file, action=keep|delete|relabel, new_label) with --apply; reverse the last apply with --undo. Deleted files go to DATA_DIR/.transferkit/trash; nothing is overwritten.')
     c.add_argument('data_dir', type=_data_folder); c.add_argument('--model', type=_model, help='the model folder that scores the images')
