@@ -147,21 +147,40 @@ def test_not_a_model_is_one_line(trained, tmp_path):
     one_line_error(res[6], '--trust-pickle'); one_line_error(res[7], 'not a fastai'); one_line_error(res[8], 'does not exist')
 
 def test_onnx_predict_without_torch_or_fastai(trained, tmp_path):
+    "The ONNX path imports onnxruntime, numpy and PIL only: torch, torchvision, fastai, fastcore, pandas and requests cannot be imported at all"
     d, data, out = trained
     ref = run('predict', out, data)
     assert ref.returncode == 0, ref.stderr[-2000:]
     for model in (out/ONNX, out):
         code = f"""import sys
-sys.modules['fastai'] = None; sys.modules['torch'] = None
+BLOCKED = {{'torch', 'torchvision', 'fastai', 'fastcore', 'pandas', 'requests'}}
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split('.')[0] in BLOCKED: raise ImportError(f'{{name}} is not installed here')
+sys.meta_path.insert(0, Block())
 from transferkit.cli import main
 rc = main(['predict', {str(model)!r}, {str(data)!r}])
-assert 'torch' not in sys.modules or sys.modules['torch'] is None
+assert not BLOCKED & {{m.split('.')[0] for m in sys.modules}}, sorted(BLOCKED & set(sys.modules))
 sys.exit(rc)"""
         res = run_py(code)
         assert res.returncode == 0, res.stderr[-2000:]
         a, b = [pd.read_csv(pd.io.common.StringIO(s)) for s in (ref.stdout, res.stdout)]
         assert (a.file == b.file).all() and (a.label == b.label).all()
         assert (a.probability - b.probability).abs().max() <= 1e-4
+
+def test_onnx_external_data_outside_is_one_line(trained, tmp_path):
+    "A model.onnx whose weights point at a file outside the folder (external data): onnxruntime refuses, and the refusal is one line"
+    import onnx
+    d, data, out = trained
+    copy = tmp_path/'m'; shutil.copytree(out, copy, ignore=shutil.ignore_patterns('data-*'))
+    (tmp_path/'outside.bin').write_bytes(b'\0' * 4096)
+    m = onnx.load(copy/ONNX)
+    t = max(m.graph.initializer, key=lambda t: len(t.raw_data))
+    t.ClearField('raw_data'); t.data_location = onnx.TensorProto.EXTERNAL
+    for k, v in [('location', '../outside.bin'), ('offset', '0'), ('length', '4096')]: t.external_data.add(key=k, value=v)
+    (copy/ONNX).write_bytes(m.SerializeToString())
+    cfg = json.loads((copy/CONFIG).read_text()); cfg['files'][ONNX] = hash_file(copy/ONNX); (copy/CONFIG).write_text(json.dumps(cfg))
+    one_line_error(run('predict', copy/ONNX, data), 'cannot be loaded by onnxruntime', 'export-onnx')
 
 def test_export_onnx_command(trained, tmp_path):
     d, data, out = trained
