@@ -261,3 +261,22 @@ def test_kill_at_every_step_and_random_delays(trained, tmp_path):
     outcomes = _kill_trials(trained, tmp_path, trials, workers=int(os.environ.get('TRANSFERKIT_KILL_WORKERS', '2')))
     assert all(o[2] == ('old' if o[0]['fault'] < 14 else 'new') for o in outcomes if 'fault' in o[0]), outcomes
     print('\n'.join(map(str, outcomes)))
+
+def test_hostile_config_and_planted_marker_are_one_line(trained, tmp_path):
+    "A config.json with hostile values, a huge one, one that is a link, and a planted swap marker: `predict` says so in one line and deletes nothing"
+    d, data, out = trained
+    good = json.loads((out/CONFIG).read_text())
+    copy = tmp_path/'m'; shutil.copytree(out, copy, ignore=shutil.ignore_patterns('data-*'))
+    cases = [(dict(head=dict(type='Linear', in_features=2**40, out_features=2, bias=True)), 'head'), (dict(vocab=['a'] * 3), 'n_out'),
+             (dict(height=-1), 'height'), (dict(mean='0.5'), 'mean'), (dict(resize_method='squash'), 'resize_method'), (dict(dtype='float16'), 'dtype')]
+    res = []
+    for i, (change, key) in enumerate(cases):
+        m = tmp_path/f'c{i}'; shutil.copytree(copy, m); (m/CONFIG).write_text(json.dumps(dict(good, **change)))
+        res.append((['predict', m, data], key))
+    big = tmp_path/'big'; shutil.copytree(copy, big); (big/CONFIG).write_text(json.dumps(dict(good, vocab=['x'] * 1_000_000)))
+    link = tmp_path/'link'; shutil.copytree(copy, link); (tmp_path/'cfg.json').write_text(json.dumps(good)); (link/CONFIG).unlink(); os.symlink(tmp_path/'cfg.json', link/CONFIG)
+    marker = tmp_path/'marker'; shutil.copytree(copy, marker)
+    (marker/SWAP_MARKER).write_text(json.dumps(dict(pid=999999, staging=f'{STAGING_PREFIX}999999', files=[CONFIG], remove=[WEIGHTS, PICKLE])))
+    res += [(['predict', big, data], 'over the'), (['predict', link, data], 'leads outside'), (['predict', marker, data], SWAP_MARKER)]
+    for r, (argv, words) in zip(run_batch(*[a for a, _ in res]), res): one_line_error(r, words)
+    assert (marker/WEIGHTS).is_file() and (marker/PICKLE).is_file() and (marker/SWAP_MARKER).is_file()
