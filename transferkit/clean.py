@@ -354,6 +354,7 @@ def _plan(root:Path, changes:list) -> tuple:
     for src, action, new in changes:
         rel = src.relative_to(root)
         dst = _free_name(_own(root, 'trash')/rel if action == 'delete' else _target(root, src, new)/src.name, taken); taken.add(dst)
+        confined(root, dst, f'The destination of {rel.as_posix()!r}', links=False) # a link planted in the trash leads nowhere
         if action == 'relabel' and not dst.parent.exists() and dst.parent.relative_to(root).as_posix() not in new_dirs: new_dirs.append(dst.parent.relative_to(root).as_posix())
         moves.append(dict(action=action, src=rel.as_posix(), dst=dst.relative_to(root).as_posix(), hash=hash_file(src),
                           label=folder_label(src, root)[1], new_label=new if action == 'relabel' else '', manifest=rows.get(rel.as_posix())))
