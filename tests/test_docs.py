@@ -1,5 +1,5 @@
 "The docs site (`./dev docs`, tools/build_docs.py) built from the notebooks and opened in the system's headless Chromium"
-import subprocess, sys
+import os, subprocess, sys
 from pathlib import Path
 
 import nbformat, pytest
@@ -8,7 +8,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT/'tools'))
 import build_docs
 
-CHROMIUM, CHROMEDRIVER = '/usr/bin/chromium', '/usr/bin/chromedriver' # Debian's chromium and chromium-driver: no browser download here
+CHROMIUM, CHROMEDRIVER = os.environ.get('TK_CHROMIUM', '/usr/bin/chromium'), os.environ.get('TK_CHROMEDRIVER', '/usr/bin/chromedriver') # Debian's chromium and chromium-driver, which ./dev installs: no browser download here
 
 @pytest.fixture(scope='module')
 def site(tmp_path_factory):
@@ -23,7 +23,7 @@ def browser():
     "Headless system Chromium; a missing browser or driver fails the test, never skips it"
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
-    for f in (CHROMIUM, CHROMEDRIVER): assert Path(f).is_file(), f'{f} is missing: install the Debian packages chromium and chromium-driver'
+    for f in (CHROMIUM, CHROMEDRIVER): assert Path(f).is_file(), f'{f} is missing: install the Debian packages chromium and chromium-driver (./dev browser)'
     opts = webdriver.ChromeOptions()
     opts.binary_location = CHROMIUM
     for a in ('--headless=new', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--window-size=1200,900'): opts.add_argument(a)

@@ -147,21 +147,40 @@ def test_not_a_model_is_one_line(trained, tmp_path):
     one_line_error(res[6], '--trust-pickle'); one_line_error(res[7], 'not a fastai'); one_line_error(res[8], 'does not exist')
 
 def test_onnx_predict_without_torch_or_fastai(trained, tmp_path):
+    "The ONNX path imports onnxruntime, numpy and PIL only: torch, torchvision, fastai, fastcore, pandas and requests cannot be imported at all"
     d, data, out = trained
     ref = run('predict', out, data)
     assert ref.returncode == 0, ref.stderr[-2000:]
     for model in (out/ONNX, out):
         code = f"""import sys
-sys.modules['fastai'] = None; sys.modules['torch'] = None
+BLOCKED = {{'torch', 'torchvision', 'fastai', 'fastcore', 'pandas', 'requests'}}
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split('.')[0] in BLOCKED: raise ImportError(f'{{name}} is not installed here')
+sys.meta_path.insert(0, Block())
 from transferkit.cli import main
 rc = main(['predict', {str(model)!r}, {str(data)!r}])
-assert 'torch' not in sys.modules or sys.modules['torch'] is None
+assert not BLOCKED & {{m.split('.')[0] for m in sys.modules}}, sorted(BLOCKED & set(sys.modules))
 sys.exit(rc)"""
         res = run_py(code)
         assert res.returncode == 0, res.stderr[-2000:]
         a, b = [pd.read_csv(pd.io.common.StringIO(s)) for s in (ref.stdout, res.stdout)]
         assert (a.file == b.file).all() and (a.label == b.label).all()
         assert (a.probability - b.probability).abs().max() <= 1e-4
+
+def test_onnx_external_data_outside_is_one_line(trained, tmp_path):
+    "A model.onnx whose weights point at a file outside the folder (external data): onnxruntime refuses, and the refusal is one line"
+    import onnx
+    d, data, out = trained
+    copy = tmp_path/'m'; shutil.copytree(out, copy, ignore=shutil.ignore_patterns('data-*'))
+    (tmp_path/'outside.bin').write_bytes(b'\0' * 4096)
+    m = onnx.load(copy/ONNX)
+    t = max(m.graph.initializer, key=lambda t: len(t.raw_data))
+    t.ClearField('raw_data'); t.data_location = onnx.TensorProto.EXTERNAL
+    for k, v in [('location', '../outside.bin'), ('offset', '0'), ('length', '4096')]: t.external_data.add(key=k, value=v)
+    (copy/ONNX).write_bytes(m.SerializeToString())
+    cfg = json.loads((copy/CONFIG).read_text()); cfg['files'][ONNX] = hash_file(copy/ONNX); (copy/CONFIG).write_text(json.dumps(cfg))
+    one_line_error(run('predict', copy/ONNX, data), 'cannot be loaded by onnxruntime', 'export-onnx')
 
 def test_export_onnx_command(trained, tmp_path):
     d, data, out = trained
@@ -242,3 +261,22 @@ def test_kill_at_every_step_and_random_delays(trained, tmp_path):
     outcomes = _kill_trials(trained, tmp_path, trials, workers=int(os.environ.get('TRANSFERKIT_KILL_WORKERS', '2')))
     assert all(o[2] == ('old' if o[0]['fault'] < 14 else 'new') for o in outcomes if 'fault' in o[0]), outcomes
     print('\n'.join(map(str, outcomes)))
+
+def test_hostile_config_and_planted_marker_are_one_line(trained, tmp_path):
+    "A config.json with hostile values, a huge one, one that is a link, and a planted swap marker: `predict` says so in one line and deletes nothing"
+    d, data, out = trained
+    good = json.loads((out/CONFIG).read_text())
+    copy = tmp_path/'m'; shutil.copytree(out, copy, ignore=shutil.ignore_patterns('data-*'))
+    cases = [(dict(head=dict(type='Linear', in_features=2**40, out_features=2, bias=True)), 'head'), (dict(vocab=['a'] * 3), 'n_out'),
+             (dict(height=-1), 'height'), (dict(mean='0.5'), 'mean'), (dict(resize_method='squash'), 'resize_method'), (dict(dtype='float16'), 'dtype')]
+    res = []
+    for i, (change, key) in enumerate(cases):
+        m = tmp_path/f'c{i}'; shutil.copytree(copy, m); (m/CONFIG).write_text(json.dumps(dict(good, **change)))
+        res.append((['predict', m, data], key))
+    big = tmp_path/'big'; shutil.copytree(copy, big); (big/CONFIG).write_text(json.dumps(dict(good, vocab=['x'] * 1_000_000)))
+    link = tmp_path/'link'; shutil.copytree(copy, link); (tmp_path/'cfg.json').write_text(json.dumps(good)); (link/CONFIG).unlink(); os.symlink(tmp_path/'cfg.json', link/CONFIG)
+    marker = tmp_path/'marker'; shutil.copytree(copy, marker)
+    (marker/SWAP_MARKER).write_text(json.dumps(dict(pid=999999, staging=f'{STAGING_PREFIX}999999', files=[CONFIG], remove=[WEIGHTS, PICKLE])))
+    res += [(['predict', big, data], 'over the'), (['predict', link, data], 'leads outside'), (['predict', marker, data], SWAP_MARKER)]
+    for r, (argv, words) in zip(run_batch(*[a for a, _ in res]), res): one_line_error(r, words)
+    assert (marker/WEIGHTS).is_file() and (marker/PICKLE).is_file() and (marker/SWAP_MARKER).is_file()

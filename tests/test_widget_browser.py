@@ -8,7 +8,7 @@ from PIL import Image
 from conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM, CHROMEDRIVER = '/usr/bin/chromium', '/usr/bin/chromedriver'
+CHROMIUM, CHROMEDRIVER = os.environ.get('TK_CHROMIUM', '/usr/bin/chromium'), os.environ.get('TK_CHROMEDRIVER', '/usr/bin/chromedriver') # as ./dev installs them
 WAIT = 60 # seconds: every wait for the page is bounded by this (scoring: twice)
 CLASSES = ('red', 'green', 'blue')
 

@@ -4,7 +4,8 @@
 
 # %% ../nbs/50_clean.ipynb #db3756fc
 from __future__ import annotations
-import base64, html, io, json, os, signal, time
+import base64, errno, html, io, json, os, signal, time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np, pandas as pd
@@ -130,13 +131,17 @@ def find_suspects(path, learn=None, cache:FeatureCache=None, k:int=5, seed:int=4
 # %% ../nbs/50_clean.ipynb #3cc7134b
 ACTIONS = ('keep', 'delete', 'relabel')
 
-def _journal(root) -> Path: return Path(root)/CLEAN_DIR/'journal.jsonl'
+def _own(root, *parts) -> Path:
+    "The cleaner's own `root/.transferkit/parts`, never reached through a link (`confined`)"
+    return confined(root, Path(CLEAN_DIR, *parts), what="The cleaner's folder", links=False)
+
+def _journal(root) -> Path: return _own(root, 'journal.jsonl')
 
 def _read_journal(root) -> list:
     "The journal's records; a torn line (a crash mid-write) is skipped"
     path, out = _journal(root), []
     if path.exists():
-        for line in path.read_text().splitlines():
+        for line in path.read_text(errors='replace').splitlines():
             try: out.append(json.loads(line))
             except json.JSONDecodeError: continue
     return out
@@ -145,24 +150,45 @@ def _append_journal(root, rec:dict):
     "Append `rec` as one line and flush it to disk, after ending a torn last line so `rec` stays whole"
     path = _journal(root); path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, 'ab+') as f:
-
         end = f.seek(0, os.SEEK_END)
         torn = end > 0 and os.pread(f.fileno(), 1, end - 1) != b'\n'
         f.write(b'\n'*torn + json.dumps(rec).encode() + b'\n'); f.flush(); os.fsync(f.fileno())
 
 # %% ../nbs/50_clean.ipynb #d9c284b4
+def _bad_move(root:Path, m) -> str:
+    "Why the journalled move `m` is not one the cleaner could have made under `root` (None: it is)"
+    if not isinstance(m, dict) or not all(isinstance(m.get(k), str) for k in ('src', 'dst', 'hash')): return 'has a move without src, dst and hash'
+    h = m['hash']
+    if len(h) != 64 or any(c not in '0123456789abcdef' for c in h): return f"names no sha256 for {m['src']!r}"
+    try: src, dst = confined(root, m['src'], 'its source', links=False), confined(root, m['dst'], 'its destination', links=False)
+    except TransferkitError as e: return f"moves a file that is not in {root}: {e}"
+    own, trash = _own(root), _own(root, 'trash')
+    if src == dst: return f"moves {m['src']!r} onto itself"
+    if src == own or own in src.parents: return f"moves {m['src']!r} out of the cleaner's own folder"
+    if m.get('action') == 'delete' and trash not in dst.parents: return f"deletes {m['src']!r} somewhere other than the trash"
+    if m.get('action') != 'delete' and (dst == own or own in dst.parents): return f"relabels {m['src']!r} into the cleaner's own folder"
+
 def _batches(root) -> list:
-    "The journal's batches in order, each a dict of `id`, `moves`, `new_dirs` and `state` (begun, done, undoing or undone)"
-    out = {}
+    "The journal's batches in order, each a dict of `id`, `moves`, `new_dirs` and `state` (begun, done, undoing or undone), every move checked by `_bad_move`"
+    out, root = {}, Path(root)
     for r in _read_journal(root):
+        if not isinstance(r, dict): continue # not a record (a torn line that parses)
         if 'undo' in r:
             if r['undo'] in out: out[r['undo']]['state'] = 'undone'
         elif 'state' in r:
-            b = out.setdefault(r['batch'], dict(id=r['batch'], moves=[], new_dirs=[]))
-            if r['state'] == 'begun': b.update(moves=r['moves'], new_dirs=r['new_dirs'])
+            b = out.setdefault(str(r.get('batch')), dict(id=str(r.get('batch')), moves=[], new_dirs=[]))
+            if r['state'] == 'begun': b.update(moves=r.get('moves'), new_dirs=r.get('new_dirs'))
             b['state'] = r['state']
         elif 'src' in r: # journals before write-ahead batches: a line per move, no end mark
-            out.setdefault(r['batch'], dict(id=r['batch'], moves=[], new_dirs=[], state='done'))['moves'].append(r)
+            out.setdefault(str(r.get('batch')), dict(id=str(r.get('batch')), moves=[], new_dirs=[], state='done'))['moves'].append(r)
+    for b in out.values(): # the journal may have come with a shared data set: trusted only as far as it checks out
+        why = None if isinstance(b['moves'], list) and isinstance(b['new_dirs'], list) else 'has no list of moves'
+        why = why or next(filter(None, (_bad_move(root, m) for m in b['moves'])), None)
+        for d in b['new_dirs'] if why is None else []:
+            try: confined(root, str(d), 'its new folder', links=False)
+            except TransferkitError as e: why = f"names a folder that is not in {root}: {e}"
+        if why: raise TransferkitError(f"The cleaner's journal {_journal(root)} is not one it wrote for this folder (batch {b['id']} {why}): nothing was moved; "
+                                       f"if it came with the data, delete {_own(root)}")
     return list(out.values())
 
 # %% ../nbs/50_clean.ipynb #205b4682
@@ -178,13 +204,25 @@ class _Steps:
 
 def _fault(sig): os.kill(os.getpid(), sig)
 
+def _unwritable(root:Path, e:OSError) -> TransferkitError:
+    "The one-line error for `e`, raised while writing under the data folder `root`"
+    return TransferkitError(f"Cannot write under {root} ({e.strerror or e}{': ' + str(e.filename) if e.filename else ''}): "
+                            f"the cleaner moves files there and keeps its journal and trash in {CLEAN_DIR}/; make the folder writable (or free space) and run again")
+
+@contextmanager
 def _locked(root:Path):
-    "The exclusive lock on the data folder `root` that an apply or undo holds"
-    return exclusive_lock(root/CLEAN_DIR/'lock', f"{root} is busy: another `transferkit clean` is applying or undoing there (pid {{pid}}); wait for it to finish")
+    "The exclusive lock on the data folder `root` that an apply or undo holds; one line where it cannot be made"
+    lock = exclusive_lock(_own(root, 'lock'), f"{root} is busy: another `transferkit clean` is applying or undoing there (pid {{pid}}); wait for it to finish")
+    try: lock.__enter__()
+    except OSError as e: raise _unwritable(root, e) from None
+    try: yield
+    finally: lock.__exit__(None, None, None)
 
 def _data_root(root) -> Path:
-    root = Path(os.path.abspath(root))
+    "The data folder `root`, resolved (links and all), with its cleaner's folder checked: never a link"
+    root = Path(root).resolve()
     if not root.is_dir(): raise TransferkitError(f"Data folder {str(root)!r} {'is a file' if root.exists() else 'does not exist'}: give a folder with one sub-folder of images per label")
+    _own(root, 'trash'); _journal(root)
     return root
 
 # %% ../nbs/50_clean.ipynb #dabf835d
@@ -197,12 +235,15 @@ def _free_name(dest:Path, taken=(), limit:int=10_000) -> Path:
         if free(p): return p
     raise TransferkitError(f"No free name for {dest} after {limit} tries: tidy up that folder")
 
+_NO_LINKS = (errno.EPERM, errno.EXDEV, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS)
+
 def _move(src:Path, dst:Path, step=lambda: None):
     "Move `src` to `dst` without ever replacing an existing `dst`, calling `step` after each durable change"
     dst.parent.mkdir(parents=True, exist_ok=True)
     try: os.link(src, dst)
     except FileExistsError: raise TransferkitError(f"{dst} appeared while moving {src} there: nothing was overwritten; run again") from None
-    except OSError: # no hard links on this file system: check, then rename
+    except OSError as e: # no hard links on this file system: check, then rename
+        if e.errno not in _NO_LINKS: raise # a full or read-only disk is not a reason to rename
         if dst.exists(): raise TransferkitError(f"{dst} exists: nothing was overwritten; run again") from None
         os.rename(src, dst); step(); return
     step()
@@ -222,7 +263,9 @@ _MOVE_STATES = ('before', 'linked', 'after')
 def _where(root:Path, m:dict) -> str:
     "How far move `m` of a batch got — before, linked (one file at both names) or after — or what stops it from going back"
     s, d = root/m['src'], root/m['dst']
-    if s.exists() and d.exists(): return 'linked' if os.path.samefile(s, d) else f"{m['src']} exists again, so {m['dst']} cannot go back there"
+    if s.exists() and d.exists():
+        if not os.path.samefile(s, d): return f"{m['src']} exists again, so {m['dst']} cannot go back there"
+        return 'linked' if hash_file(d) == m['hash'] else f"{m['dst']} changed since it was moved (its hash differs)"
     if d.exists(): return 'after' if hash_file(d) == m['hash'] else f"{m['dst']} changed since it was moved (its hash differs)"
     return 'before' if s.exists() else f"{m['src']} is missing and so is {m['dst']}"
 
@@ -231,7 +274,7 @@ def _roll_back(root:Path, b:dict, step) -> list:
     where = [_where(root, m) for m in b['moves']]
     problems = [w for w in where if w not in _MOVE_STATES]
     what = dict(begun='roll back the interrupted', undoing='finish undoing').get(b['state'], 'undo')
-    if problems: raise TransferkitError(f"Cannot {what} batch {b['id']}, nothing was changed:\n" + '\n'.join(f'  {p}' for p in problems))
+    if problems: raise TransferkitError(f"Cannot {what} batch {b['id']}, nothing was changed: " + '; '.join(problems[:5]) + (f'; and {len(problems)-5} more' if len(problems) > 5 else ''))
 
     if b['state'] != 'undoing': _append_journal(root, dict(batch=b['id'], state='undoing')); step()
     for m, w in reversed(list(zip(b['moves'], where))):
@@ -252,39 +295,37 @@ def _recover(root:Path, step) -> list:
     return [b['id'] for b in todo]
 
 # %% ../nbs/50_clean.ipynb #7a4130f9
-def _inside(root:Path, f) -> Path:
-    "`f` (relative to `root`, or absolute) as a resolved path, or None when it is outside `root`"
-    p = Path(f) if Path(f).is_absolute() else root/f
-    p = Path(os.path.abspath(p))
-    try: p.relative_to(root)
-    except ValueError: return None
-    return p
+def _target(root:Path, src:Path, new:str) -> Path:
+    "The folder a relabel of `src` to `new` moves it into: the label folder level (in the same split), however deep `src` lies"
+    split, _ = folder_label(src, root)
+    return root/split/new if split else root/new
 
 def check_decisions(root, decisions, allow_new_labels:bool=False) -> list:
     "`(file, action, new_label)` for each change in `decisions`, or one error listing every bad row"
-    root = Path(os.path.abspath(root))
+    root = Path(root).resolve()
     df = pd.read_csv(decisions, dtype=str, keep_default_na=False) if isinstance(decisions, (str, Path)) else pd.DataFrame(decisions).astype(str)
     missing = {'file', 'action'} - set(df.columns)
     if missing: raise TransferkitError(f"Decisions need the columns file and action (and new_label to relabel); missing: {', '.join(sorted(missing))}")
     if 'new_label' not in df.columns: df['new_label'] = ''
-    labels = {f.parent.name for f in image_files(root) if f.parent != root} if root.is_dir() else set()
+    labels = {folder_label(f, root)[1] for f in image_files(root)} - {''} if root.is_dir() else set()
     errors, out, seen = [], [], set()
     for n, r in enumerate(df.itertuples(), start=1):
         action, new = str(r.action).strip().lower() or 'keep', str(r.new_label).strip()
         if action in ('', 'keep', 'nan'): continue
         where = f"row {n} ({r.file!r})"
-        p = _inside(root, r.file)
         if action not in ACTIONS: errors.append(f"{where}: action {r.action!r} is not one of {', '.join(ACTIONS)}"); continue
-        if p is None: errors.append(f"{where}: the file is outside the dataset root {root}"); continue
+        try: p = confined(root, r.file, 'the file', links=False) # an alias folder (`cat2 -> cat`) would move one file twice
+        except TransferkitError as e: errors.append(f"{where}: {e}"); continue
         if CLEAN_DIR in p.relative_to(root).parts: errors.append(f"{where}: the file is in the cleaner's trash; use undo to restore it"); continue
         if not p.is_file(): errors.append(f"{where}: no such file under {root}"); continue
         if p in seen: errors.append(f"{where}: the file is named by more than one decision"); continue
         seen.add(p)
         if action == 'relabel':
-            try: check_label(new)
+            try: check_label(new); target = confined(root, _target(root, p, new), f'label folder {new!r}', links=False)
             except TransferkitError as e: errors.append(f"{where}: {e}"); continue
+            if target.exists() and not target.is_dir(): errors.append(f"{where}: label {new!r} is the name of a file in {target.parent}: pick another label or move that file"); continue
             if new not in labels and not allow_new_labels: errors.append(f"{where}: unknown label {new!r} (labels: {', '.join(sorted(labels))}); pass allow_new_labels to make a new class"); continue
-            if new == p.parent.name: continue # already there: nothing to do
+            if p.parent == target: continue # already there: nothing to do
         out.append((p, action, new))
     if errors:
         raise TransferkitError(f"{len(errors)} bad decision(s), nothing was changed:\n" + '\n'.join(f'  {e}' for e in errors[:20]) + (f'\n  … and {len(errors)-20} more' if len(errors) > 20 else ''))
@@ -295,7 +336,7 @@ def _manifest_follow(root:Path, b:dict, undo:bool=False):
     "Make the manifest rows journalled with batch `b` follow its moved files, or put them back on undo, in one atomic rewrite"
     moves = [m for m in b['moves'] if m.get('manifest')]
     if not moves: return
-    man, changed = Manifest(root), False
+    man, changed = Manifest(confined(root, 'manifest.csv', 'The manifest', links=False).parent), False
     for m in moves:
         row = m['manifest']
         if undo: pass
@@ -307,14 +348,16 @@ def _manifest_follow(root:Path, b:dict, undo:bool=False):
 
 def _plan(root:Path, changes:list) -> tuple:
     "`(moves, new_dirs)` for `changes`: each move's source, a free destination, the file's hash and its manifest row"
-    rows = {r['file']: r for r in Manifest(root).rows.values() if r['status'] == 'ok'} if (root/'manifest.csv').exists() else {}
+    manifest = confined(root, 'manifest.csv', 'The manifest', links=False)
+    rows = {r['file']: r for r in Manifest(root).rows.values() if r['status'] == 'ok'} if manifest.exists() else {}
     moves, taken, new_dirs = [], set(), []
     for src, action, new in changes:
         rel = src.relative_to(root)
-        dst = _free_name(root/CLEAN_DIR/'trash'/rel if action == 'delete' else src.parent.parent/new/src.name, taken); taken.add(dst)
+        dst = _free_name(_own(root, 'trash')/rel if action == 'delete' else _target(root, src, new)/src.name, taken); taken.add(dst)
+        confined(root, dst, f'The destination of {rel.as_posix()!r}', links=False) # a link planted in the trash leads nowhere
         if action == 'relabel' and not dst.parent.exists() and dst.parent.relative_to(root).as_posix() not in new_dirs: new_dirs.append(dst.parent.relative_to(root).as_posix())
         moves.append(dict(action=action, src=rel.as_posix(), dst=dst.relative_to(root).as_posix(), hash=hash_file(src),
-                          label=src.parent.name, new_label=new if action == 'relabel' else '', manifest=rows.get(rel.as_posix())))
+                          label=folder_label(src, root)[1], new_label=new if action == 'relabel' else '', manifest=rows.get(rel.as_posix())))
     return moves, new_dirs
 
 MOVE_COLUMNS = ['batch', 'action', 'src', 'dst', 'hash', 'label', 'new_label']
@@ -322,6 +365,7 @@ MOVE_COLUMNS = ['batch', 'action', 'src', 'dst', 'hash', 'label', 'new_label']
 def apply_decisions(root, decisions, allow_new_labels:bool=False) -> pd.DataFrame:
     "Carry out `decisions` (a CSV path or table: file, action, new_label) under `root` as one write-ahead journalled batch; the moves made"
     root = _data_root(root)
+    _batches(root) # a journal that does not check out stops everything, before the lock is made
     if not (root/CLEAN_DIR).exists(): check_decisions(root, decisions, allow_new_labels) # bad decisions leave no trace, not even the lock file
     with _locked(root):
         step = _Steps()
@@ -329,13 +373,19 @@ def apply_decisions(root, decisions, allow_new_labels:bool=False) -> pd.DataFram
 
         changes = check_decisions(root, decisions, allow_new_labels); step()
         moves, new_dirs = _plan(root, changes)
-        b = dict(id=time.strftime('%Y%m%dT%H%M%S') + f'-{os.getpid()}-{time.perf_counter_ns() % 10**6}', moves=moves, new_dirs=new_dirs)
+        b = dict(id=time.strftime('%Y%m%dT%H%M%S') + f'-{os.getpid()}-{time.perf_counter_ns() % 10**6}', moves=moves, new_dirs=new_dirs, state='begun')
         if moves:
-            _append_journal(root, dict(batch=b['id'], state='begun', new_dirs=new_dirs, moves=moves)); step()
-            for m in moves: _move(root/m['src'], root/m['dst'], step)
-            _sync_dirs([(root/m[k]).parent for m in moves for k in ('src', 'dst')])
-            _manifest_follow(root, b); step()
-            _append_journal(root, dict(batch=b['id'], state='done')); step()
+            try: _append_journal(root, dict(batch=b['id'], state='begun', new_dirs=new_dirs, moves=moves)); step()
+            except OSError as e: raise _unwritable(root, e) from None # nothing moved yet
+            try:
+                for m in moves: _move(root/m['src'], root/m['dst'], step)
+                _sync_dirs([(root/m[k]).parent for m in moves for k in ('src', 'dst')])
+                _manifest_follow(root, b); step()
+                _append_journal(root, dict(batch=b['id'], state='done')); step()
+            except OSError as e: # a read-only or full disk half-way: put back what moved, now
+                try: _roll_back(root, b, step); back = 'the files moved so far were put back'
+                except (OSError, TransferkitError): back = 'the next apply or undo puts back the files moved so far'
+                raise TransferkitError(f"{_unwritable(root, e)} ({back})") from None
     df = pd.DataFrame([dict(m, batch=b['id']) for m in moves], columns=MOVE_COLUMNS)
     df.attrs['recovered'] = recovered # ids of interrupted batches rolled back first
     return df
@@ -345,11 +395,12 @@ def undo(root) -> pd.DataFrame:
     "Reverse the last batch of changes under `root` not undone yet (an interrupted one as far as it got); the moves reversed"
     root = _data_root(root)
     nothing = f"Nothing to undo under {root}: no applied changes in {_journal(root)}"
-    if not _journal(root).exists(): raise TransferkitError(nothing)
+    if not _journal(root).exists() or not [b for b in _batches(root) if b['state'] != 'undone']: raise TransferkitError(nothing)
     with _locked(root):
         todo = [b for b in _batches(root) if b['state'] != 'undone']
         if not todo: raise TransferkitError(nothing)
-        moves = _roll_back(root, todo[-1], _Steps())
+        try: moves = _roll_back(root, todo[-1], _Steps())
+        except OSError as e: raise _unwritable(root, e) from None
     return pd.DataFrame(moves, columns=MOVE_COLUMNS)
 
 # %% ../nbs/50_clean.ipynb #b4c757ee

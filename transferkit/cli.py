@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import transferkit
-from .core import TransferkitError, IMAGE_EXTS, atomic_write, atomic_open
+from .core import TransferkitError, IMAGE_EXTS, DISK_ERRNOS, atomic_write, atomic_open, disk_error
 
 
 # %% auto #0
@@ -157,9 +157,26 @@ def _check_clean(a):
     "One mode of `clean`; images to score"
     if sum([bool(a.apply), a.undo, bool(a.model or a.cache)]) != 1: raise TransferkitError("Give one of: --model/--cache (find suspects), --apply DECISIONS.csv, or --undo")
     if a.model or a.cache: _check_data(a)
+    _not_into_model('--report', a.report)
+
+def _model_folder_of(path) -> Path:
+    "The model folder (config.json + model.safetensors, or export.pkl) that `path` is, or lies in; None when there is none"
+    p = Path(path).resolve()
+    for folder in [p, *p.parents]:
+        if (folder/'config.json').is_file() and (folder/'model.safetensors').is_file() or (folder/'export.pkl').is_file(): return folder
+
+def _not_into_model(option:str, path):
+    "Refuse an output `path` given with `option` that would land in a model folder: the file would break the folder's sha256 check"
+    if path and (m := _model_folder_of(path)):
+        raise TransferkitError(f"{option} {str(path)!r} is inside the model folder {m}: a file written there breaks its sha256 check; write to another folder")
+
+def _check_evaluate(a):
+    "The data folder holds images; --out is no model folder"
+    _check_data(a); _not_into_model('--out', a.out)
 
 def _check_predict(a):
-    "A warning when `files` names no image at all"
+    "A warning when `files` names no image at all; --csv (--out: masks) not into a model folder"
+    _not_into_model('--csv', getattr(a, 'csv', None)); _not_into_model('--out', getattr(a, 'out', None))
     if not any(Path(f).is_file() or _any_image(f) for f in a.files): warnings.warn(f"No images in {', '.join(a.files)}: nothing to predict")
 
 def _check_fetch(a):
@@ -196,7 +213,7 @@ def _train(a):
         _imported()
         res = train_folder(a.data_dir, a.out, size=a.size, epochs=a.epochs, arch=a.arch, pretrained=not a.no_pretrained,
                            weights=a.weights, seed=a.seed, valid_pct=a.valid_pct, bs=a.bs, resize_method=a.resize_method,
-                           aug=not a.no_aug, lr=a.lr, find_lr=a.lr_find, resize_at_ingest=not a.no_ingest_resize, balance=a.balance, prepared=ahead)
+                           aug=not a.no_aug, lr=a.lr, find_lr=a.lr_find, resize_at_ingest=not a.no_ingest_resize, balance=a.balance, prepared=ahead, plain=a.plain)
     print(f"Validation accuracy: {res['accuracy']:.4f} ({', '.join(res['classes'])})")
     print(f"Model: {res['model']}")
     if a.onnx: _add_onnx(Path(res['model']).parent)
@@ -346,13 +363,16 @@ _batch = _number(int, 2, unit=' (a batch of one cannot train BatchNorm layers)')
 _data_folder = _existing('folder', 'give the folder that holds one sub-folder of images per label')
 _model = _existing(None, 'give the model folder `transferkit train` wrote, or its model.onnx')
 
-def training_options(p, out_help:str='folder for export.pkl, model card, record and report', epochs:int=4, size:int=128, bs:int=64,
+_AUTO_BS = "batch size; default: fastai's 64 when that gives at least 10 steps an epoch, else the largest power of two that does (at least 8); --bs 64 keeps stock's"
+
+def training_options(p, out_help:str='folder for export.pkl, model card, record and report', epochs:int=4, size:int=128,
+                     bs:int=64, # the default batch size; None: the library picks it (`auto_batch_size`)
                      data=_data_folder): # the argparse type that checks DATA_DIR
     "Add the options every trainer shares (`train`, and the commands of later systems) to the sub-parser `p`"
     p.add_argument('data_dir', type=data); p.add_argument('--out', required=True, type=_output_folder, help=out_help)
     p.add_argument('--epochs', type=_epochs, default=epochs); p.add_argument('--size', type=_size, default=size, help='image size in pixels')
     p.add_argument('--arch', default='resnet18'); p.add_argument('--seed', type=_seed, default=42)
-    p.add_argument('--valid-pct', type=_fraction, default=0.2); p.add_argument('--bs', type=_batch, default=bs, help=f'batch size ({"fastai’s " if bs == 64 else ""}{bs}; at most the number of training images)')
+    p.add_argument('--valid-pct', type=_fraction, default=0.2); p.add_argument('--bs', type=_batch, default=bs, help=_AUTO_BS if bs is None else f'batch size ({"fastai’s " if bs == 64 else ""}{bs}; at most the number of training images)')
     p.add_argument('--lr', type=_number(float, 0, above=True), default=2e-3, help='peak learning rate (fastai\'s fine_tune default, 2e-3, also from scratch)')
     p.add_argument('--no-pretrained', action='store_true', help='train from scratch instead of from ImageNet weights')
     p.add_argument('--weights', type=_weights_file, help='a state-dict file of pretrained weights for --arch')
@@ -363,12 +383,13 @@ def make_parser() -> argparse.ArgumentParser:
     p = _Parser(prog='transferkit', description='From labelled images to a trained, exported fastai model: classifiers (train, heads, distill) and U-Net segmentation (train-seg).')
     sub = p.add_subparsers(dest='command', required=True, metavar='COMMAND')
     t = sub.add_parser('train', help='train a classifier on a folder of label folders', description='Train a classifier on DATA_DIR/<label>/<image> (or DATA_DIR/train|valid/<label>/<image>).')
-    training_options(t)
+    training_options(t, bs=None)
     t.add_argument('--resize-method', default='crop', choices=['crop', 'squish', 'pad'])
     t.add_argument('--no-aug', action='store_true', help='no aug_transforms'); t.add_argument('--lr-find', action='store_true', help='pick the learning rate with lr_find')
     t.add_argument('--no-ingest-resize', action='store_true', help='read the original files every epoch instead of a resized copy')
     t.add_argument('--balance', choices=['undersample', 'oversample', 'weighted'], help='even out the classes of the training split')
     t.add_argument('--onnx', action='store_true', help='also write model.onnx (needs onnxruntime), checked against PyTorch')
+    t.add_argument('--plain', action='store_true', help="train with fastai's own loader, aug_transforms and Adam — the stock recipe inside transferkit, for checking")
     t.set_defaults(func=_train, check=_check_data)
     h = sub.add_parser('heads', help='cache body features once, pick a head by k-fold search, export it grafted on the body',
                        description='Bottlenecking: features of DATA_DIR/<label>/<image> are cached, a grid of heads is cross-validated on them, the best is grafted onto the body and exported.')
@@ -395,7 +416,7 @@ def make_parser() -> argparse.ArgumentParser:
     e.add_argument('model', type=_model); e.add_argument('data_dir', type=_data_folder)
     e.add_argument('--out', type=_output_folder, help='folder for report.json/.md and the confusion matrix')
     e.add_argument('--bs', type=_count, default=64); e.add_argument('--trust-pickle', action='store_true', help='allow opening export.pkl (a pickle: it can run code) where the folder has no config.json + model.safetensors')
-    e.set_defaults(func=_evaluate, check=_check_data)
+    e.set_defaults(func=_evaluate, check=_check_evaluate)
     c = sub.add_parser('clean', help='find suspect images (label issues, duplicates, leaks); apply decisions safely; undo',
                        description='Data QA for DATA_DIR/<label>/<image>. Find suspects with --model and/or --cache; apply a decisions CSV (file, action=keep|delete|relabel, new_label) with --apply; reverse the last apply with --undo. Deleted files go to DATA_DIR/.transferkit/trash; nothing is overwritten.')
     c.add_argument('data_dir', type=_data_folder); c.add_argument('--model', type=_model, help='the model folder that scores the images')
@@ -436,7 +457,7 @@ def _train_seg(a):
     from transferkit.segment import train_seg_folder
     _imported()
     res = train_seg_folder(a.data_dir, a.out, size=a.size, epochs=a.epochs, arch=a.arch, pretrained=not a.no_pretrained, weights=a.weights,
-                           seed=a.seed, valid_pct=a.valid_pct, bs=a.bs, lr=a.lr, aug=not a.no_aug)
+                           seed=a.seed, valid_pct=a.valid_pct, lr=a.lr, aug=not a.no_aug, **({} if a.bs is None else dict(bs=a.bs))) # no --bs: the library's default
     print(f"Mean IoU: {res['mean_iou']:.4f}, mean Dice: {res['mean_dice']:.4f} ({', '.join(res['codes'])})")
     print(f"Model: {res['model']}")
 
@@ -454,7 +475,7 @@ _seg_folder = _existing('folder', 'give the folder that holds images/, masks/ an
 def _add_train_seg(sub):
     p = training_options(sub.add_parser('train-seg', help='train a U-Net segmentation model on images/, masks/ and codes.txt',
                                         description='Train a U-Net (unet_learner) on DATA_DIR/images/<stem>.*, DATA_DIR/masks/<stem>.png (one class index a pixel) and DATA_DIR/codes.txt (class names, one a line).'),
-                         out_help='folder for the model (export.pkl, model.safetensors, config.json), record, report and worst_cases.png', bs=16, data=_seg_folder)
+                         out_help='folder for the model (export.pkl, model.safetensors, config.json), record, report and worst_cases.png', bs=None, data=_seg_folder)
     p.add_argument('--no-aug', action='store_true', help='no aug_transforms')
     p.set_defaults(func=_train_seg) # train_seg_folder checks the whole folder before any work
 
@@ -491,6 +512,9 @@ def main(argv=None) -> int:
             args.func(args)
         except TransferkitError as e:
             print(f'transferkit {args.command}: error: {e}', file=sys.stderr); return 2
+        except OSError as e: # a full or read-only disk half-way through (what was saved before stays as it was)
+            if e.errno not in DISK_ERRNOS: raise
+            print(f'transferkit {args.command}: error: {disk_error(e, Path(e.filename).parent if e.filename else "the output folder")}', file=sys.stderr); return 2
         except KeyboardInterrupt:
             print('interrupted; run the same command again to resume', file=sys.stderr); return 130
     return 0

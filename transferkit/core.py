@@ -4,15 +4,16 @@
 
 # %% ../nbs/00_core.ipynb #ae8b9cf4
 from __future__ import annotations
-import hashlib, os, sys, threading, warnings
+import errno, hashlib, os, sys, threading, warnings
 from contextlib import contextmanager
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['PARTIAL_SUFFIX', 'IMAGE_EXTS', 'OUTPUT_MARKERS', 'SPLIT_NAMES', 'TransferkitError', 'TransferkitWarning',
-           'hash_bytes', 'hash_file', 'check_label', 'safe_join', 'partial_path', 'atomic_open', 'atomic_write',
-           'remove_partials', 'is_output_folder', 'image_files', 'has_split_folders', 'folder_label', 'nested_folders',
-           'warn_nested', 'exclusive_lock', 'show_bars', 'bar', 'hide_dependency_warnings']
+__all__ = ['DISK_ERRNOS', 'SPLIT_NAMES', 'PARTIAL_SUFFIX', 'IMAGE_EXTS', 'OUTPUT_MARKERS', 'TransferkitError',
+           'TransferkitWarning', 'disk_error', 'hash_bytes', 'hash_file', 'check_label', 'confined', 'safe_join',
+           'partial_path', 'atomic_open', 'atomic_write', 'remove_partials', 'is_output_folder', 'image_files',
+           'has_split_folders', 'folder_label', 'nested_folders', 'warn_nested', 'exclusive_lock', 'show_bars', 'bar',
+           'hide_dependency_warnings']
 
 # %% ../nbs/00_core.ipynb #5da0b6dd
 class TransferkitError(Exception):
@@ -20,6 +21,13 @@ class TransferkitError(Exception):
 
 class TransferkitWarning(UserWarning):
     "Something the user should know while the run goes on; the message is one line"
+
+# %% ../nbs/00_core.ipynb #b5f92e79
+DISK_ERRNOS = (errno.ENOSPC, errno.EROFS, errno.EDQUOT) # the disk, not the file: every later write would fail too
+
+def disk_error(e:OSError, where) -> TransferkitError:
+    "The one-line error for `e`, a write under `where` that failed because of the disk"
+    return TransferkitError(f"Cannot write under {where} ({e.strerror or e}{': ' + str(e.filename) if e.filename else ''}): free some space, or use a writable folder, and run again")
 
 # %% ../nbs/00_core.ipynb #845d43fc
 def hash_bytes(data:bytes) -> str:
@@ -35,12 +43,30 @@ def hash_file(path, chunk_size:int=1<<20) -> str:
     return h.hexdigest()
 
 # %% ../nbs/00_core.ipynb #eef07edf
+SPLIT_NAMES = ('train', 'valid') # folders that hold a fixed split, never a label
+
 def check_label(label) -> str:
     "`label` as a folder name, refusing anything that is not one plain path component"
     s = str(label).strip()
     bad = not s or s in ('.', '..') or s.startswith('.') or any(c in s for c in '/\\\0') or Path(s).is_absolute()
     if bad: raise TransferkitError(f"Label {label!r} cannot be a folder name: use a plain name without '/', '\\\\' or a leading '.'")
+    if any(ord(c) < 32 or ord(c) == 127 for c in s): raise TransferkitError(f"Label {label!r} holds a line break or another control character: rename it to a plain name")
+    if s in SPLIT_NAMES: raise TransferkitError(f"Label {s!r} is the name of a split folder (train/, valid/): rename that class")
     return s
+
+# %% ../nbs/00_core.ipynb #0eac472b
+def confined(root, path, # relative to `root`, or absolute
+             what:str='Path', # what `path` is, for the message
+             links:bool=True): # False: also refuse a path with a link inside `root` on its way
+    "`path` resolved through its links, or a one-line `TransferkitError` naming it where it leads outside `root`"
+    base, p = Path(os.path.abspath(root)), Path(path)
+    lexical = Path(os.path.normpath(p if p.is_absolute() else base/p))
+    real, rroot = lexical.resolve(), base.resolve()
+    if not (real == rroot or real.is_relative_to(rroot)) or not (lexical == base or lexical.is_relative_to(base)):
+        raise TransferkitError(f"{what} {str(path)!r} leads outside {base} (through '..', an absolute path or a link): it is refused; keep it inside that folder")
+    if not links and real.relative_to(rroot) != lexical.relative_to(base):
+        raise TransferkitError(f"{what} {str(path)!r} is reached through a link inside {base} (it is {real}): name the real path, or remove the link")
+    return real
 
 # %% ../nbs/00_core.ipynb #e9060e3d
 def safe_join(root, *parts) -> Path:
@@ -48,9 +74,7 @@ def safe_join(root, *parts) -> Path:
     root = Path(root).resolve()
     rel = Path(*[str(p) for p in parts]) if parts else Path()
     if rel.is_absolute() or '..' in rel.parts: raise TransferkitError(f"Path {str(rel)!r} would leave {root}: use a relative path without '..'")
-    out = (root/rel).resolve()
-    if out != root and root not in out.parents: raise TransferkitError(f"Path {str(rel)!r} resolves outside {root} (through a link?)")
-    return out
+    return confined(root, rel)
 
 # %% ../nbs/00_core.ipynb #d61edf84
 PARTIAL_SUFFIX = '.part'
@@ -124,8 +148,6 @@ def image_files(path) -> list:
     return sorted(out, key=lambda p: p.relative_to(path).as_posix())
 
 # %% ../nbs/00_core.ipynb #d264d642
-SPLIT_NAMES = ('train', 'valid')
-
 def has_split_folders(path) -> bool:
     "Whether `path` holds `train/` and `valid/` folders, which then define the split"
     return (Path(path)/'train').is_dir() and (Path(path)/'valid').is_dir()

@@ -9,8 +9,10 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np, pandas as pd, requests
+import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
+# pandas (the tables) and requests (HTTP) load where they are used: `package.predict_onnx` reads images through this
+# module and must run with onnxruntime, numpy and PIL alone
 
 from .core import *
 
@@ -141,6 +143,7 @@ USER_AGENT = 'Mozilla/5.0 (X11; Linux x86_64) transferkit'
 
 def http_get(url:str, session:requests.Session=None, timeout:float=10., max_bytes:int=MAX_BYTES) -> bytes:
     "Body of `url`, within `timeout` seconds overall and `max_bytes` bytes, or `FetchError`"
+    import requests
     deadline = time.monotonic() + timeout
     get = (session or requests).get
     try:
@@ -165,7 +168,8 @@ class Item:
     label: str
     split: str = ''
 
-MANIFEST_COLUMNS = ['source', 'origin', 'label', 'split', 'status', 'reason', 'hash', 'file', 'bytes', 'width', 'height']
+MANIFEST_COLUMNS = ['source', 'origin', 'label', 'split', 'status', 'reason', 'hash', 'file', 'bytes', 'width', 'height',
+                    'stamp'] # size and mtime of a local origin when it was read: a file changed in place is read again
 STATUSES = ('ok', 'duplicate', 'failed', 'removed') # removed: taken out by the cleaner, not to be fetched again
 
 # %% ../nbs/01_ingest.ipynb #b08c75c6
@@ -187,11 +191,13 @@ class Manifest:
         "The row recorded for `item`, if any"
         return self.rows.get((item.origin, item.label, item.split))
 
-    def finished(self, item:Item) -> bool:
-        "Whether `item` needs no more work: saved (and still on disk) or known to duplicate another item"
+    def finished(self, item:Item, stamp:str='') -> bool:
+        "Whether `item` needs no more work: saved (and still on disk) or known to duplicate another item, and, given its `stamp`, unchanged since"
         row = self.get(item)
         if row is None or row['status'] == 'failed': return False
-        return row['status'] in ('duplicate', 'removed') or (self.root/row['file']).exists()
+        if row['status'] == 'removed': return True # taken out by the cleaner: not brought back
+        if stamp and row.get('stamp') != stamp: return False # changed in place (or read before stamps were kept)
+        return row['status'] == 'duplicate' or (self.root/row['file']).exists()
 
     def record(self, row:dict):
         "Add or replace the row for one item, appending it to the file at once"
@@ -214,23 +220,28 @@ class Manifest:
 
     def frame(self) -> pd.DataFrame:
         "All rows as a DataFrame"
+        import pandas as pd
         return pd.DataFrame(list(self.rows.values()), columns=MANIFEST_COLUMNS)
 
 # %% ../nbs/01_ingest.ipynb #f33b00e0
+def _place(rel:str) -> tuple:
+    "`(split, label)` of the file at `rel` (relative to an ingest's `dest`)"
+    return folder_label(rel, '')
+
 class _Store:
-    "Content-hash claims shared by the workers of one ingest, so concurrent duplicates are stored once"
-    def __init__(self, manifest):
+    "Content-hash claims shared by the workers of one ingest, so concurrent duplicates are stored once; keyed by content *and* place (split, label)"
+    def __init__(self, rows):
         self.lock = threading.Lock()
-        self.files = {r['hash']: r['file'] for r in manifest.rows.values() if r['status'] == 'ok' and r['hash']}
+        self.files = {(r['hash'], *_place(r['file'])): r['file'] for r in rows if r['status'] == 'ok' and r['hash']}
 
     def claim(self, h, rel):
-        "`None` if `h` is new (now claimed for `rel`), else the file that already holds it"
+        "`None` if the content `h` is new in the folder of `rel` (now claimed for `rel`), else the file there that already holds it"
         with self.lock:
-            if h in self.files: return self.files[h]
-            self.files[h] = rel
+            if (key := (h, *_place(rel))) in self.files: return self.files[key]
+            self.files[key] = rel
 
-    def release(self, h):
-        with self.lock: self.files.pop(h, None)
+    def release(self, h, rel):
+        with self.lock: self.files.pop((h, *_place(rel)), None)
 
 # %% ../nbs/01_ingest.ipynb #8e32fd02
 def _link_into(src, dest):
@@ -245,9 +256,10 @@ _DECODING = threading.BoundedSemaphore(max(2, os.cpu_count() or 2))
 
 def _ingest_one(item, dest, read, store, source, link=False,
                 prepared=None, # a `PreparedAhead`, or None
+                stamp:str='', # the origin's stamp (size, mtime) taken before it is read
                 **img_kw) -> dict:
-    "The manifest row for reading, verifying and storing one item"
-    row = dict(source=source, origin=item.origin, label=item.label, split=item.split)
+    "The manifest row for reading, verifying and storing one item; a `TransferkitError` when the disk cannot take it (full, read-only)"
+    row = dict(source=source, origin=item.origin, label=item.label, split=item.split, stamp=stamp)
     try:
         folder = safe_join(dest, *([item.split] if item.split else []), check_label(item.label))
         raw = read(item)
@@ -267,11 +279,26 @@ def _ingest_one(item, dest, read, store, source, link=False,
             except OSError: atomic_write(Path(dest)/rel, data) # another file system: copy
         else: atomic_write(Path(dest)/rel, data)
     except OSError as e:
-        store.release(digest)
+        store.release(digest, rel)
+        if e.errno in DISK_ERRNOS: raise disk_error(e, dest) from None # every other item would fail the same way
         return dict(row, status='failed', reason=f'could not write: {e}')
     return dict(row, status='ok', file=rel)
 
 # %% ../nbs/01_ingest.ipynb #3c40bf58
+def _plan_ingest(manifest:Manifest, items:list, stamps:dict) -> tuple:
+    "`(todo, kept)`: the items to read, and the rows of those that are finished, each keyed by its content *and* its place"
+    done = {it: manifest.get(it) for it in items if manifest.finished(it, stamps.get(it, ''))}
+    owned = {r['file'] for r in done.values() if r['status'] == 'ok'}
+    # a duplicate stands only while the file it points to is kept for an item of this run, in the same place
+    done = {it: r for it, r in done.items() if r['status'] != 'duplicate' or (r['file'] in owned and _place(r['file']) == (it.split, it.label))}
+    return [it for it in items if it not in done], list(done.values())
+
+def _drop_replaced(dest:Path, manifest:Manifest, before:dict):
+    "Remove the copies of items read again (changed in place) that no row keeps any more"
+    kept = {r['file'] for r in manifest.rows.values() if r['status'] in ('ok', 'duplicate')}
+    for it, old in before.items():
+        if old and old['status'] == 'ok' and old['file'] and old['file'] not in kept: confined(dest, old['file'], 'A replaced copy').unlink(missing_ok=True)
+
 def ingest(items, dest, read, source:str='local',
            workers:int=64, # threads reading items at once (mostly waiting on I/O; decoding is bounded apart)
            max_side:int=None, # shrink so the longer side is at most this
@@ -280,20 +307,32 @@ def ingest(items, dest, read, source:str='local',
            link:bool=False, # hard-link local files that need no change instead of copying them
            progress:bool=True, # a bar on a terminal or in Jupyter (`show_bars`), else one line at the end
            prepared=None, # a `PreparedAhead`: images already decoded and shrunk by a child process, taken where the bytes match
+           stamp=None, # `stamp(item) -> str` (size and mtime of a local file): a finished item whose stamp changed is read again
           ) -> pd.DataFrame:
     "Read `items` with `read(item) -> bytes` into `dest`, resuming past work; the manifest rows of `items`"
-    dest = Path(dest); dest.mkdir(parents=True, exist_ok=True)
-    remove_partials(dest)
+    import pandas as pd
+    dest = Path(dest)
+    try: dest.mkdir(parents=True, exist_ok=True); remove_partials(dest)
+    except OSError as e:
+        if e.errno in DISK_ERRNOS: raise disk_error(e, dest) from None
+        raise
     manifest = Manifest(dest)
     items = list(dict.fromkeys(items))
-    todo = [it for it in items if not manifest.finished(it)]
-    store = _Store(manifest)
+    stamps = {it: stamp(it) for it in items} if stamp else {}
+    todo, kept = _plan_ingest(manifest, items, stamps)
+    before = {it: manifest.get(it) for it in todo}
+    store = _Store(kept)
     kw = dict(max_side=max_side, short_side=short_side, max_pixels=max_pixels, link=link, prepared=prepared)
     if todo:
         with ThreadPoolExecutor(max(1, min(workers, len(todo)))) as ex:
-            futs = [ex.submit(_ingest_one, it, dest, read, store, source, **kw) for it in todo]
-            done = as_completed(futs)
-            for fut in bar(done, total=len(futs), show=progress): manifest.record(fut.result())
+            futs = [ex.submit(_ingest_one, it, dest, read, store, source, stamp=stamps.get(it, ''), **kw) for it in todo]
+            try:
+                for fut in bar(as_completed(futs), total=len(futs), show=progress): manifest.record(fut.result())
+            except OSError as e:
+                if e.errno not in DISK_ERRNOS: raise
+                raise disk_error(e, dest) from None
+            finally: ex.shutdown(cancel_futures=True) # a full disk stops the rest at once
+    _drop_replaced(dest, manifest, before)
     manifest.compact()
     keys = {(it.origin, it.label, it.split) for it in items}
     df = manifest.frame()
@@ -304,6 +343,7 @@ def ingest(items, dest, read, source:str='local',
 # %% ../nbs/01_ingest.ipynb #95583e88
 def summarize(rows:pd.DataFrame) -> pd.DataFrame:
     "Per-label counts of ok / duplicate / failed items (and removed, once the cleaner has removed some)"
+    import pandas as pd
     cols = [s for s in STATUSES if s != 'removed' or (rows['status'] == 'removed').any()]
     t = pd.crosstab(rows['label'], rows['status']).reindex(columns=cols, fill_value=0)
     t.columns.name = None

@@ -4,13 +4,12 @@
 
 # %% ../nbs/02_sources.ipynb #76ae4ba6
 from __future__ import annotations
-import io, json, re, time
+import io, json, os, re, time
 from pathlib import Path
-
-import pandas as pd, requests
 
 from .core import *
 from .ingest import *
+# pandas and requests load where they are used, as in ingest
 
 # %% auto #0
 __all__ = ['SOURCES', 'Source', 'register_source', 'get_source', 'read_index', 'LocalSource', 'RateLimited', 'ddg_search',
@@ -29,6 +28,7 @@ class Source:
 
     def items(self) -> list: raise NotImplementedError
     def read(self, item:Item) -> bytes: raise NotImplementedError
+    def stamp(self, item:Item) -> str: return '' # what changes when the item does, where that is cheap to know (a local file's size and mtime)
 
     def fetch(self, dest, workers:int=None, # default: the source's `workers`; reading is mostly waiting on the network
               max_side:int=None, short_side:int=None, progress:bool=True) -> pd.DataFrame:
@@ -37,7 +37,7 @@ class Source:
 
     def ingest_items(self, items, dest, workers:int=None, **kwargs) -> pd.DataFrame:
         "`ingest` of `items` read by this source, with its default number of threads"
-        return ingest(items, dest, self.read, source=self.protocol, workers=workers or self.workers, **kwargs)
+        return ingest(items, dest, self.read, source=self.protocol, workers=workers or self.workers, stamp=self.stamp, **kwargs)
 
 # %% ../nbs/02_sources.ipynb #032d40db
 SOURCES = {}
@@ -59,6 +59,7 @@ def get_source(uri, **kwargs) -> Source:
 # %% ../nbs/02_sources.ipynb #f38f3b93
 def read_index(index, path_col:str, label_col:str=None, label_fn=None) -> list:
     "`(path_or_key, label)` pairs from a CSV index, labels from `label_col` or `label_fn(row)`"
+    import pandas as pd
     df = index if isinstance(index, pd.DataFrame) else pd.read_csv(index)
     if path_col not in df.columns: raise TransferkitError(f"Index has no column {path_col!r} (columns: {', '.join(map(str, df.columns))}): pass the column that holds the paths or keys")
     if label_fn is None:
@@ -87,9 +88,18 @@ class LocalSource(Source):
         loose = [f for f in files if f.parent == self.path]
         if loose: raise TransferkitError(f"{len(loose)} image(s) lie directly in {self.path} (e.g. {loose[0].name}): put each image in a folder named after its label")
         warn_nested(files, self.path)
-        return [Item(str(f), *reversed(folder_label(f, self.path))) for f in files]
+        items = [Item(str(f), *reversed(folder_label(f, self.path))) for f in files]
+        for label in sorted({it.label for it in items}): # refused before any work, in one line
+            try: check_label(label)
+            except TransferkitError as e: raise TransferkitError(f"Folder {str(self.path/label)!r} cannot be a label folder: {e}") from None
+        return items
 
     def read(self, item): return Path(item.origin).read_bytes()
+    def stamp(self, item):
+        try: st = os.stat(item.origin)
+        except OSError: return '' # read() says what is wrong
+        return f'{st.st_size}:{st.st_mtime_ns}'
+
 
     def fetch(self, dest, **kwargs):
         if Path(dest).resolve() == self.path.resolve(): raise TransferkitError(f"Destination {dest} is the source folder itself: fetch into a new folder")
@@ -133,6 +143,7 @@ class DDGSource(Source):
         self.search = search or (lambda q, n: ddg_search(q, n, safesearch=safesearch))
         self.timeout, self.retries, self.max_bytes = timeout, retries, max_bytes
         self.search_retries, self.search_backoff = search_retries, search_backoff
+        import requests
         self.session, self.dest = requests.Session(), None
 
     @classmethod
@@ -167,6 +178,7 @@ class DDGSource(Source):
         "Search and download label by label, so a rate limit on one label keeps the labels before it"
         self.dest = Path(dest); self.dest.mkdir(parents=True, exist_ok=True)
         rows = [self.ingest_items([Item(u, l) for u in self.urls(l)], dest, **kwargs) for l in self.labels]
+        import pandas as pd
         return pd.concat(rows, ignore_index=True)
 
 # %% ../nbs/02_sources.ipynb #4085eca9
@@ -219,6 +231,7 @@ class S3Source(Source):
         except Exception as e: raise TransferkitError(f"Cannot list s3://{self.bucket}/{prefix} ({e}): check the bucket name, credentials (or anonymous=True) and endpoint_url") from None
 
     def _index_frame(self):
+        import pandas as pd
         if isinstance(self.index, pd.DataFrame) or Path(str(self.index)).exists(): return self.index
         return pd.read_csv(io.BytesIO(with_retries(lambda: self._get(str(self.index)), self.retries)))
 
