@@ -457,7 +457,7 @@ def _train_seg(a):
     from transferkit.segment import train_seg_folder
     _imported()
     res = train_seg_folder(a.data_dir, a.out, size=a.size, epochs=a.epochs, arch=a.arch, pretrained=not a.no_pretrained, weights=a.weights,
-                           seed=a.seed, valid_pct=a.valid_pct, lr=a.lr, aug=not a.no_aug, **({} if a.bs is None else dict(bs=a.bs))) # no --bs: the library's default
+                           seed=a.seed, valid_pct=a.valid_pct, bs=a.bs, lr=a.lr, aug=not a.no_aug) # no --bs: None, the library's rule
     print(f"Mean IoU: {res['mean_iou']:.4f}, mean Dice: {res['mean_dice']:.4f} ({', '.join(res['codes'])})")
     print(f"Model: {res['model']}")
 

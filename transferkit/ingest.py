@@ -18,8 +18,8 @@ from .core import *
 
 # %% auto #0
 __all__ = ['SUPPORTED_FORMATS', 'MAX_PIXELS', 'MAX_BYTES', 'LOSSY_FORMATS', 'TRANSIENT_STATUS', 'USER_AGENT', 'MANIFEST_COLUMNS',
-           'STATUSES', 'BadImage', 'decode_image', 'to_rgb', 'prepare_image', 'read_rgb', 'FetchError', 'with_retries',
-           'http_get', 'Item', 'Manifest', 'ingest', 'summarize', 'ingest_copy', 'PreparedAhead']
+           'STATUSES', 'BadImage', 'open_image', 'decode_image', 'to_rgb', 'prepare_image', 'read_rgb', 'FetchError',
+           'with_retries', 'http_get', 'Item', 'Manifest', 'ingest', 'summarize', 'ingest_copy', 'PreparedAhead']
 
 # %% ../nbs/01_ingest.ipynb #afa0db5c
 class BadImage(TransferkitError):
@@ -30,20 +30,27 @@ MAX_PIXELS = 40_000_000 # a 40-megapixel photo; anything bigger is refused befor
 MAX_BYTES = 30_000_000
 
 # %% ../nbs/01_ingest.ipynb #56b4d381
+def open_image(fh, max_pixels:int=MAX_PIXELS) -> Image.Image:
+    "The image in the binary file `fh`, opened but not decoded, once its first bytes and header pass; else `BadImage` saying why (PIL's own errors pass through)"
+    head = fh.read(512)
+    if not head: raise BadImage('empty file (0 bytes)')
+    if head[:200].lstrip()[:14].lower().startswith((b'<!doctype', b'<html', b'<?xml', b'<head')):
+        raise BadImage('an HTML/XML page, not an image')
+    fh.seek(0)
+    img = Image.open(fh)
+    if img.format not in SUPPORTED_FORMATS: raise BadImage(f'unsupported image format {img.format}')
+    w,h = img.size
+    if w*h > max_pixels: raise BadImage(f'{w}x{h} is over the limit of {max_pixels:,} pixels')
+    return img
+
 def decode_image(data:bytes, max_pixels:int=MAX_PIXELS,
                  draft:tuple=None # (w, h) the image will be shrunk to: a JPEG is then decoded at a reduced scale, never smaller
                 ) -> Image.Image:
     "Fully decoded image from `data`, or `BadImage` saying why not"
-    if not data: raise BadImage('empty file (0 bytes)')
-    if data[:200].lstrip()[:14].lower().startswith((b'<!doctype', b'<html', b'<?xml', b'<head')):
-        raise BadImage('an HTML/XML page, not an image')
     try:
         with warnings.catch_warnings():
             warnings.simplefilter('error', Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data))
-            if img.format not in SUPPORTED_FORMATS: raise BadImage(f'unsupported image format {img.format}')
-            w,h = img.size
-            if w*h > max_pixels: raise BadImage(f'{w}x{h} is over the limit of {max_pixels:,} pixels')
+            img = open_image(io.BytesIO(data), max_pixels)
             if draft and img.format == 'JPEG': img.draft('RGB', draft) # the whole stream is still read: truncation still fails
             img.load()
     except BadImage: raise

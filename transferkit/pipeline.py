@@ -14,7 +14,7 @@ from PIL import Image, UnidentifiedImageError
 
 from .core import *
 from .sources import LocalSource
-from .ingest import ingest_copy, SUPPORTED_FORMATS, MAX_PIXELS
+from .ingest import ingest_copy, open_image, BadImage, MAX_PIXELS
 from .data import get_dls, resize_tfm, BALANCE_MODES
 from .learner import train_model, fit_learner, save_record, get_arch, weights_file, arch_body, WeightsUnavailable, bf16_wanted
 from .features import train_head
@@ -132,17 +132,10 @@ def _current_copy(cache:Path):
 def header_problem(f, max_pixels:int=MAX_PIXELS) -> str:
     "Why `f` cannot be used, from its first bytes and image header alone ('' when it may be): no pixels are decoded"
     try:
-        with open(f, 'rb') as fh:
-            head = fh.read(512)
-            if not head: return 'empty file (0 bytes)'
-            if head[:200].lstrip()[:14].lower().startswith((b'<!doctype', b'<html', b'<?xml', b'<head')): return 'an HTML/XML page, not an image'
-            fh.seek(0)
-            with warnings.catch_warnings():
-                warnings.simplefilter('error', Image.DecompressionBombWarning)
-                with Image.open(fh) as img:
-                    if img.format not in SUPPORTED_FORMATS: return f'unsupported image format {img.format}'
-                    w, h = img.size
-                    if w*h > max_pixels: return f'{w}x{h} is over the limit of {max_pixels:,} pixels'
+        with open(f, 'rb') as fh, warnings.catch_warnings():
+            warnings.simplefilter('error', Image.DecompressionBombWarning)
+            open_image(fh, max_pixels).close() # the checks `decode_image` makes before decoding
+    except BadImage as e: return str(e)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning): return 'decompression bomb refused'
     except UnidentifiedImageError: return 'not an image (format not recognised)'
     except (OSError, SyntaxError, ValueError, EOFError) as e: return f'unreadable ({e})'
