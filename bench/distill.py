@@ -27,7 +27,7 @@ def proxy_weights(arch, proxy, work, dest, size, epochs):
     "A full torchvision state dict of `arch` whose body was trained from scratch on the `proxy` label folders; its proxy accuracy"
     import torch
     from fastai.vision.all import create_body, model_meta
-    from transferkit.learner import get_arch
+    from transferkit.weights import get_arch
     from transferkit.pipeline import train_folder
     res = train_folder(proxy, Path(work)/f'proxy-{arch}', size=size, epochs=epochs, arch=arch, pretrained=False, progress=False)
     fn = get_arch(arch); model = fn(weights=None)

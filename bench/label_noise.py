@@ -31,7 +31,7 @@ def main():
     from transferkit.data import get_dls
     from transferkit.learner import train_model
     from transferkit.features import FeatureCache
-    from transferkit.clean import find_suspects, folder_items
+    from transferkit.scoring import find_suspects, folder_items
     rng = np.random.default_rng(a.seed)
     with tempfile.TemporaryDirectory() as d:
         d = Path(d)

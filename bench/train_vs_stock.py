@@ -149,7 +149,7 @@ BARE_STEP = '''
 import time, torch
 from contextlib import nullcontext
 from fastai.vision.all import create_vision_model, resnet18, nn
-from transferkit.learner import kept_heap
+from transferkit.speed import kept_heap
 def bare_ips(x, y, n_cls, dtype, channels_last, n):
     with kept_heap() if x.device.type == 'cpu' else nullcontext(): return _bare_ips(x, y, n_cls, dtype, channels_last, n)
 def _bare_ips(x, y, n_cls, dtype, channels_last, n):
@@ -177,7 +177,7 @@ import json, sys
 size, bs, n_cls = int(sys.argv[1]), int(sys.argv[2]), 3
 dev = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
 x, y = torch.randn(bs, 3, size, size, device=dev), torch.randint(0, n_cls, (bs,), device=dev)
-from transferkit.learner import cpu_bf16_supported
+from transferkit.speed import cpu_bf16_supported
 amp = [None] + ([torch.bfloat16] if (torch.cuda.is_bf16_supported() if dev.type == 'cuda' else cpu_bf16_supported()) else []) + ([torch.float16] if dev.type == 'cuda' else [])
 name = {None: 'fp32', torch.bfloat16: 'bf16', torch.float16: 'fp16'}
 n = 30 if dev.type == 'cuda' else 8

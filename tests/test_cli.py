@@ -228,3 +228,14 @@ def test_train_plain_is_recorded_and_bs_left_to_the_library(tmp_path):
     rec = json.loads((tmp_path/'o'/'training.json').read_text())
     assert rec['plain'] is True and 'bs_rule' in rec, rec.keys()
     assert 'default: fastai' in run('train', '--help').stdout.replace('\n', ' ')
+
+def test_predict_needs_neither_fastai_nor_pandas(demo, tmp_path):
+    "`transferkit predict` on a model folder runs on torch, torchvision, safetensors and PIL: fastai's vision stack and pandas stay unimported"
+    out, _ = demo
+    code = ("import sys; from transferkit.cli import main; rc = main(['predict', sys.argv[1], sys.argv[2], '--csv', sys.argv[3]]); "
+            "print(sorted(m for m in ('fastai.vision.all', 'fastai', 'pandas') if m in sys.modules)); sys.exit(rc)")
+    res = subprocess.run([sys.executable, '-c', code, str(out/'model'), str(out/'digits'/'holdout'), str(tmp_path/'p.csv')],
+                         capture_output=True, text=True, env=dict(os.environ, TRANSFERKIT_OFFLINE='1'), timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert res.stdout.splitlines()[-1] == '[]', res.stdout
+    assert len(pd.read_csv(tmp_path/'p.csv')) == 20

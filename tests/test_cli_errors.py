@@ -366,6 +366,6 @@ def test_fuzz_through_the_console_script(ws, case, tmp_path_factory):
 def test_cli_and_library_share_the_size_floor():
     "`--size` and `--resize` refuse what `train_folder` refuses, and no more"
     import argparse
-    from transferkit.pipeline import MIN_SIZE
+    from transferkit.checks import MIN_SIZE
     assert cli._size(str(MIN_SIZE)) == MIN_SIZE
     with pytest.raises(argparse.ArgumentTypeError): cli._size(str(MIN_SIZE - 1))

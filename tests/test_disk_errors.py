@@ -38,7 +38,7 @@ def test_train_disk_full_during_ingest(data, tmp_path):
     one_line_error(res, 'No space left on device', 'free some space')
 
 def test_train_disk_full_while_saving_keeps_the_old_model(data, tmp_path):
-    from transferkit.package import open_folder
+    from transferkit.modelfolder import open_folder
     ok = cli_with_full_disk(['train', data, '--out', tmp_path/'o', *QUICK], match='never-matches')
     assert ok.returncode == 0, ok.stderr[-2000:]
     before = json.loads((tmp_path/'o'/'config.json').read_text())['files']

@@ -6,8 +6,8 @@ import numpy as np, pandas as pd, pytest
 from PIL import Image
 
 from transferkit.core import hash_file
-from transferkit.package import (CONFIG, WEIGHTS, PICKLE, CARD, STATE_DICT, ONNX, MODEL_FILES, SWAP_MARKER, STAGING_PREFIX,
-                                 open_folder, read_config, fastai_resize, open_rgb)
+from transferkit.modelfolder import CONFIG, WEIGHTS, PICKLE, CARD, STATE_DICT, ONNX, MODEL_FILES, SWAP_MARKER, STAGING_PREFIX, open_folder, read_config
+from transferkit.predict import fastai_resize, open_rgb
 from conftest import CLI, ENV, run, run_py, run_batch, one_line_error
 
 TRAIN = ['--size', '32', '--epochs', '1', '--no-pretrained', '--bs', '8']
@@ -68,7 +68,7 @@ def test_safe_load_predict_evaluate_clean(trained, tmp_path):
     assert run('evaluate', out, data).returncode == 0
     res = run('clean', data, '--model', out, '--report', tmp_path/'s.csv', '--all')
     assert res.returncode == 0, res.stderr[-2000:]
-    code = f"""from transferkit.clean import Cleaner
+    code = f"""from transferkit.widget import Cleaner
 print(len(Cleaner.from_export({str(out)!r}, {str(data)!r}).table))"""
     res = run_py(code)
     assert res.stdout.strip().splitlines()[-1] == '32', res.stderr[-2000:]
@@ -128,7 +128,7 @@ def test_malicious_pickle_writes_nothing_through_any_command(trained, tmp_path):
     one_line_error(results[len(plain)], 'is not a model')
     for res in results[len(plain)+1:]: one_line_error(res, PICKLE, 'sha256')
     for m in (bad, raw):
-        res = run_py(f"from transferkit.clean import Cleaner\nCleaner.from_export({str(m)!r}, {str(data)!r})")
+        res = run_py(f"from transferkit.widget import Cleaner\nCleaner.from_export({str(m)!r}, {str(data)!r})")
         assert ('trust-pickle' if m == bad else 'not a model') in res.stderr.splitlines()[-1] and res.returncode == 1
     assert not pwned.exists() and not (tmp_path/'s.csv').exists() and not (tmp_path/'r').exists()
     res = run('predict', bad, data, '--trust-pickle') # trusted, it runs: the test's pickle really is malicious

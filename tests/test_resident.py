@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np, torch
 from PIL import Image
 
-from transferkit.data import ResidentDL, RESIDENT_CACHE
+from transferkit.speed import ResidentDL, RESIDENT_CACHE
 from transferkit.pipeline import train_folder
 
 LOAD = '''

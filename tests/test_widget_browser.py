@@ -29,7 +29,7 @@ def _listing(root) -> dict:
 
 def _notebook(path, model, data):
     "A notebook of one cell that shows the cleaner"
-    src = f"from transferkit.clean import Cleaner\nCleaner.from_export({str(model)!r}, {str(data)!r}, page_size=4)"
+    src = f"from transferkit.widget import Cleaner\nCleaner.from_export({str(model)!r}, {str(data)!r}, page_size=4)"
     nb = dict(nbformat=4, nbformat_minor=5, cells=[dict(cell_type='code', id='cleaner', metadata={}, execution_count=None, outputs=[], source=src)],
               metadata=dict(kernelspec=dict(name='python3', display_name='Python 3', language='python')))
     path.write_text(json.dumps(nb))

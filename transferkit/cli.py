@@ -258,14 +258,24 @@ def _write_rows(rows:list, dest=None):
 def _predict(a):
     model = Path(a.model)
     if model.suffix == '.onnx' or (model.is_dir() and (model/'model.onnx').is_file() and not _has_torch()):
-        from transferkit.package import predict_onnx # onnxruntime, PIL and numpy: no torch, no fastai
+        from transferkit.predict import predict_onnx # onnxruntime, PIL and numpy: no torch, no fastai
         _imported()
-        rows = predict_onnx(model, a.files, bs=a.bs)
-    else:
+        return _said_rows(predict_onnx(model, a.files, bs=a.bs), a.csv)
+    from transferkit.predict import predict_torch, TorchModel, NeedsFastai # torch, torchvision, safetensors, PIL: no fastai, no pandas
+    try: m = TorchModel(a.model)
+    except NeedsFastai: m = None
+    if m is not None:
+        _imported()
+        rows = predict_torch(m, a.files, bs=a.bs)
+    else: # a timm architecture, or export.pkl alone
         from transferkit.export import predict_files
         _imported()
         rows = predict_files(a.model, a.files, bs=a.bs, trust=a.trust_pickle).to_dict('records')
-    _write_rows(rows, a.csv)
+    _said_rows(rows, a.csv)
+
+def _said_rows(rows:list, dest=None):
+    "Write the prediction `rows` (`_write_rows`), with one warning for the files that could not be read"
+    _write_rows(rows, dest)
     if n := sum(bool(r['error']) for r in rows): warnings.warn(f"{n} file(s) could not be read (see the error column)")
 
 def _evaluate(a):
@@ -278,27 +288,27 @@ def _evaluate(a):
     if a.out: save_report(m, a.out); print(f'Wrote the report to {a.out}')
 
 def _clean(a):
-    from transferkit import clean
+    from transferkit import journal, scoring, widget
     if a.model: from transferkit.learner import load_model
     if a.cache: from transferkit.features import FeatureCache
     _imported()
     if a.undo:
-        moves = clean.undo(a.data_dir)
+        moves = journal.undo(a.data_dir)
         print(f"Undid {len(moves)} change(s) under {a.data_dir}"); return
     if a.apply:
-        moves = clean.apply_decisions(a.data_dir, a.apply, allow_new_labels=a.allow_new_labels)
+        moves = journal.apply_decisions(a.data_dir, a.apply, allow_new_labels=a.allow_new_labels)
         if rec := moves.attrs.get('recovered'): print(f"Rolled back {len(rec)} interrupted change batch(es) first ({', '.join(rec)}): the folder was as before them")
-        print(f"Applied {len(moves)} change(s): {(moves.action == 'delete').sum()} moved to {Path(a.data_dir)/clean.CLEAN_DIR/'trash'}, "
+        print(f"Applied {len(moves)} change(s): {(moves.action == 'delete').sum()} moved to {Path(a.data_dir)/journal.CLEAN_DIR/'trash'}, "
               f"{(moves.action == 'relabel').sum()} relabelled; `transferkit clean {a.data_dir} --undo` reverses them"); return
     learn = None
     if a.model: learn = load_model(a.model, trust=a.trust_pickle)
     cache = None
     if a.cache: cache = FeatureCache(a.cache, a.arch, pretrained=not a.no_pretrained, weights=a.weights, size=a.size)
-    sus = clean.find_suspects(a.data_dir, learn=learn, cache=cache, k=a.folds, all=a.all)
+    sus = scoring.find_suspects(a.data_dir, learn=learn, cache=cache, k=a.folds, all=a.all)
     if a.report:
         Path(a.report).parent.mkdir(parents=True, exist_ok=True)
         with atomic_open(a.report, 'w', newline='') as f: sus.to_csv(f, index=False)
-        sheet = clean.suspects_html(sus, a.data_dir, Path(a.report).with_suffix('.html'))
+        sheet = widget.suspects_html(sus, a.data_dir, Path(a.report).with_suffix('.html'))
         print(f"Wrote {len(sus)} suspect(s) to {a.report} and a contact sheet to {sheet}. Fill in action (keep/delete/relabel) and new_label, then: transferkit clean {a.data_dir} --apply {a.report}")
     else: print(sus.head(20).drop(columns=['action', 'new_label']).to_string(index=False))
 

@@ -68,6 +68,11 @@ def confined(root, path, # relative to `root`, or absolute
         raise TransferkitError(f"{what} {str(path)!r} is reached through a link inside {base} (it is {real}): name the real path, or remove the link")
     return real
 
+# %% ../nbs/00_core.ipynb #bb6d7c8c
+def _relative(path, root) -> str:
+    "`path` relative to `root` (POSIX style), so that no artifact holds an absolute path"
+    return Path(os.path.relpath(Path(path).resolve(), Path(root).resolve())).as_posix()
+
 # %% ../nbs/00_core.ipynb #e9060e3d
 def safe_join(root, *parts) -> Path:
     "`root/parts`, refusing parts that are absolute, contain '..' or otherwise resolve outside `root`"

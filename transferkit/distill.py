@@ -6,19 +6,20 @@
 from __future__ import annotations
 from pathlib import Path
 
+from fastcore.meta import delegates
+
 import numpy as np, torch
 import torch.nn.functional as F
 from torch import nn
 
 from .core import *
 from fastai.vision.all import Callback, imagenet_stats
-from .ingest import ingest_copy
-from .data import get_dls, ResidentDL
+from .speed import ResidentDL
 from .learner import load_model, train_model, default_device
 from .features import FeatureCache
-from .package import WEIGHTS, read_config, verify_files
-from .pipeline import (checks_first, check_settings, check_data_folder, check_model, check_out_folder,
-                                  ingest_folder, report_and_export)
+from .modelfolder import WEIGHTS, read_config, verify_files
+from .checks import check_out_folder
+from .pipeline import train_folder, run_settings, open_run, report_and_export
 
 # %% auto #0
 __all__ = ['soften', 'distill_loss', 'check_distill', 'check_teacher', 'check_teachers', 'TeacherCache', 'teacher_logits',
@@ -151,31 +152,28 @@ class DistillationLoss(Callback):
         self.learn.loss = self.loss_grad.clone()
 
 # %% ../nbs/80_distill.ipynb #a42edf31
+@delegates(train_folder, but=['arch', 'plain'])
 def distill_folder(data, out, teachers, # model folders `transferkit train` wrote; several: their softened probabilities are averaged
-                   student:str='resnet18', temperature:float=4., alpha:float=0.9,
+                   student:str='resnet18', # the architecture to train (`train_folder`'s `arch`)
+                   temperature:float=4., # softens the teachers' and the student's probabilities alike
+                   alpha:float=0.9, # the weight of the teachers' soft targets; 1 - alpha: the labels'
                    cache=None, # folder of the teachers' cached logits (default OUT/teacher-logits)
-                   size:int=128, epochs:int=4, pretrained:bool=True, weights=None, seed:int=42, valid_pct:float=0.2, bs:int=64,
-                   resize_method:str='crop', aug=True, lr:float=2e-3, find_lr:bool=False, balance:str=None,
-                   resident:bool=True, resize_at_ingest:bool=True, progress:bool=True,
-                   prepared=None) -> dict: # a `PreparedAhead` of `data` (`ingest_folder`)
+                   bs:int=64, # batch size of the training and of the teachers' logits
+                   **kwargs) -> dict:
     "Train `student` on the label folders in `data` with Hinton's loss against `teachers`; writes the model folder `out` as `train_folder` does"
     out = Path(out); teachers = [teachers] if isinstance(teachers, (str, Path)) else list(teachers or [])
-    with checks_first():
-        check_settings(size=size, bs=bs, valid_pct=valid_pct, resize_method=resize_method, balance=balance, epochs=epochs, lr=lr)
-        check_distill(temperature, alpha)
-        classes = check_data_folder(data, valid_pct); cfgs = check_teachers(teachers, classes)
-        check_model(student, pretrained, weights, epochs=epochs); check_out_folder(out)
+    s, cfgs = run_settings(dict(kwargs, bs=bs), but=('arch', 'plain')), []
+    def checks(classes, fn):
+        check_distill(temperature, alpha); cfgs.extend(check_teachers(teachers, classes))
         if cache is not None: check_out_folder(cache)
-    data_dir = ingest_folder(data, ingest_copy(out, size), size, progress=progress, prepared=prepared) if resize_at_ingest else Path(data)
-    dls = get_dls(data_dir, size=size, valid_pct=valid_pct, seed=seed, bs=bs, resize_method=resize_method, aug=aug, verify=not resize_at_ingest,
-                  balance=balance, resident=resident and (True if resize_at_ingest else out/'resident'))
+    data_dir, dls = open_run(data, out, checks=checks, arch=student, bs=bs, **kwargs)
     ds = dls.train.dataset
     labels = dict(zip(map(str, ds.items), (int(ds.tls[1][i]) for i in range(len(ds)))))
     files = list(labels)
-    logits, computed = teacher_logits(teachers, files, cache or out/'teacher-logits', dls.vocab, bs=bs, device=dls.device, progress=progress)
+    logits, computed = teacher_logits(teachers, files, cache or out/'teacher-logits', dls.vocab, bs=bs, device=dls.device, progress=s['progress'])
     cb = DistillationLoss(files, soften(logits, temperature), [labels[f] for f in files], temperature, alpha)
-    learn, record = train_model(dls, student, epochs=epochs, pretrained=pretrained, weights=weights, seed=seed, lr=lr, find_lr=find_lr,
-                                progress=progress, cbs=[cb])
+    learn, record = train_model(dls, student, epochs=s['epochs'], pretrained=s['pretrained'], weights=s['weights'], seed=s['seed'], lr=s['lr'],
+                                find_lr=s['find_lr'], progress=s['progress'], cbs=[cb])
     learn.remove_cb(cb) # export.pkl must hold fastai's loss and callbacks only
     record['distillation'] = dict(teachers=[dict(folder=Path(t).resolve().name, arch=c['arch'], sha256=c['files'][WEIGHTS]) for t,c in zip(teachers, cfgs)],
                                   temperature=float(temperature), alpha=float(alpha), teacher_images_computed=computed, teacher_images=len(files))

@@ -10,27 +10,24 @@ from pathlib import Path
 import numpy as np, pandas as pd, torch
 from torch import nn
 from .core import *
+from .core import _relative
 from fastai.vision.core import PILImage
 
 import transferkit
-from .package import (CONFIG, WEIGHTS, PICKLE, CARD, STATE_DICT, ONNX, swap_folder, read_config, collect_images,
-                                 check_image, open_rgb, image_batch, fastai_resize, OnnxModel)
+from .modelfolder import CONFIG, WEIGHTS, PICKLE, CARD, STATE_DICT, ONNX, swap_folder, read_config, write_config
+from .predict import collect_images, check_image, open_rgb, image_batch, fastai_resize
 from .data import dataset_fingerprint
 from .learner import load_model, head_spec
 
 # %% auto #0
-__all__ = ['ONNX_OPSET', 'model_card', 'model_config', 'write_config', 'write_weights', 'write_model_files', 'export_model',
-           'ImageClassifier', 'export_onnx', 'add_onnx', 'predict_files']
+__all__ = ['ONNX_OPSET', 'model_card', 'model_config', 'write_weights', 'write_model_files', 'export_model', 'ImageClassifier',
+           'export_onnx', 'add_onnx', 'predict_files']
 
 # %% ../nbs/60_export.ipynb #48ee6d56
 def _versions() -> dict:
     import fastai, torchvision, safetensors
     return dict(transferkit=transferkit.__version__, fastai=fastai.__version__, torch=torch.__version__,
                 torchvision=torchvision.__version__, safetensors=safetensors.__version__, python=platform.python_version())
-
-def _relative(path, root) -> str:
-    "`path` relative to `root` (POSIX style), so that no artifact holds an absolute path"
-    return Path(os.path.relpath(Path(path).resolve(), Path(root).resolve())).as_posix()
 
 def model_card(learn, data_path=None, metrics:dict=None, record:dict=None,
                root=None) -> dict: # the model folder: `data_path` is stored relative to it
@@ -59,12 +56,6 @@ def model_config(learn, record:dict=None) -> dict:
     return dict(format='transferkit-model', format_version=1, arch=str(arch), n_out=len(learn.dls.vocab), vocab=[str(v) for v in learn.dls.vocab],
                 height=int(h), width=int(w), resize_method=str(resize[0].method), pad_mode=str(resize[0].pad_mode), scale=255,
                 mean=stats[0], std=stats[1], head=head_spec(learn.model[1]), dtype='float32', versions=_versions())
-
-def write_config(dest, cfg:dict) -> Path:
-    "Write `cfg` to `dest/config.json` with the sha256 of every other file under `dest`"
-    dest = Path(dest)
-    files = sorted(p.relative_to(dest).as_posix() for p in dest.rglob('*') if p.is_file() and p.name != CONFIG)
-    return atomic_write(dest/CONFIG, json.dumps(dict(cfg, files={f: hash_file(dest/f) for f in files}), indent=1).encode())
 
 # %% ../nbs/60_export.ipynb #aae3ad64
 def _cpu_state_dict(model) -> dict:
@@ -153,8 +144,7 @@ def add_onnx(model_dir, images=None, # image files or folders to check the graph
         cfg['onnx'] = export_onnx(learn, stage, files, opset)
         card['files']['onnx'] = ONNX
         atomic_write(stage/CARD, json.dumps(card, indent=1).encode())
-        cfg['files'].update({f: hash_file(stage/f) for f in (ONNX, CARD)})
-        atomic_write(stage/CONFIG, json.dumps(cfg, indent=1).encode())
+        write_config(stage, cfg, keep=True)
     return folder/ONNX
 
 # %% ../nbs/60_export.ipynb #2fd9ad51

@@ -14,7 +14,8 @@ from fastai.vision.all import (Datasets, TfmdDL, ToTensor, IntToFloatTensor, Nor
                                imagenet_stats, AdaptiveConcatPool2d, Flatten)
 
 from .data import resize_tfm, DecodedImages, get_dls, balance_split, class_weights
-from .learner import get_arch, weights_file, arch_body, make_learner, default_device, _add_normalize
+from .weights import get_arch, weights_file, arch_body
+from .learner import make_learner, default_device, _add_normalize
 
 # %% auto #0
 __all__ = ['DEFAULT_GRID', 'image_loader', 'FeatureCache', 'make_head', 'fit_heads', 'fit_head', 'head_probs', 'kfold',

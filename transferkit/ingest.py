@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
-# pandas (the tables) and requests (HTTP) load where they are used: `package.predict_onnx` reads images through this
+# pandas (the tables) and requests (HTTP) load where they are used: `predict.predict_onnx` reads images through this
 # module and must run with onnxruntime, numpy and PIL alone
 
 from .core import *

@@ -4,120 +4,31 @@
 
 # %% ../nbs/70_pipeline.ipynb #6b2c1acd
 from __future__ import annotations
-import os, shutil, warnings
-from collections import Counter
-from contextlib import contextmanager
+import inspect, shutil
+from dataclasses import dataclass
+from typing import Callable
 from pathlib import Path
 
+from fastcore.meta import delegates
+
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from .core import *
 from .sources import LocalSource
-from .ingest import ingest_copy, open_image, BadImage, MAX_PIXELS
-from .data import get_dls, resize_tfm, BALANCE_MODES
-from .learner import train_model, fit_learner, save_record, get_arch, weights_file, arch_body, WeightsUnavailable, bf16_wanted
+from .ingest import ingest_copy
+from .data import get_dls
+from .learner import train_model, fit_learner, save_record
 from .features import train_head
 from .report import evaluate_learner, save_report
-from .export import export_model, predict_files, write_model_files, _relative
-from .package import swap_folder, PICKLE
+from .export import predict_files, write_model_files
+from .core import _relative
+from .modelfolder import swap_folder, PICKLE
+from .checks import check_settings, check_data_folder, check_model, check_out_folder, checks_first, check_images, _bad_images
 
 # %% auto #0
-__all__ = ['MIN_SIZE', 'INGEST_FORMAT', 'check_settings', 'check_data_folder', 'check_model', 'check_out_folder', 'checks_first',
-           'header_problem', 'check_images', 'ingest_folder', 'train_folder', 'report_and_export', 'search_folder',
-           'make_digits', 'run_demo']
-
-# %% ../nbs/70_pipeline.ipynb #bd3df443
-MIN_SIZE = 8 # pixels: the smallest image size a run accepts
-
-def _whole(name, v, lo:int):
-    "Refuse `v` unless it is a whole number of at least `lo`"
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
-        raise TransferkitError(f"{name}={v!r} must be a whole number of at least {lo}")
-
-def check_settings(size:int=128,
-                   bs:int=64, # at least 2: a batch of one cannot train BatchNorm layers; None: `auto_batch_size`
-                   valid_pct:float=0.2, resize_method:str='crop', balance:str=None, epochs:int=0,
-                   k:int=2, # folds of a head search
-                   lr:float=2e-3): # peak learning rate
-    "Refuse settings no run can use: `size`, `bs`, `epochs` or `k` out of range, `valid_pct` outside (0, 1), `lr` not above 0, an unknown method, a `TRANSFERKIT_BF16` not 0 or 1"
-    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 < lr < float('inf'): raise TransferkitError(f"lr={lr!r} must be a number above 0, such as 2e-3")
-    for name, v, lo in [('size', size, MIN_SIZE), ('bs', bs, 2), ('epochs', epochs, 0), ('k', k, 2)]:
-        if not (name == 'bs' and v is None): _whole(name, v, lo)
-    if isinstance(valid_pct, bool) or not isinstance(valid_pct, (int, float)) or not 0 < valid_pct < 1:
-        raise TransferkitError(f"valid_pct={valid_pct!r} must be a fraction between 0 and 1, such as 0.2")
-    resize_tfm(size, resize_method)
-    if balance is not None and balance not in BALANCE_MODES: raise TransferkitError(f"Balance mode {balance!r} is not one of {', '.join(BALANCE_MODES)}")
-    bf16_wanted() # the fit reads TRANSFERKIT_BF16 when it starts: a bad value is refused here, before the ingest
-
-# %% ../nbs/70_pipeline.ipynb #17e52b94
-def _thin_classes(items, valid_pct:float, min_valid:int) -> list:
-    "Warnings about the classes the validation split of `items` leaves without images or with fewer than `min_valid`"
-    labels = sorted({it.label for it in items})
-    if {'train', 'valid'} <= {it.split for it in items}: # the valid/ folder is the split
-        n = Counter(it.label for it in items if it.split == 'valid')
-        missing, thin = [repr(l) for l in labels if not n[l]], [f'{l!r} ({n[l]})' for l in labels if 0 < n[l] < min_valid]
-        return ([f"Class(es) {', '.join(missing)} have no images in valid/: they are not validated; put some in valid/<label>/"] if missing else []) + \
-               ([f"Class(es) {', '.join(thin)} have fewer than {min_valid} images in valid/: their validation scores are noisy; add images to valid/<label>/"] if thin else [])
-    n = Counter(it.label for it in items)
-    thin = [f'{l!r} (~{n[l]*valid_pct:.0f})' for l in labels if n[l]*valid_pct < min_valid]
-    return [f"Class(es) {', '.join(thin)} get fewer than {min_valid} validation images with valid_pct={valid_pct}: their validation scores are noisy or missing; add images or raise valid_pct"] if thin else []
-
-def check_data_folder(data, valid_pct:float=None, # warn about classes this split validates thinly (None: no warnings)
-                      min_valid:int=5) -> Counter:
-    "Images per label in the label folders of `data`, from the listing alone; a `TransferkitError` for a folder no classifier can learn from"
-    data, hint = Path(data), "give the folder that holds one sub-folder of images per label"
-    if not data.exists(): raise TransferkitError(f"Data folder {str(data)!r} does not exist: {hint}")
-    if not data.is_dir(): raise TransferkitError(f"Data folder {str(data)!r} is a file, not a folder: {hint}")
-    items = LocalSource(data).items()
-    if not items: raise TransferkitError(f"No images ({', '.join(IMAGE_EXTS)}) under {data}: put images in one sub-folder per label")
-    counts = Counter(it.label for it in items)
-    if len(counts) < 2: raise TransferkitError(f"Only one class ({next(iter(counts))!r}) under {data}: a classifier needs at least two label folders")
-    small = sorted(l for l,n in counts.items() if n < 2)
-    if small: raise TransferkitError(f"Class(es) {', '.join(map(repr, small))} in {data} have fewer than 2 images: add images or remove those folders")
-    for w in (_thin_classes(items, valid_pct, min_valid) if valid_pct is not None else []): warnings.warn(w, stacklevel=2)
-    return counts
-
-# %% ../nbs/70_pipeline.ipynb #a3891e1e
-def _first_line(e:Exception) -> str:
-    "`TypeName: first line of the message` of the exception `e`"
-    msg = str(e).strip()
-    return f"{type(e).__name__}: {msg.splitlines()[0]}" if msg else type(e).__name__
-
-def check_model(arch='resnet18', pretrained:bool=True, weights=None,
-                epochs:int=None, # epochs the run trains: a warning at 0
-                features:bool=False): # the body feeds a `FeatureCache`, which takes torchvision architectures only
-    "The architecture function for `arch`; a `TransferkitError` for an unknown one, missing pretrained weights or `weights` that do not load into it"
-    fn = get_arch(arch) if isinstance(arch, str) else arch
-    if features and isinstance(fn, str): raise TransferkitError(f"Feature caching needs a torchvision architecture; {arch!r} is a timm model")
-    if weights is not None and not pretrained: warnings.warn(f"weights={str(weights)!r} is ignored: the run trains from scratch (pretrained=False)", stacklevel=2)
-    if epochs == 0: warnings.warn("epochs=0: " + ("only the new head is trained (one epoch, body frozen)" if pretrained else "nothing is trained, the exported model keeps its random weights"), stacklevel=2)
-    if pretrained and not isinstance(fn, str):
-        path = weights_file(fn.__name__, weights)
-        try: arch_body(fn, path)
-        except TransferkitError: raise
-        except Exception as e: raise WeightsUnavailable(f"Weights file {str(path)!r} is not a state dict torch can load ({_first_line(e)}): give a file saved by torch.save(model.state_dict(), PATH) from {fn.__name__}") from None
-    return fn
-
-# %% ../nbs/70_pipeline.ipynb #3a36f450
-def check_out_folder(out) -> Path:
-    "`out`, or a `TransferkitError` when it is a file or cannot be created or written; nothing is created"
-    out = Path(out)
-    if out.exists() and not out.is_dir(): raise TransferkitError(f"Output folder {str(out)!r} is a file: give a folder (it is created if missing)")
-    base = out.absolute()
-    while not base.exists() and base != base.parent: base = base.parent
-    if not base.is_dir(): raise TransferkitError(f"Output folder {str(out)!r} cannot be created: {str(base)!r} is a file")
-    if not os.access(base, os.W_OK | os.X_OK): raise TransferkitError(f"Output folder {str(out)!r} cannot be written: {str(base)!r} is not writable")
-    return out
-
-# %% ../nbs/70_pipeline.ipynb #a644aec3
-@contextmanager
-def checks_first():
-    "Hold back the warnings of the checks inside until all of them have passed: a run that stops says only why"
-    with warnings.catch_warnings(record=True) as held:
-        warnings.simplefilter('always')
-        yield
-    for w in held: warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+__all__ = ['INGEST_FORMAT', 'LABEL_FOLDERS', 'ingest_folder', 'train_folder', 'run_settings', 'DataFolder', 'open_run',
+           'report_and_export', 'search_folder', 'make_digits', 'run_demo']
 
 # %% ../nbs/70_pipeline.ipynb #d2a3f30d
 INGEST_FORMAT = 'short side, bilinear, PNG' # how `prepare_image(short_side=)` makes the training copy; a copy made otherwise is made again
@@ -128,29 +39,6 @@ def _current_copy(cache:Path):
     if stamp.is_file() and stamp.read_text() == INGEST_FORMAT: return
     if (cache/'manifest.csv').is_file(): shutil.rmtree(cache) # transferkit's own copy (it has a manifest), not data
     cache.mkdir(parents=True, exist_ok=True); atomic_write(stamp, INGEST_FORMAT.encode())
-
-def header_problem(f, max_pixels:int=MAX_PIXELS) -> str:
-    "Why `f` cannot be used, from its first bytes and image header alone ('' when it may be): no pixels are decoded"
-    try:
-        with open(f, 'rb') as fh, warnings.catch_warnings():
-            warnings.simplefilter('error', Image.DecompressionBombWarning)
-            open_image(fh, max_pixels).close() # the checks `decode_image` makes before decoding
-    except BadImage as e: return str(e)
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning): return 'decompression bomb refused'
-    except UnidentifiedImageError: return 'not an image (format not recognised)'
-    except (OSError, SyntaxError, ValueError, EOFError) as e: return f'unreadable ({e})'
-    return ''
-
-def _bad_images(bad, data) -> str:
-    "One line naming the files of `bad` ((file, why) pairs) under `data` (the first five) and the fix"
-    names = '; '.join(f'{_relative(f, data)} ({why})' for f, why in bad[:5]) + (f'; and {len(bad) - 5} more' if len(bad) > 5 else '')
-    return f"{len(bad)} unreadable image(s) in {data}: {names}. Remove or replace them and run again"
-
-def check_images(data):
-    "Refuse, before any work, the images under `data` whose header already shows they cannot be read"
-    files = image_files(data)
-    bad = [(f, why) for f in files if (why := header_problem(f))]
-    if bad: raise TransferkitError(_bad_images(bad, data))
 
 def ingest_folder(data, cache, size:int, progress:bool=True,
                   prepared=None) -> Path: # a `PreparedAhead` of `data` (the CLI starts one before importing fastai); closed here
@@ -171,30 +59,76 @@ def ingest_folder(data, cache, size:int, progress:bool=True,
     return Path(cache)
 
 # %% ../nbs/70_pipeline.ipynb #867ed97a
-def train_folder(data, out, size:int=128, epochs:int=4, arch:str='resnet18', pretrained:bool=True, weights=None,
-                 seed:int=42, valid_pct:float=0.2,
+def train_folder(data, # the label folders: one sub-folder of images per label (or train/ and valid/ holding them)
+                 out, # the output folder: model, record and report, swapped in as one set; the ingest copy beside them
+                 size:int=128, # the training image size, in pixels (square)
+                 epochs:int=4, # epochs after the frozen one (pretrained), or of the one cycle (from scratch)
+                 arch:str='resnet18', # a torchvision architecture, or a timm one
+                 pretrained:bool=True, # start from ImageNet weights (the torch cache, a download, or `weights`); False: from scratch
+                 weights=None, # a state-dict file to start from instead of the cached torchvision weights
+                 seed:int=42, # the split, the augmentation draws and the first weights
+                 valid_pct:float=0.2, # the validation share of a random split (train/ and valid/ folders fix the split instead)
                  bs:int=None, # default: fastai's 64 where that gives 10 steps an epoch, else the largest power of two that does (at least 8)
-                 resize_method:str='crop', aug=True,
+                 resize_method:str='crop', # crop, squish or pad (with zeros)
+                 aug=True, # fastai's `aug_transforms()`, a dict of its arguments, or False for none
                  lr:float=2e-3, # peak learning rate (fastai's `fine_tune` default; from scratch the course's `fit_one_cycle` lr)
                  find_lr:bool=False, # pick the learning rate with `lr_find` instead of `lr`
                  balance:str=None, # training split only: undersample, oversample or weighted
                  resident:bool=True, # batches made on the device from images decoded once (`get_dls`, `to_resident`)
-                 resize_at_ingest:bool=True, progress:bool=True,
+                 resize_at_ingest:bool=True, # train on the verified copy shrunk to `size`, not on the originals
+                 progress:bool=True, # bars on a terminal or in Jupyter, else a line per step
                  prepared=None, # a `PreparedAhead` of `data` (`ingest_folder`)
                  plain:bool=False) -> dict: # the stock fastai recipe: the originals through fastai's loader, transforms and `Adam`
     "Train a classifier on the label folders in `data`; writes export.pkl, model card, record, report to `out`"
-    out = Path(out)
-    with checks_first():
-        check_settings(size=size, bs=bs, valid_pct=valid_pct, resize_method=resize_method, balance=balance, epochs=epochs, lr=lr)
-        check_data_folder(data, valid_pct); check_model(arch, pretrained, weights, epochs=epochs); check_out_folder(out)
-    if plain and prepared is not None: prepared.close(); prepared = None
-    resize_at_ingest = resize_at_ingest and not plain
-    data_dir = ingest_folder(data, ingest_copy(out, size), size, progress=progress, prepared=prepared) if resize_at_ingest else Path(data)
-    dls = get_dls(data_dir, size=size, valid_pct=valid_pct, seed=seed, bs=bs, resize_method=resize_method, aug=aug, verify=not resize_at_ingest, balance=balance,
-                  resident=resident and (True if resize_at_ingest else out/'resident'), plain=plain) # beside the ingest copy; never in `data`
+    data_dir, dls = open_run(data, out, size=size, epochs=epochs, arch=arch, pretrained=pretrained, weights=weights, seed=seed,
+                             valid_pct=valid_pct, bs=bs, resize_method=resize_method, aug=aug, lr=lr, balance=balance, resident=resident,
+                             resize_at_ingest=resize_at_ingest, progress=progress, prepared=prepared, plain=plain)
     learn, record = train_model(dls, arch, epochs=epochs, pretrained=pretrained, weights=weights, seed=seed, lr=lr, find_lr=find_lr, progress=progress, plain=plain)
     if bs is None: record['bs_rule'] = _say_batch(dls, progress)
     return report_and_export(learn, record, out, data_dir)
+
+def run_settings(kwargs:dict,
+                 but=()) -> dict: # names of `train_folder` the caller does not take
+    "`train_folder`'s settings: its defaults updated with `kwargs`; a name it does not take is refused as Python refuses one"
+    ps = {n: p for n,p in inspect.signature(train_folder).parameters.items() if p.default is not inspect.Parameter.empty and n not in but}
+    if bad := sorted(set(kwargs) - set(ps)): raise TypeError(f"unexpected keyword argument(s): {', '.join(bad)}")
+    return {n: p.default for n,p in ps.items()} | kwargs
+
+@dataclass(frozen=True)
+class DataFolder:
+    "How a system reads its data folder, in the three steps `open_run` takes"
+    check:Callable # `(data, valid_pct)`: what the listing shows, or a `TransferkitError` for a folder nothing can learn from
+    ingest:Callable # `(data, cache, size, progress, prepared, checked)`: the folder of the verified copy, shrunk to `size`
+    loaders:Callable # `(data_dir, **settings)`: the `DataLoaders`
+
+LABEL_FOLDERS = DataFolder(check_data_folder, lambda data, cache, size, progress, prepared, checked: ingest_folder(data, cache, size, progress, prepared),
+                           get_dls)
+
+@delegates(train_folder)
+def open_run(data, out,
+             folder:DataFolder=LABEL_FOLDERS, # how the system reads `data`
+             checks=None, # `checks(checked, arch_fn)`: the system's own checks (a teacher, a temperature), before any work too
+             features:bool=False, # the body feeds a `FeatureCache` (a head search): torchvision only, no epochs warning
+             k:int=2, # folds of a head search
+             loaders:bool=True, # False: stop after the ingest (a head search makes its own loaders)
+             **kwargs) -> tuple:
+    "`(data_dir, dls)`: how every system starts — all checks before any work, then the ingest copy, then `DataLoaders`"
+    s, out = run_settings(kwargs), Path(out)
+    with checks_first():
+        check_settings(size=s['size'], bs=s['bs'], valid_pct=s['valid_pct'], resize_method=s['resize_method'], balance=s['balance'],
+                       epochs=s['epochs'], k=k, lr=s['lr'])
+        checked = folder.check(data, s['valid_pct'])
+        fn = check_model(s['arch'], s['pretrained'], s['weights'], epochs=None if features else s['epochs'], features=features)
+        check_out_folder(out)
+        if checks is not None: checks(checked, fn)
+    prepared = s['prepared']
+    if s['plain'] and prepared is not None: prepared.close(); prepared = None
+    at_ingest = s['resize_at_ingest'] and not s['plain']
+    data_dir = folder.ingest(data, ingest_copy(out, s['size']), s['size'], s['progress'], prepared, checked) if at_ingest else Path(data)
+    if not loaders: return data_dir, None
+    return data_dir, folder.loaders(data_dir, size=s['size'], valid_pct=s['valid_pct'], seed=s['seed'], bs=s['bs'], resize_method=s['resize_method'],
+                                    aug=s['aug'], verify=not at_ingest, balance=s['balance'], plain=s['plain'],
+                                    resident=s['resident'] and (True if at_ingest else out/'resident')) # beside the ingest copy; never in `data`
 
 def _say_batch(dls, progress:bool) -> str:
     "What `auto_batch_size` chose for `dls`, said once on the console when it is not fastai's 64; for the training record"
@@ -227,11 +161,10 @@ def search_folder(data, out, cache=None, size:int=128, arch:str='resnet18', pret
                   prepared=None) -> dict: # a `PreparedAhead` of `data` (`ingest_folder`)
     "Pick a head on cached features for the label folders in `data`; writes export.pkl, head_search.csv, report to `out`"
     out = Path(out)
-    with checks_first():
-        check_settings(size=size, bs=bs, valid_pct=valid_pct, resize_method=resize_method, balance=balance, epochs=fine_tune_epochs, k=k)
-        check_data_folder(data, valid_pct); check_model(arch, pretrained, weights, features=True); check_out_folder(out)
-        if cache is not None: check_out_folder(cache)
-    data_dir = ingest_folder(data, ingest_copy(out, size), size, progress=progress, prepared=prepared) if resize_at_ingest else Path(data)
+    data_dir, _ = open_run(data, out, size=size, arch=arch, pretrained=pretrained, weights=weights, valid_pct=valid_pct, bs=bs,
+                           resize_method=resize_method, balance=balance, epochs=fine_tune_epochs, resize_at_ingest=resize_at_ingest,
+                           progress=progress, prepared=prepared, features=True, k=k, loaders=False,
+                           checks=lambda *_: check_out_folder(cache) if cache is not None else None)
     res = train_head(data_dir, cache or out/'features', arch, pretrained=pretrained, weights=weights, size=size, resize_method=resize_method,
                      valid_pct=valid_pct, seed=seed, bs=bs, grid=grid, k=k, balance=balance, progress=progress)
     learn = res['learn']

@@ -9,24 +9,30 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 
+from fastcore.meta import delegates
+
 import numpy as np, torch
 from PIL import Image
 from .core import *
 from fastai.vision.all import (DataBlock, MaskBlock, TransformBlock, IntToFloatTensor, RandomSplitter, Resize, ResizeMethod,
                                aug_transforms, set_seed, unet_learner, create_unet_model, noop, DiceMulti)
 
-from .ingest import read_rgb, ingest_copy
-from .data import DecodedImages, one_pass, auto_batch_size
-from .learner import get_arch, weights_file, load_body_weights, fused_adam, save_record, default_device, fit_learner, _add_normalize, gpu_mixed_precision, cpu_trains_bf16, _on_cpu, _amp_of
-from .package import swap_folder, open_folder, fastai_resize, collect_images, WEIGHTS, CONFIG, PICKLE, CARD
-from .export import write_config, write_weights, _versions, _relative
-from .pipeline import check_settings, check_model, check_out_folder, checks_first, _png
+from .ingest import read_rgb
+from .data import DecodedImages, auto_batch_size
+from .weights import get_arch, weights_file, load_body_weights
+from .speed import one_pass, fused_adam, cpu_trains_bf16
+from .learner import save_record, default_device, fit_learner, _add_normalize, gpu_mixed_precision, _on_cpu, _amp_of
+from .modelfolder import swap_folder, open_model, write_config, WEIGHTS, CARD
+from .predict import fastai_resize, collect_images
+from .export import write_weights, _versions
+from .core import _relative
+from .pipeline import _png, train_folder, run_settings, open_run, DataFolder
 
 # %% auto #0
-__all__ = ['CODES', 'IMAGES', 'MASKS', 'SEG_CODES', 'read_codes', 'check_seg_folder', 'make_seg_data', 'ingest_seg', 'MaskFile',
-           'get_seg_dls', 'seg_codes', 'seg_learner', 'train_seg', 'seg_metrics', 'overlay', 'overlay_sheet',
-           'evaluate_seg', 'seg_report_markdown', 'save_seg_report', 'seg_config', 'write_seg_model', 'SegModel',
-           'load_seg_model', 'predict_seg', 'train_seg_folder']
+__all__ = ['CODES', 'IMAGES', 'MASKS', 'SEG_CODES', 'SEG_FOLDERS', 'read_codes', 'check_seg_folder', 'make_seg_data',
+           'ingest_seg', 'MaskFile', 'get_seg_dls', 'seg_codes', 'seg_learner', 'train_seg', 'seg_metrics', 'overlay',
+           'overlay_sheet', 'evaluate_seg', 'seg_report_markdown', 'save_seg_report', 'seg_config', 'write_seg_model',
+           'SegModel', 'load_seg_model', 'predict_seg', 'train_seg_folder']
 
 # %% ../nbs/85_segment.ipynb #eddde6f7
 CODES, IMAGES, MASKS = 'codes.txt', 'images', 'masks'
@@ -367,10 +373,7 @@ class SegModel:
 def load_seg_model(path, cpu:bool=None) -> SegModel: # default: the GPU when there is one
     "The segmentation model in the folder `path` (or a file in it), from config.json + model.safetensors: nothing is unpickled"
     from safetensors.torch import load_file
-    path = Path(path)
-    if not path.exists(): raise TransferkitError(f"No model at {str(path)!r}: give the folder `transferkit train-seg` wrote")
-    folder = path if path.is_dir() else path.parent
-    cfg = open_folder(folder, required=[WEIGHTS])
+    folder, cfg = open_model(path, "give the folder `transferkit train-seg` wrote", required=[WEIGHTS])
     if cfg is None or not (folder/WEIGHTS).is_file(): raise TransferkitError(f"{folder} holds no config.json + model.safetensors: give the folder `transferkit train-seg` wrote")
     if cfg.get('kind') != 'segmentation': raise TransferkitError(f"{folder} holds a classifier, not a segmentation model: use `transferkit predict {folder} FILES`")
     device = torch.device('cpu') if (cpu if cpu is not None else not torch.cuda.is_available()) else default_device()
@@ -408,23 +411,25 @@ def predict_seg(model, paths, out, bs:int=8) -> list:
     return rows
 
 # %% ../nbs/85_segment.ipynb #94c67d23
-def train_seg_folder(data, out, size:int=128, epochs:int=4, arch:str='resnet18', pretrained:bool=True, weights=None,
-                     seed:int=42, valid_pct:float=0.2,
-                     bs:int=None, # default: `auto_batch_size` (fastai's 64 where that gives 10 steps an epoch, else down to 8)
-                     lr:float=2e-3, aug=True, progress:bool=True) -> dict:
-    "Train a U-Net on the segmentation folder `data`; writes the model folder, record and report to `out`; a summary"
-    out = Path(out)
-    with checks_first():
-        check_settings(size=size, bs=bs, valid_pct=valid_pct, epochs=epochs, lr=lr)
-        checked = check_seg_folder(data); fn = check_model(arch, pretrained, weights, epochs=epochs); check_out_folder(out)
-        if isinstance(fn, str): raise TransferkitError(f"Segmentation takes a torchvision architecture (resnet18, resnet34, ...); {arch!r} is a timm model")
-    data_dir = ingest_seg(data, ingest_copy(out, size), size, progress=progress, checked=checked)
-    dls = get_seg_dls(data_dir, size=size, valid_pct=valid_pct, seed=seed, bs=bs, aug=aug)
-    learn, record = train_seg(dls, arch, epochs=epochs, pretrained=pretrained, weights=weights, lr=lr, seed=seed, progress=progress)
+SEG_FOLDERS = DataFolder(lambda data, valid_pct: check_seg_folder(data),
+                         lambda data, cache, size, progress, prepared, checked: ingest_seg(data, cache, size, progress=progress, checked=checked),
+                         lambda data_dir, size, valid_pct, seed, bs, aug, **_: get_seg_dls(data_dir, size=size, valid_pct=valid_pct, seed=seed, bs=bs, aug=aug))
+
+def _torchvision_only(checked, fn):
+    if isinstance(fn, str): raise TransferkitError(f"Segmentation takes a torchvision architecture (resnet18, resnet34, ...); {fn!r} is a timm model")
+
+_NOT_SEG = ['resize_method', 'find_lr', 'balance', 'resident', 'resize_at_ingest', 'prepared', 'plain'] # classifier settings a U-Net does not take
+
+@delegates(train_folder, but=_NOT_SEG)
+def train_seg_folder(data, out, **kwargs) -> dict:
+    "Train a U-Net on the segmentation folder `data` (images/, masks/, codes.txt); writes the model folder, record and report to `out`; a summary"
+    s = run_settings(kwargs, but=_NOT_SEG)
+    data_dir, dls = open_run(data, out, folder=SEG_FOLDERS, checks=_torchvision_only, **kwargs)
+    learn, record = train_seg(dls, s['arch'], epochs=s['epochs'], pretrained=s['pretrained'], weights=s['weights'], lr=s['lr'], seed=s['seed'], progress=s['progress'])
     m = evaluate_seg(learn)
-    out = out.resolve()
+    out = Path(out).resolve()
     with swap_folder(out) as stage:
         save_record(record, stage)
         save_seg_report(m, stage, root=out)
-        write_seg_model(learn, stage, size, root=out, data_path=data_dir, metrics=m, record=record)
+        write_seg_model(learn, stage, s['size'], root=out, data_path=data_dir, metrics=m, record=record)
     return dict(model=str(out), mean_iou=m['mean_iou'], mean_dice=m['mean_dice'], codes=m['codes'], metrics=m, record=record, learn=learn)
