@@ -63,9 +63,7 @@ def _thin_classes(items, valid_pct:float, min_valid:int) -> list:
 def check_data_folder(data, valid_pct:float=None, # warn about classes this split validates thinly (None: no warnings)
                       min_valid:int=5) -> Counter:
     "Images per label in the label folders of `data`, from the listing alone; a `TransferkitError` for a folder no classifier can learn from"
-    data, hint = Path(data), "give the folder that holds one sub-folder of images per label"
-    if not data.exists(): raise TransferkitError(f"Data folder {str(data)!r} does not exist: {hint}")
-    if not data.is_dir(): raise TransferkitError(f"Data folder {str(data)!r} is a file, not a folder: {hint}")
+    data = existing_folder(data, 'Data folder', "give the folder that holds one sub-folder of images per label")
     items = LocalSource(data).items()
     if not items: raise TransferkitError(f"No images ({', '.join(IMAGE_EXTS)}) under {data}: put images in one sub-folder per label")
     counts = Counter(it.label for it in items)

@@ -10,10 +10,10 @@ from pathlib import Path
 
 # %% auto #0
 __all__ = ['DISK_ERRNOS', 'SPLIT_NAMES', 'PARTIAL_SUFFIX', 'IMAGE_EXTS', 'OUTPUT_MARKERS', 'TransferkitError',
-           'TransferkitWarning', 'disk_error', 'hash_bytes', 'hash_file', 'check_label', 'confined', 'safe_join',
-           'partial_path', 'atomic_open', 'atomic_write', 'remove_partials', 'is_output_folder', 'image_files',
-           'has_split_folders', 'folder_label', 'nested_folders', 'warn_nested', 'exclusive_lock', 'show_bars', 'bar',
-           'hide_dependency_warnings']
+           'TransferkitWarning', 'disk_error', 'hash_bytes', 'hash_file', 'check_label', 'existing_folder', 'confined',
+           'safe_join', 'partial_path', 'atomic_open', 'atomic_write', 'remove_partials', 'save_figure',
+           'is_output_folder', 'image_files', 'has_split_folders', 'folder_label', 'nested_folders', 'warn_nested',
+           'exclusive_lock', 'show_bars', 'bar', 'hide_dependency_warnings']
 
 # %% ../nbs/00_core.ipynb #5da0b6dd
 class TransferkitError(Exception):
@@ -53,6 +53,15 @@ def check_label(label) -> str:
     if any(ord(c) < 32 or ord(c) == 127 for c in s): raise TransferkitError(f"Label {label!r} holds a line break or another control character: rename it to a plain name")
     if s in SPLIT_NAMES: raise TransferkitError(f"Label {s!r} is the name of a split folder (train/, valid/): rename that class")
     return s
+
+# %% ../nbs/00_core.ipynb #ca7d973c
+def existing_folder(path, what:str, # how the error names it: 'Data folder', 'Teacher'
+                    fix:str) -> Path: # what to give instead
+    "`path`, or a `TransferkitError` naming it when it does not exist or is a file"
+    path = Path(path)
+    if not path.exists(): raise TransferkitError(f"{what} {str(path)!r} does not exist: {fix}")
+    if not path.is_dir(): raise TransferkitError(f"{what} {str(path)!r} is a file, not a folder: {fix}")
+    return path
 
 # %% ../nbs/00_core.ipynb #0eac472b
 def confined(root, path, # relative to `root`, or absolute
@@ -125,6 +134,15 @@ def remove_partials(root) -> int:
     parts = [p for p in Path(root).rglob(f'.*{PARTIAL_SUFFIX}') if p.is_file()] if Path(root).exists() else []
     for p in parts: p.unlink()
     return len(parts)
+
+# %% ../nbs/00_core.ipynb #8ad62780
+def save_figure(fig, path, dpi:int=100) -> Path:
+    "Write the matplotlib figure `fig` to `path` as a PNG (`atomic_open`), then close it"
+    import matplotlib.pyplot as plt
+    try:
+        with atomic_open(path) as f: fig.savefig(f, format='png', dpi=dpi)
+    finally: plt.close(fig)
+    return Path(path)
 
 # %% ../nbs/00_core.ipynb #c1f539f0
 IMAGE_EXTS = ('.jpg', '.jpeg', '.png', '.webp', '.bmp', '.gif', '.tif', '.tiff')

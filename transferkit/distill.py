@@ -51,9 +51,8 @@ def check_distill(temperature:float=4., alpha:float=0.9):
 # %% ../nbs/80_distill.ipynb #73de4ef1
 def check_teacher(folder) -> dict:
     "The verified `config.json` of the model folder `folder`, or a `TransferkitError` naming it"
-    folder, fix = Path(folder), "give a model folder `transferkit train` wrote (config.json + model.safetensors)"
-    if not folder.exists(): raise TransferkitError(f"Teacher {str(folder)!r} does not exist: {fix}")
-    if not folder.is_dir(): raise TransferkitError(f"Teacher {str(folder)!r} is a file, not a folder: {fix}")
+    fix = "give a model folder `transferkit train` wrote (config.json + model.safetensors)"
+    folder = existing_folder(folder, 'Teacher', fix)
     cfg = read_config(folder)
     if cfg is None or not (folder/WEIGHTS).is_file() or WEIGHTS not in cfg.get('files', {}):
         raise TransferkitError(f"Teacher {str(folder)!r} is not a model folder (no config.json + model.safetensors): {fix}")

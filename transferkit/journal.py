@@ -254,7 +254,10 @@ def _plan(root:Path, changes:list) -> tuple:
 
 MOVE_COLUMNS = ['batch', 'action', 'src', 'dst', 'hash', 'label', 'new_label']
 
-def apply_decisions(root, decisions, allow_new_labels:bool=False) -> pd.DataFrame:
+def apply_decisions(root, # the data folder: one sub-folder of images per label
+                    decisions, # a CSV path or a table: file (relative to `root`), action (keep, delete, relabel), new_label
+                    allow_new_labels:bool=False, # let a relabel create a label folder that does not exist yet
+                   ) -> pd.DataFrame:
     "Carry out `decisions` (a CSV path or table: file, action, new_label) under `root` as one write-ahead journalled batch; the moves made"
     root = _data_root(root)
     _batches(root) # a journal that does not check out stops everything, before the lock is made
@@ -283,7 +286,8 @@ def apply_decisions(root, decisions, allow_new_labels:bool=False) -> pd.DataFram
     return df
 
 # %% ../nbs/52_journal.ipynb #53c1ca6c
-def undo(root) -> pd.DataFrame:
+def undo(root, # the data folder `apply_decisions` changed
+        ) -> pd.DataFrame:
     "Reverse the last batch of changes under `root` not undone yet (an interrupted one as far as it got); the moves reversed"
     root = _data_root(root)
     nothing = f"Nothing to undo under {root}: no applied changes in {_journal(root)}"

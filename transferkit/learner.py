@@ -236,7 +236,5 @@ def save_record(record:dict, out) -> Path:
     ax.plot([r['epoch'] for r in rows], [r['valid_loss'] for r in rows], 'o-', label='valid')
     ax.set_xlabel('epoch'); ax.set_ylabel('loss'); ax.legend(); ax.set_title(f"{record['arch']} loss")
     fig.tight_layout()
-    try:
-        with atomic_open(out/'loss_curve.png') as f: fig.savefig(f, format='png', dpi=100)
-    finally: plt.close(fig)
+    save_figure(fig, out/'loss_curve.png')
     return out/'training.json'

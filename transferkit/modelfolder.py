@@ -116,8 +116,10 @@ def swap_folder(out, replace:bool=True):
     commit_swap(out, stage, replace)
 
 # %% ../nbs/05_modelfolder.ipynb #90c6da02
-def write_config(dest, cfg:dict,
-                 keep:bool=False) -> Path: # also keep the hashes `cfg['files']` holds for files not in `dest` (a partial set swapped in with `replace=False`)
+def write_config(dest, # the folder (a staging folder of `swap_folder`) whose files config.json lists with their sha256
+                 cfg:dict, # what config.json says besides its `files`
+                 keep:bool=False, # also keep the hashes `cfg['files']` holds for files not in `dest` (a partial set, `replace=False`)
+                ) -> Path:
     "Write `cfg` to `dest/config.json` with the sha256 of every other file under `dest`"
     dest = Path(dest)
     files = sorted(p.relative_to(dest).as_posix() for p in dest.rglob('*') if p.is_file() and p.name != CONFIG)
@@ -222,8 +224,10 @@ def open_folder(folder, required=()) -> dict:
         if WEIGHTS in cfg['files'] and (folder/WEIGHTS).is_file(): check_weights(folder/WEIGHTS)
     return cfg
 
-def open_model(path, fix:str, # what to give instead, for the error when `path` does not exist
-               required=()) -> tuple:
+def open_model(path, # a model folder, or a file in one
+               fix:str, # what to give instead, for the error when `path` does not exist
+               required=(), # files that must be there (`verify_files`)
+              ) -> tuple:
     "`(folder, cfg)`: the model folder `path` is or lies in, and its checked `config.json` (`open_folder`; None without one)"
     path = Path(path)
     if not path.exists(): raise TransferkitError(f"No model at {str(path)!r}: {fix}")

@@ -78,7 +78,8 @@ def train_folder(data, # the label folders: one sub-folder of images per label (
                  resize_at_ingest:bool=True, # train on the verified copy shrunk to `size`, not on the originals
                  progress:bool=True, # bars on a terminal or in Jupyter, else a line per step
                  prepared=None, # a `PreparedAhead` of `data` (`ingest_folder`)
-                 plain:bool=False) -> dict: # the stock fastai recipe: the originals through fastai's loader, transforms and `Adam`
+                 plain:bool=False, # the stock fastai recipe: the originals through fastai's loader, transforms and `Adam`
+                ) -> dict:
     "Train a classifier on the label folders in `data`; writes export.pkl, model card, record, report to `out`"
     data_dir, dls = open_run(data, out, size=size, epochs=epochs, arch=arch, pretrained=pretrained, weights=weights, seed=seed,
                              valid_pct=valid_pct, bs=bs, resize_method=resize_method, aug=aug, lr=lr, balance=balance, resident=resident,
@@ -154,19 +155,21 @@ def report_and_export(learn, record:dict, out, data_dir,
     return dict(model=str(out/PICKLE), accuracy=metrics['accuracy'], classes=metrics['classes'], record=record, metrics=metrics, learn=learn)
 
 # %% ../nbs/70_pipeline.ipynb #a1cdb909
-def search_folder(data, out, cache=None, size:int=128, arch:str='resnet18', pretrained:bool=True, weights=None, seed:int=42,
-                  valid_pct:float=0.2, bs:int=64, resize_method:str='crop', grid:dict=None, k:int=5, balance:str=None,
+@delegates(train_folder, but=['epochs', 'aug', 'lr', 'find_lr', 'resident', 'plain'])
+def search_folder(data, out,
+                  cache=None, # the feature cache folder (default OUT/features): features computed once, reused by every later run
+                  bs:int=64, # batch size of the feature pass
+                  grid:dict=None, # head settings to search, `{name: [values]}` (default `features.DEFAULT_GRID`)
+                  k:int=5, # folds of the cross-validation each head is scored by
                   fine_tune_epochs:int=0, # epochs of fine-tuning the grafted learner, body unfrozen
-                  resize_at_ingest:bool=True, progress:bool=True,
-                  prepared=None) -> dict: # a `PreparedAhead` of `data` (`ingest_folder`)
+                  **kwargs) -> dict:
     "Pick a head on cached features for the label folders in `data`; writes export.pkl, head_search.csv, report to `out`"
-    out = Path(out)
-    data_dir, _ = open_run(data, out, size=size, arch=arch, pretrained=pretrained, weights=weights, valid_pct=valid_pct, bs=bs,
-                           resize_method=resize_method, balance=balance, epochs=fine_tune_epochs, resize_at_ingest=resize_at_ingest,
-                           progress=progress, prepared=prepared, features=True, k=k, loaders=False,
-                           checks=lambda *_: check_out_folder(cache) if cache is not None else None)
-    res = train_head(data_dir, cache or out/'features', arch, pretrained=pretrained, weights=weights, size=size, resize_method=resize_method,
-                     valid_pct=valid_pct, seed=seed, bs=bs, grid=grid, k=k, balance=balance, progress=progress)
+    out, s = Path(out), run_settings(dict(kwargs, bs=bs), but=('epochs', 'aug', 'lr', 'find_lr', 'resident', 'plain'))
+    size, arch, pretrained, seed, progress = s['size'], s['arch'], s['pretrained'], s['seed'], s['progress']
+    data_dir, _ = open_run(data, out, bs=bs, epochs=fine_tune_epochs, features=True, k=k, loaders=False,
+                           checks=lambda *_: check_out_folder(cache) if cache is not None else None, **kwargs)
+    res = train_head(data_dir, cache or out/'features', arch, pretrained=pretrained, weights=s['weights'], size=size, resize_method=s['resize_method'],
+                     valid_pct=s['valid_pct'], seed=seed, bs=bs, grid=grid, k=k, balance=s['balance'], progress=progress)
     learn = res['learn']
     record = dict(arch=arch, pretrained=pretrained, seed=seed, device=str(learn.dls.device), head=res['config'],
                   head_valid_accuracy=res['valid_accuracy'], images_computed=res['computed'],

@@ -7,6 +7,8 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from fastcore.meta import delegates
+
 import numpy as np
 from PIL import Image
 
@@ -93,7 +95,10 @@ def _prepare(f):
     except (TransferkitError, OSError, ValueError) as e: return None, str(e)
 
 def predict_rows(model, # an `OnnxModel` or `TorchModel`: its `cfg`, `vocab` and `probs(uint8 batch)`
-                 paths, bs:int=64, workers:int=4) -> list:
+                 paths, # image files, or folders searched recursively
+                 bs:int=64, # images a forward pass
+                 workers:int=4, # threads decoding and resizing (PIL lets go of the GIL)
+                ) -> list:
     "`{file, label, probability, error}` rows for every image in `paths` (files or folders); an unreadable file gets its `error`"
     files, rows = collect_images(paths), []
     with ThreadPoolExecutor(workers) as ex:
@@ -109,9 +114,11 @@ def predict_rows(model, # an `OnnxModel` or `TorchModel`: its `cfg`, `vocab` and
                 rows.append(dict(file=str(f), label=str(model.vocab[j]), probability=round(float(p[j]), 6), error=''))
     return rows
 
-def predict_onnx(model, paths, bs:int=64, workers:int=4) -> list:
+@delegates(predict_rows, but=['model'])
+def predict_onnx(model, # model.onnx, the folder holding it, or an `OnnxModel`
+                 paths, **kwargs) -> list:
     "`predict_rows` by `model.onnx` (a file, folder or `OnnxModel`) alone: onnxruntime, PIL and numpy"
-    return predict_rows(model if isinstance(model, OnnxModel) else OnnxModel(model), paths, bs, workers)
+    return predict_rows(model if isinstance(model, OnnxModel) else OnnxModel(model), paths, **kwargs)
 
 # %% ../nbs/06_predict.ipynb #0340b192
 def _lean_layers() -> dict:
@@ -151,7 +158,8 @@ class NeedsFastai(TransferkitError):
 
 class TorchModel:
     "The classifier of a model folder rebuilt by torch and torchvision from config.json + model.safetensors; `cfg`, `vocab`, `model`, `device`"
-    def __init__(self, path, device=None): # default: the GPU when there is one
+    def __init__(self, path, # a model folder, or a file in one
+                 device=None): # default: the GPU when there is one
         import torch, torchvision
         from safetensors.torch import load_file
         path = Path(path)
@@ -176,6 +184,8 @@ class TorchModel:
         x = torch.from_numpy(np.ascontiguousarray(batch)).to(self.device).float().div_(self.cfg.get('scale', 255))
         with torch.inference_mode(): return torch.softmax(self.model((x - self.mean)/self.std).float(), 1).cpu().numpy()
 
-def predict_torch(model, paths, bs:int=64, workers:int=4) -> list:
+@delegates(predict_rows, but=['model'])
+def predict_torch(model, # a model folder (or a file in it), or a `TorchModel`
+                  paths, **kwargs) -> list:
     "`predict_rows` by the model folder `model` (or a `TorchModel`) with torch alone: no fastai, no pandas"
-    return predict_rows(model if isinstance(model, TorchModel) else TorchModel(model), paths, bs, workers)
+    return predict_rows(model if isinstance(model, TorchModel) else TorchModel(model), paths, **kwargs)

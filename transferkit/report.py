@@ -115,10 +115,7 @@ def plot_confusion(cm, classes, path, title='Confusion matrix'):
         for j in range(n): ax.text(j, i, cm[i,j], ha='center', va='center', color='white' if cm[i,j] > cm.max()/2 else 'black')
     ax.set_xlabel('predicted'); ax.set_ylabel('actual'); ax.set_title(title)
     fig.tight_layout()
-    try:
-        with atomic_open(path) as f: fig.savefig(f, format='png', dpi=100)
-    finally: plt.close(fig)
-    return Path(path)
+    return save_figure(fig, path)
 
 # %% ../nbs/40_report.ipynb #708d6a8b
 def report_markdown(m:dict) -> str:

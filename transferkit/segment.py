@@ -294,10 +294,7 @@ def overlay_sheet(rows:list, path, codes, title:str=None) -> Path:
     if handles: fig.legend(handles, codes[1:], loc='lower center', ncol=min(len(handles), 6), fontsize=8)
     if title: fig.suptitle(title)
     fig.tight_layout(rect=(0, 0.04 if handles else 0, 1, 1))
-    try:
-        with atomic_open(path) as f: fig.savefig(f, format='png', dpi=80)
-    finally: plt.close(fig)
-    return Path(path)
+    return save_figure(fig, path, dpi=80)
 
 # %% ../nbs/85_segment.ipynb #622880f2
 def _image_iou(t:np.ndarray, p:np.ndarray, n:int) -> float:
