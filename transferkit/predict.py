@@ -167,6 +167,8 @@ class TorchModel:
         if (cfg or {}).get('kind') == 'segmentation': raise TransferkitError(f"{folder} holds a segmentation model: use `transferkit predict-seg {folder} FILES --out MASKS_DIR`")
         if cfg is None or not (folder/WEIGHTS).is_file() or not (path.is_dir() or path.name in (WEIGHTS, CONFIG, CARD, PICKLE)):
             raise NeedsFastai(f"{path} holds no config.json + model.safetensors: open it with `learner.load_model`")
+        if cfg['resize_method'] == 'pad' and cfg['pad_mode'] != 'zeros': # `fastai_resize` pads with zeros only
+            raise NeedsFastai(f"{folder} pads with {cfg['pad_mode']!r}: open it with `learner.load_model`")
         arch = getattr(torchvision.models, cfg['arch'], None)
         if arch is None or cfg['arch'] not in torchvision.models.list_models(module=torchvision.models):
             raise NeedsFastai(f"{cfg['arch']!r} is not a torchvision architecture: open {folder} with `learner.load_model`")
