@@ -7,8 +7,6 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from fastcore.meta import delegates
-
 import numpy as np
 from PIL import Image
 
@@ -114,11 +112,10 @@ def predict_rows(model, # an `OnnxModel` or `TorchModel`: its `cfg`, `vocab` and
                 rows.append(dict(file=str(f), label=str(model.vocab[j]), probability=round(float(p[j]), 6), error=''))
     return rows
 
-@delegates(predict_rows, but=['model'])
 def predict_onnx(model, # model.onnx, the folder holding it, or an `OnnxModel`
-                 paths, **kwargs) -> list:
+                 paths, bs:int=64, workers:int=4) -> list: # as `predict_rows`
     "`predict_rows` by `model.onnx` (a file, folder or `OnnxModel`) alone: onnxruntime, PIL and numpy"
-    return predict_rows(model if isinstance(model, OnnxModel) else OnnxModel(model), paths, **kwargs)
+    return predict_rows(model if isinstance(model, OnnxModel) else OnnxModel(model), paths, bs, workers)
 
 # %% ../nbs/06_predict.ipynb #0340b192
 def _lean_layers() -> dict:
@@ -186,8 +183,7 @@ class TorchModel:
         x = torch.from_numpy(np.ascontiguousarray(batch)).to(self.device).float().div_(self.cfg.get('scale', 255))
         with torch.inference_mode(): return torch.softmax(self.model((x - self.mean)/self.std).float(), 1).cpu().numpy()
 
-@delegates(predict_rows, but=['model'])
 def predict_torch(model, # a model folder (or a file in it), or a `TorchModel`
-                  paths, **kwargs) -> list:
+                  paths, bs:int=64, workers:int=4) -> list: # as `predict_rows`
     "`predict_rows` by the model folder `model` (or a `TorchModel`) with torch alone: no fastai, no pandas"
-    return predict_rows(model if isinstance(model, TorchModel) else TorchModel(model), paths, **kwargs)
+    return predict_rows(model if isinstance(model, TorchModel) else TorchModel(model), paths, bs, workers)
