@@ -186,6 +186,8 @@ def _mean_se(v):
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--sets', default=','.join(FULL_SIZE)); p.add_argument('--seeds', type=int, default=5)
+    p.add_argument('--seed-start', type=int, default=0, help='the first seed: shards of one study run side by side (seeds 0-4 and 5-9), then --merge')
+    p.add_argument('--merge', help='comma-separated --out files of earlier runs (shards of one study): print their table together, train nothing')
     p.add_argument('--per-class', type=int, default=100, help='images per class (digits: 50)')
     p.add_argument('--epochs', type=int, default=5)
     p.add_argument('--bs', default='32', help="batch sizes, comma-separated: every side at each; 'auto' is each side's default (stock: 64, transferkit: its rule)")
@@ -195,6 +197,11 @@ def main():
     p.add_argument('--weights', help='the proxy-pretrained state dict of an earlier run (skips pretraining)')
     p.add_argument('--out', default='bench/out/accuracy_vs_stock.json')
     a = p.parse_args()
+    if a.merge:
+        runs = [json.loads(Path(f).read_text()) for f in a.merge.split(',')]
+        rows = [r for run_ in runs for r in run_['rows']]; st = runs[0]['settings']
+        return print_table(rows, st['sets'].split(','), [b if b == 'auto' else int(b) for b in st['bs'].split(',')],
+                           st['starts'].split(','), st['sides'].split(','), len({r['seed'] for r in rows}))
     sets, bss, starts, sides = a.sets.split(','), [b if b == 'auto' else int(b) for b in a.bs.split(',')], a.starts.split(','), a.sides.split(',')
     t_all = time.perf_counter()
     with tempfile.TemporaryDirectory() as d:
@@ -213,7 +220,7 @@ def main():
         Path(a.out).parent.mkdir(parents=True, exist_ok=True)
         for name in sets: # one set at a time: each side's trainings in one process; results kept as they come
             make, size = SETS[name], a.size; tasks = []
-            for seed in range(a.seeds):
+            for seed in range(a.seed_start, a.seed_start + a.seeds):
                 path = d/'sets'/f'{name}-{seed}'; make(path, 50 if name == 'digits' else a.per_class, seed)
                 for start in starts:
                     for bs in bss: tasks.append(dict(set=name, seed=seed, path=str(path), size=size, epochs=a.epochs, bs=bs, pretrained=int(start == 'pretrained')))
@@ -230,21 +237,26 @@ def main():
                     s = first[key(r)]
                     assert (r['valid'], r['n_train']) == (s['valid'], s['n_train']), f'different split for {key(r)}'
             print(f'{name}: identical validation files and training counts on every side, checked ({len(first)} per side)', flush=True)
-            for start in starts:
-                for bs in bss:
-                    acc = {side: [r['accuracy'] for r in sorted(rows, key=lambda r: r['seed']) if r['side'] == side and r['set'] == name and r['bs'] == bs and r['pretrained'] == (start == 'pretrained')] for side in sides}
-                    used = {side: sorted({r['bs_used'] for r in rows if r['side'] == side and r['set'] == name and r['bs'] == bs and r['pretrained'] == (start == 'pretrained')}) for side in sides}
-                    table.append(dict(set=name, start=start, bs=bs, bs_used=used, **acc,
-                                      **{f'{side}_minus_{sides[0]}': 100*(statistics.mean(acc[side]) - statistics.mean(acc[sides[0]])) for side in sides[1:]}))
-            Path(a.out).write_text(json.dumps(dict(settings=vars(a), table=table, rows=rows), indent=1))
-    print(f'\n{time.perf_counter()-t_all:.0f} s in all; validation accuracy, mean ± standard error over {a.seeds} seeds (data, split and training); '
+            Path(a.out).write_text(json.dumps(dict(settings=vars(a), rows=rows), indent=1))
+    print(f'\n{time.perf_counter()-t_all:.0f} s in all', end='; ')
+    print_table(rows, sets, bss, starts, sides, a.seeds)
+
+def print_table(rows, sets, bss, starts, sides, n_seeds):
+    "Validation accuracy per set, start and batch size: each side's mean ± standard error and its paired difference from the first side"
+    print(f'validation accuracy, mean ± standard error over {n_seeds} seeds (data, split and training); '
           f'differences in points against {sides[0]}, with the standard error of the paired per-seed differences')
     print(f"{'set':10}{'start':12}{'bs':>5}" + ''.join(f'{s:>16}' for s in sides) + ''.join(f'{s + " − " + sides[0]:>24}' for s in sides[1:]))
-    for r in table:
-        diffs = []
-        for side in sides[1:]:
-            dd = [100*(x - y) for x, y in zip(r[side], r[sides[0]])]
-            diffs.append(f"{statistics.mean(dd):+.1f}±{(statistics.stdev(dd)/math.sqrt(len(dd)) if len(dd) > 1 else 0.):.1f}")
-        print(f"{r['set']:10}{r['start']:12}{str(r['bs']):>5}" + ''.join(f'{_mean_se(r[s]):>16}' for s in sides) + ''.join(f'{x:>24}' for x in diffs))
+    for name in sets:
+        for start in starts:
+            for bs in bss:
+                pick = lambda side: {r['seed']: r['accuracy'] for r in rows if r['side'] == side and r['set'] == name and r['bs'] == bs and r['pretrained'] == (start == 'pretrained')}
+                acc = {side: pick(side) for side in sides}
+                seeds = sorted(set.intersection(*[set(v) for v in acc.values()]))
+                if not seeds: continue
+                diffs = []
+                for side in sides[1:]:
+                    dd = [100*(acc[side][k] - acc[sides[0]][k]) for k in seeds]
+                    diffs.append(f"{statistics.mean(dd):+.1f}±{(statistics.stdev(dd)/math.sqrt(len(dd)) if len(dd) > 1 else 0.):.1f}")
+                print(f"{name:10}{start:12}{str(bs):>5}" + ''.join(f'{_mean_se([acc[s][k] for k in seeds]):>16}' for s in sides) + ''.join(f'{x:>24}' for x in diffs))
 
 if __name__ == '__main__': main()

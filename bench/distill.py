@@ -10,11 +10,15 @@ Pretrained starts: ImageNet weights cannot be downloaded here, so each architect
 proxy task of `train_vs_stock.py` (eight other scikit-image photos) and its body saved as a torchvision state dict,
 used through `weights=` exactly as cached ImageNet weights would be.
 
-- teacher: `train_folder(arch=--teacher, weights=proxy)`, `--teacher-epochs` of `fine_tune`;
+- teacher: `train_folder(arch=--teacher, weights=proxy)`, `--teacher-epochs` of `fine_tune`; it must beat the student
+  trained on labels alone (seed 0) by --teacher-margin, or it is trained again with twice the epochs (twice at most),
+  and the bench refuses to go on with a teacher that still does not (distilling a weaker teacher cannot help);
 - distilled: `distill_folder(teachers=[teacher], student=--student, weights=proxy, temperature=4, alpha=0.9)`;
 - label-only: `train_folder(arch=--student, weights=proxy)`, same epochs, seeds, batch size and augmentation.
 
-    python bench/distill.py [--teacher resnet50] [--student resnet18] [--seeds 3] [--epochs 4] [--size 32] [--per-class 40]
+Validation: 26 images a class (104 in all at the default --per-class 130), so that one image is under 1 point.
+
+    python bench/distill.py [--teacher resnet50] [--student resnet18] [--seeds 5] [--epochs 4] [--size 32] [--per-class 130]
 """
 import argparse, json, statistics, sys, tempfile, time, warnings
 from pathlib import Path
@@ -55,10 +59,11 @@ def img_per_s(folders, size, bs, reps):
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--teacher', default='resnet50'); p.add_argument('--student', default='resnet18')
-    p.add_argument('--seeds', type=int, default=3); p.add_argument('--epochs', type=int, default=4); p.add_argument('--teacher-epochs', type=int, default=12)
-    p.add_argument('--size', type=int, default=32); p.add_argument('--per-class', type=int, default=40); p.add_argument('--bs', type=int, default=32)
+    p.add_argument('--seeds', type=int, default=5); p.add_argument('--epochs', type=int, default=4); p.add_argument('--teacher-epochs', type=int, default=12)
+    p.add_argument('--size', type=int, default=32); p.add_argument('--per-class', type=int, default=130); p.add_argument('--bs', type=int, default=32)
     p.add_argument('--proxy-epochs', type=int, default=10); p.add_argument('--proxy-per-class', type=int, default=30)
     p.add_argument('--temperature', type=float, default=4.); p.add_argument('--alpha', type=float, default=0.9)
+    p.add_argument('--teacher-margin', type=float, default=0.02, help='how much better than the label-only student the teacher must be')
     p.add_argument('--reps', type=int, default=7); p.add_argument('--out', default='bench/out/distill.json')
     a = p.parse_args()
     warnings.simplefilter('ignore')
@@ -72,14 +77,22 @@ def main():
             w[arch] = d/f'{arch}.pth'
             log(f'{arch} pretrained on the proxy task: valid accuracy {proxy_weights(arch, d/"proxy", d, w[arch], a.size, a.proxy_epochs):.3f}')
         common = dict(size=a.size, bs=a.bs, pretrained=True, progress=False)
-        teacher = train_folder(d/'data', d/'teacher', arch=a.teacher, weights=w[a.teacher], epochs=a.teacher_epochs, **common)
-        log(f"teacher {a.teacher}: valid accuracy {teacher['accuracy']:.3f}")
+        first = train_folder(d/'data', d/'labels-0', arch=a.student, weights=w[a.student], epochs=a.epochs, seed=0, **common)
+        log(f"label-only {a.student}, seed 0: valid accuracy {first['accuracy']:.3f}")
+        for tries in range(3): # the teacher must know more than the student can learn from labels
+            epochs = a.teacher_epochs * 2**tries
+            teacher = train_folder(d/'data', d/'teacher', arch=a.teacher, weights=w[a.teacher], epochs=epochs, **common)
+            log(f"teacher {a.teacher}, {epochs} epochs: valid accuracy {teacher['accuracy']:.3f}")
+            if teacher['accuracy'] >= first['accuracy'] + a.teacher_margin: break
+        else:
+            sys.exit(f"bench/distill.py: the teacher ({teacher['accuracy']:.3f} after {epochs} epochs) is not {a.teacher_margin:.2f} better than "
+                     f"{a.student} trained on labels ({first['accuracy']:.3f}): distilling it cannot help; give the teacher more images or epochs")
         rows = []
         for seed in range(a.seeds):
             r = distill_folder(d/'data', d/f'distilled-{seed}', [d/'teacher'], student=a.student, weights=w[a.student], epochs=a.epochs, seed=seed,
                                temperature=a.temperature, alpha=a.alpha, cache=d/'teacher-logits', **common)
             rows.append(dict(kind='distilled', seed=seed, accuracy=r['accuracy'], teacher_images_computed=r['record']['distillation']['teacher_images_computed']))
-            r = train_folder(d/'data', d/f'labels-{seed}', arch=a.student, weights=w[a.student], epochs=a.epochs, seed=seed, **common)
+            r = first if seed == 0 else train_folder(d/'data', d/f'labels-{seed}', arch=a.student, weights=w[a.student], epochs=a.epochs, seed=seed, **common)
             rows.append(dict(kind='label-only', seed=seed, accuracy=r['accuracy']))
             log(f"seed {seed}: distilled {rows[-2]['accuracy']:.3f} (teacher logits computed: {rows[-2]['teacher_images_computed']}), label-only {rows[-1]['accuracy']:.3f}")
         folders = [d/'teacher', d/'distilled-0', d/'labels-0']
@@ -87,7 +100,7 @@ def main():
         params = [n_params(f) for f in folders]
         acc = {k: [r['accuracy'] for r in rows if r['kind'] == k] for k in ('distilled', 'label-only')}
         sd = lambda v: statistics.stdev(v) if len(v) > 1 else 0.
-        table = [dict(model=f'teacher {a.teacher}', accuracy=[teacher['accuracy']], params=params[0], **{f'img_s_{s}': v[0] for s,v in speed.items()}),
+        table = [dict(model=f'teacher {a.teacher} ({epochs} ep)', accuracy=[teacher['accuracy']], params=params[0], **{f'img_s_{s}': v[0] for s,v in speed.items()}),
                  dict(model=f'distilled {a.student}', accuracy=acc['distilled'], params=params[1], **{f'img_s_{s}': v[1] for s,v in speed.items()}),
                  dict(model=f'label-only {a.student}', accuracy=acc['label-only'], params=params[2], **{f'img_s_{s}': v[2] for s,v in speed.items()})]
         Path(a.out).parent.mkdir(parents=True, exist_ok=True)

@@ -14,7 +14,7 @@ import numpy as np, torch
 from .core import *
 from fastai.vision.all import (DataBlock, CategoryBlock, RandomSplitter, parent_label,
                                Resize, ResizeMethod, PadMode, aug_transforms, set_seed,
-                               PILImage, TransformBlock, IntToFloatTensor)
+                               PILImage, TransformBlock, IntToFloatTensor, ImageBlock, get_image_files)
 
 from .ingest import decode_image, read_rgb
 from .speed import one_pass, to_resident, RESIDENT_CACHE
@@ -139,6 +139,19 @@ class FolderLabel:
     # an exported learner must load where transferkit is not installed
     def __reduce__(self): return (partial, (parent_label,))
 
+def _stock_dls(path, files, splitter, get_y, item_tfms, batch_tfms, bs:int, seed:int, num_workers, device):
+    """The stock recipe's `DataLoaders`: `set_seed(seed, reproducible=True)`, then `DataBlock(ImageBlock, CategoryBlock, ...)` over
+    `files` in `get_image_files`' order, with fastai's default workers: the same batches, draw for draw, as the script
+    `set_seed(seed, True); dls = DataBlock(...).dataloaders(path); learn = vision_learner(dls, ...)`. `dls.stock_seed` tells
+    `train_model` not to reseed, so that the learner's initial weights are the stock script's too"""
+    taking = set(files)
+    files = [f for f in get_image_files(path) if f in taking]
+    set_seed(seed, reproducible=True)
+    dblock = DataBlock(blocks=(ImageBlock, CategoryBlock), splitter=splitter, get_y=get_y, item_tfms=item_tfms, batch_tfms=batch_tfms)
+    dls = dblock.dataloaders(files, bs=bs, device=device, **({} if num_workers is None else dict(num_workers=num_workers)))
+    dls.stock_seed = seed
+    return dls
+
 def get_dls(path, size:int=128, valid_pct:float=0.2, seed:int=42,
             bs:int=None, # default: `auto_batch_size` (fastai's 64 where that still gives 10 steps an epoch)
             resize_method:str='crop', # crop, squish or pad
@@ -150,7 +163,7 @@ def get_dls(path, size:int=128, valid_pct:float=0.2, seed:int=42,
             resident=False, # True: batches made on the device from images decoded once (`to_resident`), kept in `path/.resident`; or the folder to keep them in
             resident_mb:float=None, # default: half the memory free on the device; more: fastai's loader
             device=None,
-            plain:bool=False): # fastai's own augmentation transforms and loader (the stock recipe; `resident` is ignored)
+            plain:bool=False): # the stock recipe's `DataLoaders`, batch for batch (`ImageBlock`, fastai's file order, transforms, workers and seeding; `resident` is ignored)
     "fastai `DataLoaders` for the label folders under `path`"
     path = Path(path)
     resize = resize_tfm(size, resize_method)
@@ -166,13 +179,15 @@ def get_dls(path, size:int=128, valid_pct:float=0.2, seed:int=42,
         splitter = lambda items: (balance_split(base(items)[0], labels, balance, seed), base(items)[1])
     batch_tfms = aug_transforms(**(aug if isinstance(aug, dict) else {})) if aug else None
     if batch_tfms and not plain: batch_tfms = one_pass(batch_tfms)
-    if num_workers is None: num_workers = 4 if torch.cuda.is_available() else 0
-    images = DecodedImages(keep_decoded_mb if not num_workers else 0) # with workers: read the same way, keep nothing
-    dblock = DataBlock(blocks=(TransformBlock(type_tfms=images, batch_tfms=IntToFloatTensor), CategoryBlock), splitter=splitter,
-                       get_y=get_y, item_tfms=resize, batch_tfms=batch_tfms)
-    n_train = len(splitter(files)[0])
+    n_train = len(splitter(files)[0]) # a `RandomSplitter` reseeds torch: before the seeding below
     bs = auto_batch_size(n_train, bs)
-    dls = dblock.dataloaders(files, bs=bs, num_workers=num_workers, device=device)
+    if plain: dls = _stock_dls(path, files, splitter, get_y, resize, batch_tfms, bs, seed, num_workers, device)
+    else:
+        if num_workers is None: num_workers = 4 if torch.cuda.is_available() else 0
+        images = DecodedImages(keep_decoded_mb if not num_workers else 0) # with workers: read the same way, keep nothing
+        dblock = DataBlock(blocks=(TransformBlock(type_tfms=images, batch_tfms=IntToFloatTensor), CategoryBlock), splitter=splitter,
+                           get_y=get_y, item_tfms=resize, batch_tfms=batch_tfms)
+        dls = dblock.dataloaders(files, bs=bs, num_workers=num_workers, device=device)
     if not len(dls.valid_ds): raise TransferkitError(f"The validation split of {path} is empty: raise valid_pct or add images to valid/")
     if resident and not plain: dls = to_resident(dls, path/RESIDENT_CACHE if resident is True else resident, resident_mb)
     dls.class_weights = class_weights([labels[i] for i in splitter(files)[0]], dls.vocab) if balance == 'weighted' else None

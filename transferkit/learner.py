@@ -134,11 +134,11 @@ def train_model(dls, arch:str='resnet18', epochs:int=4, pretrained:bool=True, we
                 lr:float=2e-3, # peak learning rate (fastai's); `find_lr` picks one instead
                 find_lr:bool=False, seed:int=42, progress:bool=True,
                 bf16:bool=None, # CPU: bfloat16 autocast; default: `TRANSFERKIT_BF16`, else float32 (fastai's)
-                plain:bool=False, # the stock recipe: fastai's `Adam` and fit, none of transferkit's speed-ups
+                plain:bool=False, # the stock recipe: fastai's `Adam` and fit, none of transferkit's speed-ups; with `get_dls(plain=True)`, stock's weights exactly
                 **kwargs):
     "`(learner, record)`: `fine_tune` from pretrained weights, or one-cycle training of the whole network from scratch"
     if not find_lr and not (isinstance(lr, (int, float)) and lr > 0): raise TransferkitError(f"lr={lr!r} must be a positive number, such as 2e-3")
-    set_seed(seed, reproducible=True)
+    if not (plain and getattr(dls, 'stock_seed', None) == seed): set_seed(seed, reproducible=True) # plain: seeded as stock seeds, before the DataLoaders
     learn = make_learner(dls, arch, pretrained=pretrained, weights=weights, plain=plain, **kwargs)
     if find_lr:
         with (nullcontext() if progress and show_bars() else learn.no_bar()): lr = float(learn.lr_find(show_plot=False).valley)
