@@ -32,7 +32,8 @@ def plant(data, noise, rng):
     planted = []
     for i in rng.choice(len(files), max(1, round(noise*len(files))), replace=False):
         f = files[i]; new = rng.choice([l for l in labels if l != f.parent.name])
-        dest = f.parent.parent/new/f.name; shutil.move(f, dest); planted.append(dest.relative_to(data).as_posix())
+        dest = f.parent.parent/new/f'{f.parent.name}-{f.name}' # a new name: the sets number each label's files alike
+        shutil.move(f, dest); planted.append(dest.relative_to(data).as_posix())
     return planted
 
 def rankings(data, learn):
