@@ -216,7 +216,7 @@ def main():
                 print(f'pretrained on the proxy task: valid accuracy {proxy_acc:.3f}, {time.perf_counter()-t:.0f} s', flush=True)
                 Path(a.out).parent.mkdir(parents=True, exist_ok=True); shutil.copy(file, Path(a.out).with_suffix('.proxy.pth')) # --weights for a re-run
             env['TORCH_HOME'] = str(d/'torch')
-        rows, table = [], []
+        rows = []
         Path(a.out).parent.mkdir(parents=True, exist_ok=True)
         for name in sets: # one set at a time: each side's trainings in one process; results kept as they come
             make, size = SETS[name], a.size; tasks = []
