@@ -9,10 +9,11 @@ issue's goal: >= 0.75) and precision@n.
 
 Rankings, all from the one trained model:
 - fastai loss order: `ImageClassifierCleaner`'s, the model's loss on every image (in-sample for the training images);
-- transferkit default: `find_suspects(learn=...)`, what `transferkit clean DATA --model M` reports (confident-learning
-  score on the model's probabilities);
-- transferkit out-of-fold: `find_suspects(learn=..., out_of_fold=True)`, the score on out-of-fold heads over the
-  model's body features (out-of-sample probabilities for every image);
+- transferkit default: `find_suspects(learn=...)`, what `transferkit clean DATA --model M` reports: the confident-learning
+  score on out-of-fold heads over the model's body features (out-of-sample probabilities for every image; the default
+  since 2026-12-07);
+- transferkit model probs: `find_suspects(learn=..., out_of_fold=False)`, the same score on the model's own
+  probabilities (in-sample for the training images; the default before);
 - cleanlab on the same out-of-fold probabilities: `cleanlab.filter.find_label_issues(..., return_indices_ranked_by=
   'self_confidence')` (its flagged images, ranked), and on the model's own probabilities.
 
@@ -23,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from accuracy_vs_stock import SETS, FULL_SIZE, pretrain_weights
 
-METHODS = ('fastai loss order', 'transferkit default', 'transferkit out-of-fold', 'cleanlab, out-of-fold probs', 'cleanlab, model probs')
+METHODS = ('fastai loss order', 'transferkit default', 'transferkit model probs', 'cleanlab, out-of-fold probs', 'cleanlab, model probs')
 
 def plant(data, noise, rng):
     "Move `noise` of the images under `data/{train,valid}/LABEL` into another label's folder of the same split; the moved files, relative"
@@ -49,7 +50,7 @@ def rankings(data, learn):
     loss = -np.log(np.clip(probs[np.arange(len(y)), y], 1e-7, 1))
     out = {'fastai loss order': items.file[np.argsort(-loss, kind='stable')].tolist()}
     out['transferkit default'] = find_suspects(data, learn=learn, all=True).file.tolist()
-    out['transferkit out-of-fold'] = find_suspects(data, learn=learn, out_of_fold=True, all=True).file.tolist()
+    out['transferkit model probs'] = find_suspects(data, learn=learn, out_of_fold=False, all=True).file.tolist()
     for name, p in [('cleanlab, out-of-fold probs', oof), ('cleanlab, model probs', probs)]:
         out[name] = items.file[find_label_issues(y, p, return_indices_ranked_by='self_confidence')].tolist()
     return out

@@ -90,7 +90,7 @@ SUSPECT_COLUMNS = ['file', 'label', 'split', 'predicted', 'probability', 'loss',
 
 def find_suspects(path, learn=None, cache:FeatureCache=None, k:int=5, seed:int=42, valid_pct:float=0.2,
                   confident:float=0.8, unsure:float=0.55, max_distance:int=5, all:bool=False, bs:int=64,
-                  out_of_fold:bool=False) -> pd.DataFrame: # without a cache: score with out-of-fold heads on the learner's own features
+                  out_of_fold:bool=True) -> pd.DataFrame: # without a cache: score with out-of-fold heads on the learner's own features
     "Images under `path` worth a look, most suspect first, scored by `learn` and/or out-of-fold heads on `cache`"
     from transferkit.features import cross_val_probs
     if learn is None and cache is None: raise TransferkitError("find_suspects needs a learner (learn=, or an exported model) or a feature cache (cache=) to score images")
