@@ -88,6 +88,7 @@ _CSS = """<style>
 .tk-cleaner .tk-caption{line-height:1.3;min-height:5.2em;overflow-wrap:anywhere} .tk-cleaner .tk-reason{color:#b71c1c} .tk-cleaner .tk-changed{color:#555;font-style:italic}
 .tk-cleaner .tk-legend{margin:2px 0 4px} .tk-cleaner .tk-legend-text{font:12px sans-serif;color:#444;line-height:1.35}
 .tk-cleaner .tk-pending ul{margin:2px 0;padding-left:18px} .tk-cleaner .tk-status{font-style:italic}
+.tk-cleaner .tk-pending .widget-html-content, .tk-cleaner .tk-status .widget-html-content{line-height:1.4}
 .tk-cleaner .jupyter-button:disabled{opacity:.35;cursor:not-allowed;box-shadow:none;background:#e0e0e0;color:#757575}
 </style>"""
 
