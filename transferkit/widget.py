@@ -16,7 +16,7 @@ from .journal import *
 from .journal import _journal, _batches
 
 # %% auto #0
-__all__ = ['KEEP', 'DELETE', 'suspects_html', 'fit_thumb', 'Cleaner']
+__all__ = ['KEEP', 'DELETE', 'ORDERS', 'suspects_html', 'fit_thumb', 'Cleaner']
 
 # %% ../nbs/55_widget.ipynb #b4c757ee
 def _thumb_uri(path, size:int=160) -> str:
@@ -66,45 +66,67 @@ def _scoring_bar(learn):
 
 # %% ../nbs/55_widget.ipynb #cf0a155d
 KEEP, DELETE = ('keep', ''), ('delete', '') # dropdown values; a relabel is ('relabel', label)
+ORDERS = {'label issue': 'most suspect first (issue score)', 'loss': 'highest loss first (fastai)'} # order value: its text
+
+_LEGEND = ("<b>issue score</b> from −1 to 2: how far the likeliest other class is ahead of the image's label in the model's probabilities "
+           "(−1: sure of the label; above 0: another class is likelier), plus 1 when it is flagged as a label issue. "
+           "<b>loss</b>: −log of the probability of the label (0: the model agrees; above 2: it finds the label unlikely). "
+           "<b>Order</b>: most suspect first sorts by issue score, so flagged images lead; highest loss first is fastai's order. "
+           "Relabelled images are not re-scored: they move to the end, marked. Click an image to enlarge it.")
 
 _CSS = """<style>
-.tk-cleaner .tk-card{width:var(--tk-card);overflow:hidden;font:12px sans-serif}
-.tk-cleaner .tk-thumb{position:relative;display:flex;align-items:center;justify-content:center;background:#f3f3f3;border:3px solid transparent}
-.tk-cleaner .tk-thumb img{image-rendering:pixelated}
-.tk-cleaner .tk-thumb.tk-delete{border-color:#d32f2f} .tk-cleaner .tk-thumb.tk-delete img{opacity:.3}
+.tk-cleaner .tk-card{min-width:0;overflow:hidden;font:12px sans-serif}
+.tk-cleaner .tk-thumb{position:relative;display:flex;align-items:center;justify-content:center;background:#f3f3f3;border:3px solid transparent;cursor:zoom-in;margin:0}
+.tk-cleaner .tk-thumb img{image-rendering:pixelated;max-width:100%}
+.tk-cleaner .tk-thumb.tk-delete{border-color:#d32f2f} .tk-cleaner .tk-thumb.tk-delete > img{opacity:.3}
 .tk-cleaner .tk-thumb.tk-relabel{border-color:#1565c0}
 .tk-cleaner .tk-badge{position:absolute;top:3px;left:3px;padding:1px 6px;border-radius:8px;color:#fff;background:#1565c0;font-weight:bold}
-.tk-cleaner .tk-delete .tk-badge{background:#d32f2f}
-.tk-cleaner .tk-caption{line-height:1.3;min-height:5.2em;overflow-wrap:anywhere} .tk-cleaner .tk-reason{color:#b71c1c}
+.tk-cleaner .tk-delete .tk-badge{background:#d32f2f} .tk-cleaner .tk-badge.tk-stale{background:#757575}
+.tk-cleaner .tk-zoom{display:none}
+.tk-cleaner .tk-big{display:none;position:fixed;inset:0;z-index:10000;background:rgba(0,0,0,.75);flex-direction:column;align-items:center;justify-content:center;color:#fff;cursor:zoom-out;font:14px sans-serif}
+.tk-cleaner .tk-zoom:checked ~ .tk-big{display:flex} .tk-cleaner .tk-big img{max-width:90vw;max-height:85vh;background:#fff}
+.tk-cleaner .tk-caption{line-height:1.3;min-height:5.2em;overflow-wrap:anywhere} .tk-cleaner .tk-reason{color:#b71c1c} .tk-cleaner .tk-changed{color:#555;font-style:italic}
+.tk-cleaner .tk-legend{margin:2px 0 4px} .tk-cleaner .tk-legend-text{font:12px sans-serif;color:#444;line-height:1.35}
 .tk-cleaner .tk-pending ul{margin:2px 0;padding-left:18px} .tk-cleaner .tk-status{font-style:italic}
+.tk-cleaner .tk-pending .widget-html-content, .tk-cleaner .tk-status .widget-html-content{line-height:1.4}
+.tk-cleaner .jupyter-button:disabled{opacity:.35;cursor:not-allowed;box-shadow:none;background:#e0e0e0;color:#757575}
 </style>"""
 
+def _num(v) -> str:
+    "`v` to 2 decimals, without a minus sign on a zero"
+    s = f'{v:.2f}'
+    return '0.00' if s == '-0.00' else s
+
 class Cleaner:
-    "The cleaner widget: a page of images of one class and split, a decision marked on each image, the pending ones listed, Apply and Undo"
-    def __init__(self, root, table:pd.DataFrame, labels=None, page_size:int=12,
+    "The cleaner widget: every image (or one class and split), most suspect first, a decision marked on each, the pending ones listed, Apply and Undo"
+    def __init__(self, root, table:pd.DataFrame, labels=None,
+                 page_size:int=24, # images a page
                  height:int=128, # thumbnails are scaled to fit a square this many pixels wide (`fit_thumb`)
-                 columns:int=4):
+                 columns:int=None, # a fixed number of columns; by default as many as fill the width
+                 zoom:int=512): # a clicked image is shown enlarged to fit a square this many pixels wide
         import ipywidgets as W
-        self.W, self.root, self.page_size, self.height = W, Path(root), page_size, height
-        self.table = table.reset_index(drop=True).copy()
+        self.W, self.root, self.page_size, self.height, self.zoom = W, Path(root), page_size, height, zoom
+        self.table = table.reset_index(drop=True).assign(changed='') # changed: 'old → new' for a relabel this cleaner applied (not re-scored)
         self.labels = sorted(labels or self.table.label.unique())
-        self.decisions, self.page, self._trashed, self.scoring = {}, 0, {}, None
-        self.dd_label = W.Dropdown(options=self.labels, description='class')
-        self.dd_split = W.Dropdown(options=['train', 'valid'], description='split')
-        self.dd_order = W.Dropdown(options=['label issue', 'loss'], description='order')
-        self.b_prev, self.b_next = W.Button(description='◀ prev'), W.Button(description='next ▶')
-        self.b_apply, self.b_undo = W.Button(button_style='warning'), W.Button(description='Undo')
-        self.page_info, self.status, self.pending = W.Label(), W.HTML(), W.HTML()
+        self.decisions, self.page, self._trashed, self._moved, self.scoring = {}, 0, {}, {}, None
+        narrow = lambda w: dict(style=dict(description_width='initial'), layout=W.Layout(width=w)) # one row of controls fits beside JupyterLab's file browser
+        self.dd_label = W.Dropdown(options=[('all', '')] + [(l, l) for l in self.labels], description='class', **narrow('190px'))
+        self.dd_split = W.Dropdown(options=[('all', ''), ('train', 'train'), ('valid', 'valid')], description='split', **narrow('140px'))
+        self.dd_order = W.Dropdown(options=[(t, v) for v, t in ORDERS.items()], description='order', **narrow('310px'))
+        self.b_prev, self.b_next = W.Button(description='◀ prev', layout=W.Layout(width='80px')), W.Button(description='next ▶', layout=W.Layout(width='80px'))
+        self.b_apply, self.b_undo = W.Button(), W.Button(description='Undo')
+        self.page_info, self.status, self.pending, self.legend = W.Label(), W.HTML(), W.HTML(), W.HTML(f'<div class="tk-legend-text">{_LEGEND}</div>')
         card = max(height + 6, 170)
-        self.grid = W.GridBox(layout=W.Layout(grid_template_columns=f'repeat({columns}, {card}px)', grid_gap='10px'))
+        cols = f'repeat({columns}, minmax({card}px, 1fr))' if columns else f'repeat(auto-fill, minmax({card}px, 1fr))'
+        self.grid = W.GridBox(layout=W.Layout(grid_template_columns=cols, grid_gap='10px', width='100%'))
         for dd in (self.dd_label, self.dd_split, self.dd_order): dd.observe(lambda _: self._show(0), 'value')
         self.b_prev.on_click(lambda _: self._show(self.page - 1)); self.b_next.on_click(lambda _: self._show(self.page + 1))
         self.b_apply.on_click(lambda _: self.apply()); self.b_undo.on_click(lambda _: self.undo())
-        self.widget = W.VBox([W.HTML(_CSS.replace('var(--tk-card)', f'{card}px')), W.HBox([self.dd_label, self.dd_split, self.dd_order]),
-                              W.HBox([self.b_prev, self.page_info, self.b_next]), self.grid, self.pending, W.HBox([self.b_apply, self.b_undo]), self.status])
+        self.widget = W.VBox([W.HTML(_CSS), W.HBox([self.dd_label, self.dd_split, self.dd_order, self.b_prev, self.page_info, self.b_next], layout=W.Layout(flex_flow='row wrap')), self.legend,
+                              self.grid, self.pending, W.HBox([self.b_apply, self.b_undo]), self.status])
         for w, c in [(self.widget, 'cleaner'), (self.dd_label, 'class'), (self.dd_split, 'split'), (self.dd_order, 'order'), (self.b_prev, 'prev'),
-                     (self.b_next, 'next'), (self.page_info, 'page'), (self.grid, 'grid'), (self.pending, 'pending'), (self.b_apply, 'apply'),
-                     (self.b_undo, 'undo'), (self.status, 'status')]: w.add_class(f'tk-{c}') # stable names for styles and browser tests
+                     (self.b_next, 'next'), (self.page_info, 'page'), (self.legend, 'legend'), (self.grid, 'grid'), (self.pending, 'pending'),
+                     (self.b_apply, 'apply'), (self.b_undo, 'undo'), (self.status, 'status')]: w.add_class(f'tk-{c}') # stable names for styles and browser tests
         self._show(0)
 
     @classmethod
@@ -137,38 +159,50 @@ class Cleaner:
         display(self.widget)
 
     def rows(self) -> pd.DataFrame:
-        "The images of the chosen class and split, in the chosen order"
-        t = self.table[(self.table.label == self.dd_label.value) & (self.table.split == self.dd_split.value)]
-        return t.sort_values('issue_score' if self.dd_order.value == 'label issue' else 'loss', ascending=False, kind='stable')
+        "The images of the chosen class and split (all by default) in the chosen order; relabelled ones, not re-scored, last"
+        t = self.table
+        if self.dd_label.value: t = t[t.label == self.dd_label.value]
+        if self.dd_split.value: t = t[t.split == self.dd_split.value]
+        key = 'issue_score' if self.dd_order.value == 'label issue' else 'loss'
+        return t.assign(_stale=t.changed != '').sort_values(['_stale', key], ascending=[True, False], kind='stable').drop(columns='_stale')
 
     def options(self, label:str) -> list:
         "The choices under an image labelled `label`: `(text, value)` pairs"
         return [('Keep', KEEP), ('Delete', DELETE)] + [(l if l not in ('Keep', 'Delete') else f'label {l}', ('relabel', l)) for l in self.labels if l != label]
 
     def _thumb_html(self, file) -> str:
-        "The image of `file`, marked with its pending decision"
-        (uri, w, h), (act, new) = self._uris[file], self.decisions.get(file, KEEP)
+        "The image of `file`, marked with its pending decision (or as changed), enlarged on a click"
+        (uri, w, h), (big, bw, bh), (act, new) = self._uris[file], self._bigs[file], self.decisions.get(file, KEEP)
         mark, badge = {'delete': (' tk-delete', 'Delete'), 'relabel': (' tk-relabel', f'→ {new}')}.get(act, ('', ''))
-        badge = f'<span class="tk-badge">{html.escape(badge)}</span>' if badge else ''
-        return f'<div class="tk-thumb{mark}" style="height:{self.height}px"><img src="{uri}" width="{w}" height="{h}" alt="{html.escape(file)}">{badge}</div>'
+        e, stale = html.escape, not badge and file in self._stale
+        badge = f'<span class="tk-badge">{e(badge)}</span>' if badge else '<span class="tk-badge tk-stale">changed</span>' if stale else ''
+        return (f'<label class="tk-thumb{mark}" style="height:{self.height}px" title="click to enlarge"><input type="checkbox" class="tk-zoom">'
+                f'<img src="{uri}" width="{w}" height="{h}" alt="{e(file)}">{badge}'
+                f'<span class="tk-big" title="click to close"><img src="{big}" width="{bw}" height="{bh}" alt="{e(file)} enlarged"><span>{e(file)}</span></span></label>')
+
+    def _caption(self, r) -> str:
+        "The words under an image: name, label and split, prediction, scores (or that it changed) and reasons"
+        e = lambda v: html.escape(str(v))
+        head = f'<b>{e(Path(r.file).name)}</b> · <b>{e(r.label)}</b> · {e(r.split)}<br>predicted <b>{e(r.predicted)}</b> {r.probability:.2f}'
+        if r.changed: return f'<div class="tk-caption">{head}<br><span class="tk-changed">changed ({e(r.changed)}), not re-scored</span></div>'
+        reason = f'<br><span class="tk-reason">{e(r.reason)}</span>' if r.reason else ''
+        return f'<div class="tk-caption">{head}<br>issue score {_num(r.issue_score)} · loss {_num(max(r.loss, 0))}{reason}</div>'
 
     def _cell(self, r):
         "`(file, dropdown, image, box)` for one image of the page"
-        W, e = self.W, lambda v: html.escape(str(v))
-        self._uris[r.file] = fit_thumb(self.root/r.file, self.height)
+        W = self.W
+        self._uris[r.file], self._bigs[r.file] = fit_thumb(self.root/r.file, self.height), fit_thumb(self.root/r.file, self.zoom)
+        if r.changed: self._stale.add(r.file)
         dd = W.Dropdown(options=self.options(r.label), value=self.decisions.get(r.file, KEEP), layout=W.Layout(width='calc(100% - 4px)'))
         dd.add_class('tk-choice'); dd.observe(lambda ch, f=r.file: self._decide(f, ch['new']), 'value')
         img = W.HTML(self._thumb_html(r.file))
-        reason = f'<br><span class="tk-reason">{e(r.reason)}</span>' if r.reason else ''
-        cap = W.HTML(f'<div class="tk-caption"><b>{e(Path(r.file).name)}</b><br>predicted <b>{e(r.predicted)}</b> {r.probability:.2f} · loss {r.loss:.2f}'
-                     f'<br>issue score {r.issue_score:.2f}{reason}</div>')
-        box = W.VBox([img, cap, dd]); box.add_class('tk-card')
+        box = W.VBox([img, W.HTML(self._caption(r)), dd]); box.add_class('tk-card')
         return r.file, dd, img, box
 
     def _show(self, page:int):
         "Draw page `page` (clipped to the pages there are) of the chosen class and split"
         rows = self.rows(); self._n, self._pages = len(rows), max(1, -(-len(rows) // self.page_size))
-        self.page, self._uris = min(max(page, 0), self._pages - 1), {}
+        self.page, self._uris, self._bigs, self._stale = min(max(page, 0), self._pages - 1), {}, {}, set()
         cells = [self._cell(r) for r in rows.iloc[self.page*self.page_size:(self.page+1)*self.page_size].itertuples()]
         self.cells, self._imgs = [(f, dd) for f, dd, *_ in cells], {f: img for f, _, img, _ in cells}
         self.grid.children = [box for *_, box in cells]
@@ -179,8 +213,8 @@ class Cleaner:
     def _describe(self) -> str:
         "The status line for the view on show"
         here = sum(f in self.decisions for f, _ in self.cells)
-        return (f'{self.dd_label.value} · {self.dd_split.value}: {self._n} image(s), page {self.page+1} of {self._pages}, by {self.dd_order.value}'
-                f' · {len(self.decisions)} change(s) pending, {here} on this page')
+        return (f'{self.dd_label.value or "all classes"} · {self.dd_split.value or "both splits"}: {self._n} image(s), page {self.page+1} of {self._pages}, '
+                f'{ORDERS[self.dd_order.value]} · {len(self.decisions)} change(s) pending, {here} on this page')
 
     def _pending_html(self) -> str:
         "The pending decisions, each with its file's class"
@@ -193,6 +227,7 @@ class Cleaner:
         "Apply, Undo, the pending list and the status line, from the state now (`message` in place of the view's description)"
         n = len(self.decisions)
         self.b_apply.disabled, self.b_apply.description = n == 0, f'Apply {n} change{"s" * (n != 1)}' if n else 'Apply'
+        self.b_apply.button_style = 'warning' if n else '' # a disabled button in the plain style (and greyed by the CSS) looks disabled
         self.b_undo.disabled = not (_journal(self.root).exists() and any(b['state'] != 'undone' for b in _batches(self.root)))
         self.pending.value = self._pending_html()
         self.status.value = html.escape(message or self._describe())
@@ -208,7 +243,7 @@ class Cleaner:
         return pd.DataFrame([dict(file=f, action=a, new_label=new) for f, (a, new) in self.decisions.items()], columns=['file', 'action', 'new_label'])
 
     def _follow(self, moves:pd.DataFrame, back:bool=False):
-        "Keep the table in step with files moved by apply (or back by undo)"
+        "Keep the table in step with files moved by apply (or back by undo): a relabelled row is marked changed, and restored as it was by undo"
         t = self.table.set_index('file')
         for m in moves.itertuples():
             src, dst = (m.dst, m.src) if back else (m.src, m.dst)
@@ -218,7 +253,12 @@ class Cleaner:
             if src not in t.index: continue
             row = t.loc[src].copy(); t = t.drop(src)
             if dst.startswith(CLEAN_DIR + '/'): self._trashed[dst] = row
-            else: row['label'] = Path(dst).parent.name; t.loc[dst] = row
+            elif back and src in self._moved: t.loc[dst] = self._moved.pop(src)
+            else:
+                if not back: self._moved[dst] = row.copy()
+                row['label'] = Path(dst).parent.name
+                row['changed'] = '' if back else f"{m.label} → {row['label']}"
+                t.loc[dst] = row
         self.table = t.rename_axis('file').reset_index()
 
     def apply(self) -> pd.DataFrame:
@@ -228,7 +268,9 @@ class Cleaner:
         except TransferkitError as e: self._refresh(f'Nothing changed: {e}'.splitlines()[0]); return None
         self._follow(moves); self.decisions = {}; self._show(self.page)
         n, d = len(moves), int((moves.action == 'delete').sum())
-        self._refresh(f"Applied {n} change{'s' * (n != 1)}: {d} to the trash ({CLEAN_DIR}/trash), {n - d} relabelled. Undo puts them back.")
+        renamed = [f'{m.src} → {m.dst}' for m in moves.itertuples() if Path(m.src).name != Path(m.dst).name]
+        clash = (f" {len(renamed)} renamed, as the name was taken: {', '.join(renamed[:3])}" + (f' and {len(renamed) - 3} more' if len(renamed) > 3 else '') + '.') if renamed else ''
+        self._refresh(f"Applied {n} change{'s' * (n != 1)}: {d} to the trash ({CLEAN_DIR}/trash), {n - d} relabelled (not re-scored: marked, at the end).{clash} Undo puts them back.")
         return moves
 
     def undo(self) -> pd.DataFrame:
