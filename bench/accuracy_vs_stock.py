@@ -160,7 +160,7 @@ from transferkit.pipeline import train_folder
 for t in json.loads(sys.argv[1]):
     t0 = time.perf_counter()
     res = train_folder(t['path'], t['out'], size=t['size'], epochs=t['epochs'], pretrained=bool(t['pretrained']), seed=t['seed'],
-                       bs=None if t['bs'] == 'auto' else t['bs'], progress=False, plain=bool(t.get('plain')))
+                       bs=None if t['bs'] == 'auto' else t['bs'], progress=False, plain=bool(t.get('plain')), **t.get('kw', {}))
     dls, data = res['learn'].dls, Path(t['out'])/f"data-{t['size']}px"
     if t.get('plain'): valid = sorted(Path(f).relative_to(t['path']).as_posix() for f in dls.valid_ds.items) # the originals
     else:
@@ -195,8 +195,12 @@ def main():
     p.add_argument('--starts', default='scratch,pretrained'); p.add_argument('--size', type=int, default=64, help='training size of every set and the proxy task')
     p.add_argument('--pretrain-epochs', type=int, default=6); p.add_argument('--pretrain-per-class', type=int, default=40)
     p.add_argument('--weights', help='the proxy-pretrained state dict of an earlier run (skips pretraining)')
+    p.add_argument('--variant', action='append', default=[], metavar='NAME=JSON',
+                   help='a transferkit side with other train_folder settings, e.g. \'lr1e-2={"lr": 0.01}\'; name it in --sides')
     p.add_argument('--out', default='bench/out/accuracy_vs_stock.json')
     a = p.parse_args()
+    variants = {n: json.loads(kw) for n, kw in (v.split('=', 1) for v in a.variant)}
+    if bad := [s for s in a.sides.split(',') if s not in SIDES and s not in variants]: p.error(f'unknown side(s) {bad}: sides are {list(SIDES)} or a --variant')
     if a.merge:
         runs = [json.loads(Path(f).read_text()) for f in a.merge.split(',')]
         rows = [r for run_ in runs for r in run_['rows']]; st = runs[0]['settings']
@@ -226,7 +230,7 @@ def main():
                     for bs in bss: tasks.append(dict(set=name, seed=seed, path=str(path), size=size, epochs=a.epochs, bs=bs, pretrained=int(start == 'pretrained')))
             for side in sides:
                 t = time.perf_counter()
-                got = run(SIDES[side], [dict(tk, plain=int(side == 'plain'), out=str(d/'out'/f"{side}-{tk['set']}-{tk['seed']}-{tk['pretrained']}-{tk['bs']}")) for tk in tasks], env)
+                got = run(SIDES.get(side, OURS), [dict(tk, plain=int(side == 'plain'), kw=variants.get(side, {}), out=str(d/'out'/f"{side}-{tk['set']}-{tk['seed']}-{tk['pretrained']}-{tk['bs']}")) for tk in tasks], env)
                 rows += [dict(r, side=side) for r in got]
                 print(f'{name}, {side}: {len(got)} trainings, {time.perf_counter()-t:.0f} s', flush=True)
                 shutil.rmtree(d/'out', ignore_errors=True)
