@@ -35,10 +35,8 @@ def _listing(root) -> dict:
 
 def _notebook(path, model, data):
     "A notebook of one cell that shows the cleaner"
-    # out-of-fold scores, the ranking that finds planted mislabels (bench/README); a 1-epoch model's own probabilities do not
-    src = (f"from transferkit.widget import Cleaner\nfrom transferkit.learner import load_model\nfrom transferkit.scoring import find_suspects\n"
-           f"learn = load_model({str(model)!r})\n"
-           f"Cleaner({str(data)!r}, find_suspects({str(data)!r}, learn=learn, all=True, out_of_fold=True), labels=[str(v) for v in learn.dls.vocab], page_size=12)")
+    # the user's line: scored at the defaults (out-of-fold heads on the model's own features, bench/README)
+    src = f"from transferkit.widget import Cleaner\nCleaner.from_export({str(model)!r}, {str(data)!r}, page_size=12)"
     nb = dict(nbformat=4, nbformat_minor=5, cells=[dict(cell_type='code', id='cleaner', metadata={}, execution_count=None, outputs=[], source=src)],
               metadata=dict(kernelspec=dict(name='python3', display_name='Python 3', language='python')))
     path.write_text(json.dumps(nb))
