@@ -4,7 +4,7 @@
 
 # %% ../nbs/90_cli.ipynb #7f5d3d6d
 from __future__ import annotations
-import argparse, ast, codecs, functools, gc, inspect, io, math, re, sys, tempfile, tokenize, warnings, zipfile
+import argparse, ast, codecs, functools, gc, inspect, io, math, re, sys, tempfile, textwrap, tokenize, warnings, zipfile
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -213,11 +213,27 @@ _images = _existing(None, 'give image files or folders of images')
 _REQUIRED = inspect.Parameter.empty # a parameter without a default
 
 @functools.cache
-def _parsed(module:str) -> tuple:
-    "`(syntax tree, comments by line)` of transferkit's `module`, read from its file: nothing is imported"
-    src = (Path(transferkit.__file__).parent/f'{module}.py').read_text(encoding='utf-8')
-    lines = tokenize.generate_tokens(io.StringIO(src).readline)
-    return ast.parse(src), {t.start[0]: t.string.lstrip('#').strip() for t in lines if t.type == tokenize.COMMENT}
+def _lines(module:str) -> list:
+    "The source lines of transferkit's `module`, read from its file: nothing is imported"
+    return (Path(transferkit.__file__).parent/f'{module}.py').read_text(encoding='utf-8').splitlines(keepends=True)
+
+def _find(lines:list, name:str, start:int=0) -> int:
+    "The index of the first line from `start` on that defines `name`: a function, a class or a constant"
+    defines = re.compile(rf'(?:\s*def {name}\(|class {name}\b|{name}\s*=)')
+    return next(i for i in range(start, len(lines)) if defines.match(lines[i]))
+
+def _statement(module:str, names:list) -> tuple:
+    "`(syntax tree, comments by line)` of the first line of the statement that defines `names` (a class: its `__init__`), parsed alone"
+    lines, i = _lines(module), -1
+    for name in names: i = _find(lines, name, i + 1)
+    if lines[i].startswith('class '): i = _find(lines, '__init__', i + 1)
+    toks = []
+    for t in tokenize.generate_tokens(iter(lines[i:]).__next__):
+        toks.append(t)
+        if t.type == tokenize.NEWLINE: break # the end of the logical line: a `def …:` signature, or an assignment
+    text = textwrap.dedent(''.join(lines[i:i + toks[-1].start[0]]))
+    tree = ast.parse(text + ('    pass\n' if text.startswith('def ') else ''))
+    return tree.body[0], {t.start[0]: t.string.lstrip('#').strip() for t in toks if t.type == tokenize.COMMENT}
 
 class _Expression(str): "The source text of a default that is no literal: its value needs the module imported"
 
@@ -231,10 +247,8 @@ def _literal(node):
 def documented(source:str) -> dict:
     "`{name: (default, docment)}` of `source`, 'module.name' (or 'module.Class.method'): a function, a class (its `__init__`) or a `dict(...)` constant"
     module, *names = source.split('.')
-    node, comments = _parsed(module)
-    for name in names: node = next(n for n in node.body if getattr(n, 'name', None) == name or any(getattr(t, 'id', None) == name for t in getattr(n, 'targets', [])))
+    node, comments = _statement(module, names)
     if isinstance(node, ast.Assign): return {k: (v, None) for k,v in _literal(node.value).items()}
-    if isinstance(node, ast.ClassDef): node = next(n for n in node.body if getattr(n, 'name', None) == '__init__')
     a = node.args; ps = a.posonlyargs + a.args
     defaults = [None] * (len(ps) - len(a.defaults)) + a.defaults + a.kw_defaults
     last = {p.lineno: p.arg for p in ps + a.kwonlyargs} # as in fastcore's `docments`: a comment documents the last parameter on its line
