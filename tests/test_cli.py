@@ -239,3 +239,62 @@ def test_predict_needs_neither_fastai_nor_pandas(demo, tmp_path):
     assert res.returncode == 0, res.stderr[-3000:]
     assert res.stdout.splitlines()[-1] == '[]', res.stdout
     assert len(pd.read_csv(tmp_path/'p.csv')) == 20
+
+# --- the command line derived from the library's documented signatures
+
+def _library_object(source:str):
+    "The object `documented` reads for 'module.name[.attr]', imported for real"
+    import importlib
+    module, *names = source.split('.')
+    obj = importlib.import_module(f'transferkit.{module}')
+    for n in names: obj = getattr(obj, n)
+    return obj
+
+def _options():
+    "`(command, argparse action, (source, parameter))` for every argument of every command; source None: the command line's own"
+    from transferkit.cli import COMMANDS, make_parser
+    p = make_parser()
+    for cmd, sub in p.commands.items():
+        params = COMMANDS[cmd]['options']
+        for a in sub._actions:
+            if a.dest != 'help': yield cmd, a, (params[a.dest][0], a.dest)
+
+def test_cli_defaults_and_help_are_the_library_docments():
+    "Each option that stands for a library parameter has that parameter's default and its docment (fastcore's `docments` of the imported function) in its help"
+    import inspect
+    from fastcore.docments import docments
+    checked = 0
+    for cmd, a, (source, param) in _options():
+        if source is None: continue
+        obj = _library_object(source)
+        if isinstance(obj, dict): default, doc = obj[param], None
+        else: default, doc = inspect.signature(obj).parameters[param].default, docments(obj)[param]
+        where = f'transferkit {cmd} {"/".join(a.option_strings) or a.metavar} ({source} {param})'
+        if a.option_strings: assert a.default == (None if default is inspect.Parameter.empty else default), where
+        if doc: assert doc in a.help, (where, a.help)
+        if default not in (None, inspect.Parameter.empty) and not isinstance(default, bool):
+            shown = ','.join(map(str, default)) if isinstance(default, list) else str(default)
+            assert a.help.endswith(f'(default: {shown})'), (where, a.help)
+        checked += 1
+    assert checked >= 60, checked
+
+def test_every_option_and_positional_has_help():
+    missing = [f'{cmd} {"/".join(a.option_strings) or a.metavar}' for cmd, a, _ in _options() if not (a.help or '').strip() or 'None' in a.help]
+    assert missing == [], missing
+
+def test_help_lists_the_commands_by_task_without_heavy_imports():
+    "`transferkit --help` names each command once, under its task; neither it nor a command's --help imports torch, fastai, pandas or numpy"
+    from transferkit.cli import COMMANDS, TASKS
+    code = ("import contextlib, io, sys; from transferkit.cli import main, COMMANDS\n"
+            "with contextlib.redirect_stdout(io.StringIO()): codes = [main([c, '--help']) for c in COMMANDS]\n"
+            "main(['--help']) if codes == [0] * len(COMMANDS) else print(codes)\n"
+            "print(sorted({'torch', 'fastai', 'pandas', 'numpy'} & set(sys.modules)))")
+    res = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, env=dict(os.environ, TRANSFERKIT_OFFLINE='1'), timeout=60)
+    *text, heavy = res.stdout.splitlines()
+    assert heavy == '[]', res.stdout
+    listing, task, shown = '\n'.join(text).split('commands:\n', 1)[1], None, {}
+    for line in listing.splitlines():
+        if line.startswith('  ') and line.endswith(':') and not line.startswith('    '): task = line.strip()[:-1]
+        elif line.startswith('    '): shown.setdefault(line.split()[0], []).append(task)
+    assert shown == {n: [c['task']] for n,c in COMMANDS.items()}
+    assert TASKS == [t for t in TASKS if t in listing]

@@ -64,3 +64,34 @@ def test_anonymous_client_sends_unsigned_requests(bucket):
     src.client.meta.events.register('before-send.s3.*', lambda request, **kw: seen.append(request.headers.get('Authorization')))
     keys = src.keys()
     assert keys == ['index/a.jpg', 'index/b.jpg'] and seen and all(a is None for a in seen)
+
+def _main(*argv):
+    "`(exit code, stderr)` of `transferkit ARGV`, in this process (which runs the S3 server)"
+    import contextlib
+    from transferkit.cli import main
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()): code = main([str(a) for a in argv])
+    return code, err.getvalue()
+
+def test_cli_labels_from_binned_ratings(bucket, tmp_path, monkeypatch):
+    "`fetch --label-col rating --label-bins`: labels by range, the rule in the manifest; bad bins or a rating in no bin: one line, exit 2, before any download"
+    bucket['client'].put_object(Bucket='photos', Key='rated.csv', Body=b'photo,rating\nindex/a.jpg,4\nindex/b.jpg,unrated\n')
+    got = []
+    real_get = S3Source._get
+    monkeypatch.setattr(S3Source, '_get', lambda self, key: got.append(key) or real_get(self, key))
+    s3 = ['--endpoint-url', bucket['endpoint'], '--key-col', 'photo', '--label-col', 'rating']
+    for extra, words in [(['--index', 'index.csv', '--label-bins', '0-2:low,2-5:high'], ['--label-bins', 'low and high overlap']),
+                         (['--index', 'index.csv', '--label-bins', '0-2:low,3-5'], ['--label-bins', "'3-5' is not LO-HI:LABEL"]),
+                         (['--index', 'index.csv', '--label-bins', '0-1:low,3-5:high'], ['1 index row(s) have no label: row 4 (../../etc/passwd): rating 2 is outside every bin']),
+                         (['--index', 'rated.csv', '--label-bins', '0-2:low,3-5:high'], ["row 2 (index/b.jpg): rating 'unrated' is not a number"]),
+                         (['--label-bins', '0-2:low,3-5:high'], ['--label-bins labels the rows of an index'])]:
+        got.clear()
+        code, err = _main('fetch', 's3://photos', '--dest', tmp_path/'ds', *s3, *extra)
+        assert code == 2 and len(err.strip().splitlines()) == 1 and all(w in err for w in words), err
+        assert not (tmp_path/'ds').exists() and set(got) <= {'index.csv', 'rated.csv'}, got  # no image read
+    code, err = _main('fetch', 's3://photos', '--dest', tmp_path/'ds', *s3, '--index', 'index.csv', '--label-bins', '0-2:low,3-5:high')
+    assert code == 0, err
+    rows = pd.read_csv(tmp_path/'ds'/'manifest.csv').set_index('origin')
+    assert rows.loc['index/a.jpg', 'label'] == 'high' and rows.loc['index/b.jpg', 'label'] == 'low' and rows.loc['index/gone.jpg', 'status'] == 'failed'
+    assert set(rows.source) == {'s3 (labels: rating binned 0-2:low,3-5:high)'}, rows.source
+    assert sorted(p.name for p in (tmp_path/'ds').iterdir()) == ['high', 'low', 'manifest.csv']

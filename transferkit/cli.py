@@ -4,7 +4,7 @@
 
 # %% ../nbs/90_cli.ipynb #7f5d3d6d
 from __future__ import annotations
-import argparse, codecs, gc, math, re, sys, tempfile, warnings, zipfile
+import argparse, ast, codecs, functools, gc, inspect, io, math, re, sys, tempfile, textwrap, tokenize, warnings, zipfile
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -13,7 +13,7 @@ from .core import TransferkitError, IMAGE_EXTS, DISK_ERRNOS, atomic_write, atomi
 
 
 # %% auto #0
-__all__ = ['COMMANDS', 'command', 'training_options', 'make_parser', 'main', 'quick_exit', 'run']
+__all__ = ['TASKS', 'COMMANDS', 'documented', 'Opt', 'opts', 'command', 'make_parser', 'main', 'quick_exit', 'run']
 
 # %% ../nbs/90_cli.ipynb #1e688b55
 class _Parser(argparse.ArgumentParser):
@@ -142,6 +142,13 @@ def _label_query(text):
     if not (sep and label.strip() and query.strip()): raise argparse.ArgumentTypeError(f"{text!r} must look like LABEL=QUERY, such as cat='tabby cat'")
     return text
 
+def _label_bins(text):
+    "An argparse type: label bins such as `0-2:low,3-5:high`, as `sources.LabelBins` reads them"
+    from transferkit.sources import LabelBins
+    try: LabelBins(text)
+    except TransferkitError as e: raise argparse.ArgumentTypeError(str(e)) from None
+    return text
+
 # %% ../nbs/90_cli.ipynb #907b24d4
 def _any_image(folder) -> bool:
     "Whether an image file lies anywhere under `folder`, hidden files and folders skipped as `image_files` does; stops at the first"
@@ -151,7 +158,7 @@ def _any_image(folder) -> bool:
 
 def _check_data(a):
     "The data folder of `a` holds images"
-    if not _any_image(a.data_dir): raise TransferkitError(f"data_dir {a.data_dir!r} holds no images ({', '.join(IMAGE_EXTS)}): put them in one sub-folder per label")
+    if not _any_image(a.data): raise TransferkitError(f"data_dir {a.data!r} holds no images ({', '.join(IMAGE_EXTS)}): put them in one sub-folder per label")
 
 def _check_clean(a):
     "One mode of `clean`; images to score"
@@ -180,10 +187,11 @@ def _check_predict(a):
     if not any(Path(f).is_file() or _any_image(f) for f in a.files): warnings.warn(f"No images in {', '.join(a.files)}: nothing to predict")
 
 def _check_fetch(a):
-    "A local SOURCE exists (and holds images, without --index); a local --index is a CSV; --labels and --query only with ddg:"
+    "A local SOURCE exists (and holds images, without --index); a local --index is a CSV; --labels and --query only with ddg:, --label-bins only with --index"
     m = re.match(r'^([A-Za-z][A-Za-z0-9+.-]+):(?://)?(.*)$', a.uri) # as `get_source` reads it
     scheme, local = (m.group(1).lower(), m.group(2)) if m else ('file', a.uri)
-    if (a.labels or a.query) and scheme != 'ddg': raise TransferkitError(f"--labels and --query are for DuckDuckGo sources (ddg:), not {a.uri!r}")
+    if a.label_bins and not a.index: raise TransferkitError("--label-bins labels the rows of an index: give the CSV with --index (and its rating column with --label-col)")
+    if (a.labels or a.queries) and scheme != 'ddg': raise TransferkitError(f"--labels and --query are for DuckDuckGo sources (ddg:), not {a.uri!r}")
     if scheme == 'file':
         if not Path(local).exists(): raise TransferkitError(f"SOURCE {a.uri!r} does not exist: give the folder that holds one sub-folder of images per label")
         if not a.index and not Path(local).is_dir(): raise TransferkitError(f"SOURCE {a.uri!r} is a file, not a folder: give a folder of label folders, or a CSV with --index")
@@ -194,26 +202,155 @@ def _check_fetch(a):
         if why: raise TransferkitError(f"--index {a.index!r} {why}: give the CSV of paths and labels")
 
 # %% ../nbs/90_cli.ipynb #41dd7a9f
-COMMANDS = [] # `add(sub)` functions of the commands later systems add (distillation, segmentation); `transferkit --help` lists them before `demo`
+_size, _seed, _epochs = _number(int, 8, unit=' (pixels)'), _number(int, 0, 2**32-1), _number(int, 0)
+_folds, _count, _rate = _number(int, 2), _number(int, 1), _number(float, 0, above=True)
+_batch = _number(int, 2, unit=' (a batch of one cannot train BatchNorm layers)')
+_data_folder = _existing('folder', 'give the folder that holds one sub-folder of images per label')
+_model = _existing(None, 'give the model folder `transferkit train` wrote, or its model.onnx')
+_images = _existing(None, 'give image files or folders of images')
 
-def command(add):
-    "Register `add(sub)`, which adds a sub-command to the `transferkit` parser"
-    COMMANDS.append(add); return add
+# %% ../nbs/90_cli.ipynb #a1d0c002
+_REQUIRED = inspect.Parameter.empty # a parameter without a default
 
+@functools.cache
+def _lines(module:str) -> list:
+    "The source lines of transferkit's `module`, read from its file: nothing is imported"
+    return (Path(transferkit.__file__).parent/f'{module}.py').read_text(encoding='utf-8').splitlines(keepends=True)
+
+def _find(lines:list, name:str, start:int=0) -> int:
+    "The index of the first line from `start` on that defines `name`: a function, a class or a constant"
+    defines = re.compile(rf'(?:\s*def {name}\(|class {name}\b|{name}\s*=)')
+    return next(i for i in range(start, len(lines)) if defines.match(lines[i]))
+
+def _statement(module:str, names:list) -> tuple:
+    "`(syntax tree, comments by line)` of the first line of the statement that defines `names` (a class: its `__init__`), parsed alone"
+    lines, i = _lines(module), -1
+    for name in names: i = _find(lines, name, i + 1)
+    if lines[i].startswith('class '): i = _find(lines, '__init__', i + 1)
+    toks = []
+    for t in tokenize.generate_tokens(iter(lines[i:]).__next__):
+        toks.append(t)
+        if t.type == tokenize.NEWLINE: break # the end of the logical line: a `def …:` signature, or an assignment
+    text = textwrap.dedent(''.join(lines[i:i + toks[-1].start[0]]))
+    tree = ast.parse(text + ('    pass\n' if text.startswith('def ') else ''))
+    return tree.body[0], {t.start[0]: t.string.lstrip('#').strip() for t in toks if t.type == tokenize.COMMENT}
+
+class _Expression(str): "The source text of a default that is no literal: its value needs the module imported"
+
+def _literal(node):
+    "The value of a literal default, `dict(k=...)` included; else an `_Expression`"
+    if isinstance(node, ast.Call) and getattr(node.func, 'id', None) == 'dict' and not node.args: return {k.arg: _literal(k.value) for k in node.keywords}
+    try: return ast.literal_eval(node)
+    except ValueError: return _Expression(ast.unparse(node))
+
+@functools.cache
+def documented(source:str) -> dict:
+    "`{name: (default, docment)}` of `source`, 'module.name' (or 'module.Class.method'): a function, a class (its `__init__`) or a `dict(...)` constant"
+    module, *names = source.split('.')
+    node, comments = _statement(module, names)
+    if isinstance(node, ast.Assign): return {k: (v, None) for k,v in _literal(node.value).items()}
+    a = node.args; ps = a.posonlyargs + a.args
+    defaults = [None] * (len(ps) - len(a.defaults)) + a.defaults + a.kw_defaults
+    last = {p.lineno: p.arg for p in ps + a.kwonlyargs} # as in fastcore's `docments`: a comment documents the last parameter on its line
+    return {p.arg: (_REQUIRED if d is None else _literal(d), comments.get(p.lineno) if last[p.lineno] == p.arg else None)
+            for p,d in zip(ps + a.kwonlyargs, defaults) if p.arg != 'self'}
+
+# %% ../nbs/90_cli.ipynb #a1d0c004
+class Opt:
+    "How a parameter is given on the command line: what its signature cannot say"
+    def __init__(self, type=None, # the argparse type that checks the text (a `bool` default makes a flag)
+                 name=None, # the option's name(s) or the positional's where not `--parameter-name` (`--no-…` for a True default)
+                 help:str=None, # where no docment says it; `{doc}` stands for the docment
+                 **kw): # more `add_argument` keywords: choices, nargs, action, metavar
+        self.type, self.names, self.help, self.kw = type, [name] if isinstance(name, str) else list(name or []), help, kw
+
+def opts(source, # 'module.name' of the function whose docments give the help and defaults; None: options of the command line alone
+         **options): # parameter name: an `Opt`, an argparse type or None
+    "`{parameter: (source, Opt)}`, to give to `command`: a shared group is one such dict"
+    return {k: (source, v if isinstance(v, Opt) else Opt(v)) for k,v in options.items()}
+
+def _shown(v) -> str: return ','.join(map(str, v)) if isinstance(v, list) else str(v)
+
+def _add_option(p, param:str, source, o:Opt):
+    "Add `param` to the parser `p`, named, helped and defaulted by `source`'s docments"
+    default, doc = documented(source)[param] if source else (None, None)
+    if isinstance(default, _Expression): raise TypeError(f"{source}'s {param} defaults to {default}, no literal: give the option a literal default in the library")
+    flag = isinstance(default, bool) or o.kw.get('action') == 'store_true'
+    names = o.names or [('--no-' if default is True else '--') + param.replace('_', '-')]
+    help = o.help.format(doc=doc) if o.help else f'turns off: {doc}' if default is True else doc
+    if default not in (None, _REQUIRED) and not flag: help = f'{help} (default: {_shown(default)})'
+    kw = dict(help=help, type=o.type) if o.type else dict(help=help)
+    if not names[0].startswith('-'): kw.update(metavar=names[0]); names = [param] # a positional, named in messages by its metavar
+    elif flag: kw.update(dest=param, action='store_false' if default else 'store_true')
+    else: kw.update(dest=param, metavar=names[0].lstrip('-').replace('-', '_').upper(),
+                    **dict(required=True) if default is _REQUIRED else {} if default is None else dict(default=default))
+    p.add_argument(*names, **kw | o.kw)
+
+# %% ../nbs/90_cli.ipynb #a1d0c005
+TASKS = ['get images', 'train', 'check and clean', 'predict and export', 'try it'] # how `transferkit --help` groups the commands
+COMMANDS = {} # name: what `command` registered
+
+def command(name:str, task:str, # one of `TASKS`
+            help:str, description:str=None,
+            check=None, # `check(args)` raises `TransferkitError` for a bad combination, before the handler's imports
+            **options): # parameter: `(source, Opt)`, from `opts`
+    "Register the decorated handler `f(args)` as `transferkit NAME`, with `options` as its arguments"
+    def register(f):
+        COMMANDS[name] = dict(task=task, handler=f.__name__, help=help, description=description or help[0].upper() + help[1:] + '.', check=check, options=options)
+        return f
+    return register
+
+def _library_kwargs(a, *sources) -> dict:
+    "The parsed values of `a` that stand for parameters of `sources`, by parameter name"
+    return {k: getattr(a, k) for k,(s,_) in COMMANDS[a.command]['options'].items() if s in sources}
+
+def _listing() -> str:
+    "The commands grouped by task, for `transferkit --help`"
+    return 'commands:\n' + '\n'.join(f'  {task}:\n' + '\n'.join(f'    {n:<13}{c["help"]}' for n,c in COMMANDS.items() if c['task'] == task) for task in TASKS)
+
+def make_parser() -> argparse.ArgumentParser:
+    "The argument parser of the `transferkit` command; every value is checked as it is parsed"
+    p = _Parser(prog='transferkit', formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_listing() + '\n\n`transferkit COMMAND --help` tells more.',
+                description='From labelled images to a trained, exported fastai model: classifiers (train, heads, distill) and U-Net segmentation (train-seg).')
+    sub = p.add_subparsers(dest='command', required=True, metavar='COMMAND', help='one of the commands below')
+    for name, c in sorted(COMMANDS.items(), key=lambda nc: TASKS.index(nc[1]['task'])):
+        s = sub.add_parser(name, description=c['description'])
+        for param, (source, o) in c['options'].items(): _add_option(s, param, source, o)
+        s.set_defaults(func=globals()[c['handler']], check=c['check']) # looked up now, so a test can stand a stub in for a handler
+    p.commands = sub.choices
+    return p
+
+# %% ../nbs/90_cli.ipynb #a1d0c006
+_TRAIN = 'pipeline.train_folder'
+_DATA_OUT = opts(_TRAIN, data=Opt(_data_folder, 'data_dir'), out=_output_folder)
+_ARCH = opts(_TRAIN, arch=None)
+_BODY = opts(_TRAIN, size=_size, pretrained=None, weights=_weights_file)
+_SPLIT = opts(_TRAIN, seed=_seed, valid_pct=_fraction)
+_FIT = opts(_TRAIN, epochs=_epochs, lr=_rate)
+_BALANCE = opts(_TRAIN, balance=Opt(choices=['undersample', 'oversample', 'weighted']))
+_NO_INGEST = opts(_TRAIN, resize_at_ingest=Opt(name='--no-ingest-resize'))
+_TRUST = opts('learner.load_model', trust=Opt(name='--trust-pickle'))
+_ONNX = opts(None, onnx=Opt(help='also write model.onnx (needs onnxruntime), checked against PyTorch', action='store_true'))
+_MODEL = opts(None, model=Opt(_model, 'model', help='the model folder (model.safetensors + config.json), or model.onnx to run with onnxruntime alone'))
+_FILES = opts(None, files=Opt(_images, 'files', help='image files or folders of images', nargs='+'))
+
+# %% ../nbs/90_cli.ipynb #73df8e8a
 @contextmanager
 def _prepared_ahead(a):
     "A `PreparedAhead` of the data folder, started before torch and fastai are imported (seconds on one core); None where the run copies nothing"
     from transferkit.ingest import PreparedAhead, ingest_copy
-    if getattr(a, 'no_ingest_resize', False) or (ingest_copy(a.out, a.size)/'manifest.csv').exists(): yield None; return # nothing to copy, or a re-run
-    with PreparedAhead(a.data_dir, short_side=a.size) as ahead: yield ahead
+    if not getattr(a, 'resize_at_ingest', True) or (ingest_copy(a.out, a.size)/'manifest.csv').exists(): yield None; return # nothing to copy, or a re-run
+    with PreparedAhead(a.data, short_side=a.size) as ahead: yield ahead
 
+@command('train', 'train', 'train a classifier on a folder of label folders', check=_check_data,
+         description='Train a classifier on DATA_DIR/<label>/<image> (or DATA_DIR/train|valid/<label>/<image>).',
+         **_DATA_OUT, **_FIT, **_ARCH, **_BODY, **_SPLIT, **opts(_TRAIN, bs=_batch, resize_method=Opt(choices=['crop', 'squish', 'pad']), aug=None,
+         find_lr=Opt(name='--lr-find')), **_NO_INGEST, **_BALANCE, **opts(_TRAIN, plain=None), **_ONNX)
 def _train(a):
     with _prepared_ahead(a) as ahead:
         from transferkit.pipeline import train_folder
         _imported()
-        res = train_folder(a.data_dir, a.out, size=a.size, epochs=a.epochs, arch=a.arch, pretrained=not a.no_pretrained,
-                           weights=a.weights, seed=a.seed, valid_pct=a.valid_pct, bs=a.bs, resize_method=a.resize_method,
-                           aug=not a.no_aug, lr=a.lr, find_lr=a.lr_find, resize_at_ingest=not a.no_ingest_resize, balance=a.balance, prepared=ahead, plain=a.plain)
+        res = train_folder(**_library_kwargs(a, _TRAIN), prepared=ahead)
     print(f"Validation accuracy: {res['accuracy']:.4f} ({', '.join(res['classes'])})")
     print(f"Model: {res['model']}")
     if a.onnx: _add_onnx(Path(res['model']).parent)
@@ -223,19 +360,21 @@ def _add_onnx(folder, images=None):
     _imported()
     print(f"ONNX: {add_onnx(folder, images=images)} (checked against PyTorch with onnxruntime)")
 
-def _export_onnx(a): _add_onnx(a.model_dir, a.images)
+_GRID = 'features.DEFAULT_GRID'
 
+@command('heads', 'train', 'cache body features once, pick a head by k-fold search, export it grafted on the body', check=_check_data,
+         description='Bottlenecking: features of DATA_DIR/<label>/<image> are cached, a grid of heads is cross-validated on them, the best is grafted onto the body and exported.',
+         **_DATA_OUT, **opts('pipeline.search_folder', cache=_output_folder), **_BODY, **_ARCH, **_SPLIT,
+         **opts('pipeline.search_folder', bs=_batch, k=Opt(_folds, '--folds'), fine_tune_epochs=_epochs),
+         **opts(_GRID, lr=Opt(_number_list(_rate, '1e-3,3e-3'), help='learning rates to try, comma-separated'),
+                hidden=Opt(_number_list(_number(int, 0), '0,256'), help='hidden sizes to try, comma-separated (0: a linear head)')),
+         **_BALANCE, **_NO_INGEST, **_ONNX)
 def _heads(a):
     with _prepared_ahead(a) as ahead:
         from transferkit.pipeline import search_folder
         from transferkit.features import DEFAULT_GRID
         _imported()
-        grid = dict(DEFAULT_GRID)
-        if a.lr: grid['lr'] = a.lr
-        if a.hidden: grid['hidden'] = a.hidden
-        res = search_folder(a.data_dir, a.out, cache=a.cache, size=a.size, arch=a.arch, pretrained=not a.no_pretrained, weights=a.weights,
-                            seed=a.seed, valid_pct=a.valid_pct, bs=a.bs, grid=grid, k=a.folds, balance=a.balance,
-                            fine_tune_epochs=a.fine_tune_epochs, resize_at_ingest=not a.no_ingest_resize, prepared=ahead)
+        res = search_folder(**_library_kwargs(a, 'pipeline.search_folder', _TRAIN), grid=DEFAULT_GRID | _library_kwargs(a, _GRID), prepared=ahead)
     print(res['table'].head(5).to_string(index=False))
     print(f"Best head: {res['config']}; {res['record']['images_computed']} image(s) pushed through the body, the rest from the cache")
     print(f"Validation accuracy: {res['accuracy']:.4f} ({', '.join(res['classes'])})")
@@ -255,6 +394,10 @@ def _write_rows(rows:list, dest=None):
     if dest: atomic_write(dest, buf.getvalue().encode()); print(f'Wrote {len(rows)} predictions to {dest}')
     else: print(buf.getvalue(), end='')
 
+@command('predict', 'predict and export', 'predict image files or folders with a model folder or model.onnx', check=_check_predict,
+         description='Predict labels for image files and folders with a model folder (model.safetensors + config.json; export.pkl only with --trust-pickle) or with model.onnx and onnxruntime alone.',
+         **_MODEL, **_FILES, **opts(None, csv=Opt(_output_file, help='write the predictions here instead of to stdout')),
+         **opts('predict.predict_torch', bs=Opt(_count, help='images a batch')), **_TRUST)
 def _predict(a):
     model = Path(a.model)
     if model.suffix == '.onnx' or (model.is_dir() and (model/'model.onnx').is_file() and not _has_torch()):
@@ -270,7 +413,7 @@ def _predict(a):
     else: # a timm architecture, or export.pkl alone
         from transferkit.export import predict_files
         _imported()
-        rows = predict_files(a.model, a.files, bs=a.bs, trust=a.trust_pickle).to_dict('records')
+        rows = predict_files(a.model, a.files, bs=a.bs, trust=a.trust).to_dict('records')
     _said_rows(rows, a.csv)
 
 def _said_rows(rows:list, dest=None):
@@ -278,48 +421,76 @@ def _said_rows(rows:list, dest=None):
     _write_rows(rows, dest)
     if n := sum(bool(r['error']) for r in rows): warnings.warn(f"{n} file(s) could not be read (see the error column)")
 
+@command('evaluate', 'check and clean', 'accuracy, precision, recall, F1 and confusion matrix of a model on labelled folders', check=_check_evaluate,
+         **_MODEL, **opts(None, data=Opt(_data_folder, 'data_dir', help='the labelled images: one sub-folder per label'),
+                          out=Opt(_output_folder, help='folder for report.json/.md and the confusion matrix')),
+         **opts('report.labelled_test_dl', bs=Opt(_count, help='images a batch')), **_TRUST)
 def _evaluate(a):
     from transferkit.learner import load_model
     from transferkit.report import evaluate_learner, save_report, report_markdown, labelled_test_dl
     _imported()
-    learn = load_model(a.model, trust=a.trust_pickle)
-    m = evaluate_learner(learn, labelled_test_dl(learn.dls, a.data_dir, bs=a.bs))
+    learn = load_model(a.model, trust=a.trust)
+    m = evaluate_learner(learn, labelled_test_dl(learn.dls, a.data, bs=a.bs))
     print(report_markdown(m), end='')
     if a.out: save_report(m, a.out); print(f'Wrote the report to {a.out}')
 
+@command('clean', 'check and clean', 'find suspect images (label issues, duplicates, leaks); apply decisions safely; undo', check=_check_clean,
+         description='Data QA for DATA_DIR/<label>/<image>. Find suspects with --model and/or --cache; apply a decisions CSV (file, action=keep|delete|relabel, new_label) with --apply; reverse the last apply with --undo. Deleted files go to DATA_DIR/.transferkit/trash; nothing is overwritten.',
+         **opts(None, data=Opt(_data_folder, 'data_dir', help='the labelled images: one sub-folder per label'),
+                model=Opt(_model, help='the model folder that scores the images'),
+                cache=Opt(_output_folder, help='feature cache folder: out-of-fold scores from heads on cached features (better at label errors)'),
+                report=Opt(_output_file, help='suspects CSV to write (an HTML contact sheet goes next to it)'),
+                all=Opt(help='every image in the report, not only those with a reason', action='store_true'),
+                apply=Opt(_csv('give the decisions CSV (the suspects report, filled in)'), metavar='DECISIONS_CSV', help='carry out the decisions in this CSV (the report, filled in)')),
+         **opts('journal.apply_decisions', allow_new_labels=None), **opts(None, undo=Opt(help='reverse the last --apply', action='store_true')),
+         # the cache's body as `heads` makes it, so `clean --cache` finds the features `heads --cache` computed
+         **{k: (s, Opt(o.type, o.names, help='for --cache: {doc}')) for k,(s,o) in (_ARCH | _BODY).items()},
+         **opts('scoring.find_suspects', k=Opt(_folds, '--folds', help='folds of the out-of-fold scores')), **_TRUST)
 def _clean(a):
     from transferkit import journal, scoring, widget
     if a.model: from transferkit.learner import load_model
     if a.cache: from transferkit.features import FeatureCache
     _imported()
     if a.undo:
-        moves = journal.undo(a.data_dir)
-        print(f"Undid {len(moves)} change(s) under {a.data_dir}"); return
+        moves = journal.undo(a.data)
+        print(f"Undid {len(moves)} change(s) under {a.data}"); return
     if a.apply:
-        moves = journal.apply_decisions(a.data_dir, a.apply, allow_new_labels=a.allow_new_labels)
+        moves = journal.apply_decisions(a.data, a.apply, allow_new_labels=a.allow_new_labels)
         if rec := moves.attrs.get('recovered'): print(f"Rolled back {len(rec)} interrupted change batch(es) first ({', '.join(rec)}): the folder was as before them")
-        print(f"Applied {len(moves)} change(s): {(moves.action == 'delete').sum()} moved to {Path(a.data_dir)/journal.CLEAN_DIR/'trash'}, "
-              f"{(moves.action == 'relabel').sum()} relabelled; `transferkit clean {a.data_dir} --undo` reverses them"); return
+        print(f"Applied {len(moves)} change(s): {(moves.action == 'delete').sum()} moved to {Path(a.data)/journal.CLEAN_DIR/'trash'}, "
+              f"{(moves.action == 'relabel').sum()} relabelled; `transferkit clean {a.data} --undo` reverses them"); return
     learn = None
-    if a.model: learn = load_model(a.model, trust=a.trust_pickle)
+    if a.model: learn = load_model(a.model, trust=a.trust)
     cache = None
-    if a.cache: cache = FeatureCache(a.cache, a.arch, pretrained=not a.no_pretrained, weights=a.weights, size=a.size)
-    sus = scoring.find_suspects(a.data_dir, learn=learn, cache=cache, k=a.folds, all=a.all)
+    if a.cache: cache = FeatureCache(a.cache, a.arch, pretrained=a.pretrained, weights=a.weights, size=a.size)
+    sus = scoring.find_suspects(a.data, learn=learn, cache=cache, k=a.k, all=a.all)
     if a.report:
         Path(a.report).parent.mkdir(parents=True, exist_ok=True)
         with atomic_open(a.report, 'w', newline='') as f: sus.to_csv(f, index=False)
-        sheet = widget.suspects_html(sus, a.data_dir, Path(a.report).with_suffix('.html'))
-        print(f"Wrote {len(sus)} suspect(s) to {a.report} and a contact sheet to {sheet}. Fill in action (keep/delete/relabel) and new_label, then: transferkit clean {a.data_dir} --apply {a.report}")
+        sheet = widget.suspects_html(sus, a.data, Path(a.report).with_suffix('.html'))
+        print(f"Wrote {len(sus)} suspect(s) to {a.report} and a contact sheet to {sheet}. Fill in action (keep/delete/relabel) and new_label, then: transferkit clean {a.data} --apply {a.report}")
     else: print(sus.head(20).drop(columns=['action', 'new_label']).to_string(index=False))
 
+_SOURCES = 'sources.S3Source'
+
+@command('fetch', 'get images', 'fill DEST/<label>/ from a folder, DuckDuckGo (ddg:) or S3 (s3://)', check=_check_fetch,
+         description='Fetch images into DEST/<label>/ with a manifest. SOURCE: a folder, ddg:label1,label2 or s3://bucket/prefix. Re-running resumes.',
+         **opts(None, uri=Opt(name='SOURCE', help='a folder of label folders (or of the files a local --index names), ddg:label1,label2 or s3://bucket/prefix')),
+         **opts('sources.Source.fetch', dest=Opt(_output_folder, '--dest')),
+         **opts(None, labels=Opt(help='comma-separated labels (DuckDuckGo), instead of ddg:label1,label2')),
+         **opts('sources.DDGSource', queries=Opt(_label_query, '--query', action='append', metavar='LABEL=QUERY', help='a search query for a label; repeat for more ({doc})'),
+                max_per_label=_count),
+         **opts(_SOURCES, index=None, key_col=None, label_col=None),
+         **opts(None, label_bins=Opt(_label_bins, metavar='BINS', help='labels from a numeric --label-col: LO-HI:LABEL ranges, ends included, such as 0-2:low,3-5:high; a row outside every bin is refused')),
+         **opts(_SOURCES, endpoint_url=None, anonymous=None), **opts('sources.Source.fetch', max_side=Opt(_size, '--resize'), workers=_count))
 def _fetch(a):
-    from transferkit.sources import get_source
+    from transferkit.sources import get_source, LabelBins
     from transferkit.ingest import summarize
     _imported()
     kw = {}
     if a.uri.startswith('ddg:') or a.labels:
         queries = {}
-        for q in a.query or []:
+        for q in a.queries or []:
             label, _, text = q.partition('=')
             queries.setdefault(label.strip(), []).append(text.strip())
         kw.update(queries=queries or None, max_per_label=a.max_per_label)
@@ -327,150 +498,65 @@ def _fetch(a):
     if a.uri.startswith('s3:'): kw.update(endpoint_url=a.endpoint_url, anonymous=a.anonymous, key_col=a.key_col, label_col=a.label_col)
     if a.index: kw['index'] = a.index
     if a.uri.startswith('file:') or ':' not in a.uri.split('/')[0]: kw.update(path_col=a.key_col if a.key_col != 'key' else 'path', label_col=a.label_col)
+    if a.label_bins: kw['label_fn'] = LabelBins(a.label_bins, a.label_col)
     src = get_source(a.uri, **kw)
-    rows = src.fetch(a.dest, workers=a.workers, max_side=a.resize)
+    rows = src.fetch(a.dest, workers=a.workers, max_side=a.max_side)
     print(summarize(rows).to_string())
     print(f"{(rows.status == 'ok').sum()} new or kept image(s) in {a.dest}; manifest: {Path(a.dest)/'manifest.csv'}")
 
+@command('export-onnx', 'predict and export', 'add model.onnx (normalisation and softmax inside) to a model folder',
+         description='Write MODEL_DIR/model.onnx: uint8 images (batch, 3, height, width) in, class probabilities out; checked with onnxruntime against PyTorch on real images before it is written.',
+         **opts(None, model_dir=Opt(_existing('folder', 'give the model folder `transferkit train` wrote'), 'model_dir', help='the model folder `transferkit train` wrote')),
+         **opts('export.add_onnx', images=Opt(_images, nargs='+')))
+def _export_onnx(a): _add_onnx(a.model_dir, a.images)
+
+@command('demo', 'try it', 'train, export and predict on the embedded digits data (offline, CPU, a few minutes)',
+         **opts('pipeline.run_demo', out=Opt(_output_folder, help='folder for the digits, the model and its report'), epochs=Opt(_epochs, help='training epochs')))
 def _demo(a):
     from transferkit.pipeline import run_demo
     _imported()
     run_demo(a.out, epochs=a.epochs)
 
-# %% ../nbs/90_cli.ipynb #73df8e8a
+# %% ../nbs/90_cli.ipynb #839576bd
+_DISTILL = 'distill.distill_folder'
+_teacher = _existing('folder', 'give a model folder `transferkit train` wrote')
+
+@command('distill', 'train', 'train a small student on the soft targets of trained teacher models (knowledge distillation)', check=_check_data,
+         description="Knowledge distillation: the student (--student) learns from DATA_DIR/<label>/<image> with Hinton's loss, "
+                     "alpha*T^2*KL(teacher_T || student_T) + (1-alpha)*CE(label), against the teachers' softened probabilities "
+                     "(averaged over several teachers), which are computed once and cached. The student is exported as an ordinary model folder.",
+         **_DATA_OUT, **_FIT, **_BODY, **_SPLIT,
+         **opts(_DISTILL, teachers=Opt(_teacher, '--teacher', action='append', metavar='MODEL_DIR', help='{doc}; repeat the option for several'),
+                student=Opt(name=['--student', '--arch'], metavar='ARCH'), temperature=_rate, alpha=_number(float, 0, 1), cache=_output_folder, bs=_batch))
 def _distill(a):
     with _prepared_ahead(a) as ahead:
         from transferkit.distill import distill_folder
         _imported()
-        res = distill_folder(a.data_dir, a.out, a.teacher, student=a.arch, temperature=a.temperature, alpha=a.alpha, cache=a.cache,
-                             size=a.size, epochs=a.epochs, pretrained=not a.no_pretrained, weights=a.weights, seed=a.seed,
-                             valid_pct=a.valid_pct, bs=a.bs, lr=a.lr, prepared=ahead)
+        res = distill_folder(**_library_kwargs(a, _DISTILL, _TRAIN), prepared=ahead)
     d = res['record']['distillation']
     n, new = d['teacher_images'], d['teacher_images_computed']
     print(f"Teacher logits of {n} training image(s): {new} computed, {n - new} from the cache")
     print(f"Validation accuracy: {res['accuracy']:.4f} ({', '.join(res['classes'])})")
     print(f"Model: {res['model']}")
 
-_teacher = _existing('folder', 'give a model folder `transferkit train` wrote')
-
-@command
-def _add_distill(sub):
-    p = training_options(sub.add_parser('distill', help='train a small student on the soft targets of trained teacher models (knowledge distillation)',
-                                        description="Knowledge distillation: the student (--student) learns from DATA_DIR/<label>/<image> with Hinton's loss, "
-                                                    "alpha*T^2*KL(teacher_T || student_T) + (1-alpha)*CE(label), against the teachers' softened probabilities "
-                                                    "(averaged over several teachers), which are computed once and cached. The student is exported as an ordinary model folder."))
-    p.add_argument('--teacher', action='append', required=True, type=_teacher, metavar='MODEL_DIR', help='a model folder `transferkit train` wrote; repeat for several teachers')
-    p.add_argument('--student', dest='arch', default='resnet18', metavar='ARCH', help='the student architecture (same as --arch), e.g. resnet18, mobilenet_v3_small')
-    p.add_argument('--temperature', type=_number(float, 0, above=True), default=4., help='softmax temperature T (default 4)')
-    p.add_argument('--alpha', type=_number(float, 0, 1), default=0.9, help='weight of the soft targets, from 0 to 1 (default 0.9)')
-    p.add_argument('--cache', type=_output_folder, help='folder of the cached teacher logits (default OUT/teacher-logits)')
-    p.set_defaults(func=_distill, check=_check_data)
-
-# %% ../nbs/90_cli.ipynb #839576bd
-_size, _seed, _epochs = _number(int, 8, unit=' (pixels)'), _number(int, 0, 2**32-1), _number(int, 0)
-_folds, _count = _number(int, 2), _number(int, 1)
-_batch = _number(int, 2, unit=' (a batch of one cannot train BatchNorm layers)')
-_data_folder = _existing('folder', 'give the folder that holds one sub-folder of images per label')
-_model = _existing(None, 'give the model folder `transferkit train` wrote, or its model.onnx')
-
-_AUTO_BS = "batch size; default: fastai's 64 when that gives at least 10 steps an epoch, else the largest power of two that does (at least 8); --bs 64 keeps stock's"
-
-def training_options(p, out_help:str='folder for export.pkl, model card, record and report', epochs:int=4, size:int=128,
-                     bs:int=64, # the default batch size; None: the library picks it (`auto_batch_size`)
-                     data=_data_folder): # the argparse type that checks DATA_DIR
-    "Add the options every trainer shares (`train`, and the commands of later systems) to the sub-parser `p`"
-    p.add_argument('data_dir', type=data); p.add_argument('--out', required=True, type=_output_folder, help=out_help)
-    p.add_argument('--epochs', type=_epochs, default=epochs); p.add_argument('--size', type=_size, default=size, help='image size in pixels')
-    p.add_argument('--arch', default='resnet18'); p.add_argument('--seed', type=_seed, default=42)
-    p.add_argument('--valid-pct', type=_fraction, default=0.2); p.add_argument('--bs', type=_batch, default=bs, help=_AUTO_BS if bs is None else f'batch size ({"fastai’s " if bs == 64 else ""}{bs}; at most the number of training images)')
-    p.add_argument('--lr', type=_number(float, 0, above=True), default=2e-3, help='peak learning rate (fastai\'s fine_tune default, 2e-3, also from scratch)')
-    p.add_argument('--no-pretrained', action='store_true', help='train from scratch instead of from ImageNet weights')
-    p.add_argument('--weights', type=_weights_file, help='a state-dict file of pretrained weights for --arch')
-    return p
-
-def make_parser() -> argparse.ArgumentParser:
-    "The argument parser of the `transferkit` command; every value is checked as it is parsed"
-    p = _Parser(prog='transferkit', description='From labelled images to a trained, exported fastai model: classifiers (train, heads, distill) and U-Net segmentation (train-seg).')
-    sub = p.add_subparsers(dest='command', required=True, metavar='COMMAND')
-    t = sub.add_parser('train', help='train a classifier on a folder of label folders', description='Train a classifier on DATA_DIR/<label>/<image> (or DATA_DIR/train|valid/<label>/<image>).')
-    training_options(t, bs=None)
-    t.add_argument('--resize-method', default='crop', choices=['crop', 'squish', 'pad'])
-    t.add_argument('--no-aug', action='store_true', help='no aug_transforms'); t.add_argument('--lr-find', action='store_true', help='pick the learning rate with lr_find')
-    t.add_argument('--no-ingest-resize', action='store_true', help='read the original files every epoch instead of a resized copy')
-    t.add_argument('--balance', choices=['undersample', 'oversample', 'weighted'], help='even out the classes of the training split')
-    t.add_argument('--onnx', action='store_true', help='also write model.onnx (needs onnxruntime), checked against PyTorch')
-    t.add_argument('--plain', action='store_true', help="train with fastai's own loader, aug_transforms and Adam — the stock recipe inside transferkit, for checking")
-    t.set_defaults(func=_train, check=_check_data)
-    h = sub.add_parser('heads', help='cache body features once, pick a head by k-fold search, export it grafted on the body',
-                       description='Bottlenecking: features of DATA_DIR/<label>/<image> are cached, a grid of heads is cross-validated on them, the best is grafted onto the body and exported.')
-    h.add_argument('data_dir', type=_data_folder); h.add_argument('--out', required=True, type=_output_folder)
-    h.add_argument('--cache', type=_output_folder, help='feature cache folder (default OUT/features)')
-    h.add_argument('--size', type=_size, default=128); h.add_argument('--arch', default='resnet18'); h.add_argument('--seed', type=_seed, default=42)
-    h.add_argument('--valid-pct', type=_fraction, default=0.2); h.add_argument('--bs', type=_batch, default=64)
-    h.add_argument('--no-pretrained', action='store_true', help='a random body (only useful for testing)'); h.add_argument('--weights', type=_weights_file, help='a state-dict file of pretrained weights')
-    h.add_argument('--folds', type=_folds, default=5)
-    h.add_argument('--lr', type=_number_list(_number(float, 0, above=True), '1e-3,3e-3'), help='learning rates to try, comma-separated')
-    h.add_argument('--hidden', type=_number_list(_number(int, 0), '0,256'), help='hidden sizes to try, comma-separated (0: a linear head)')
-    h.add_argument('--balance', choices=['undersample', 'oversample', 'weighted'])
-    h.add_argument('--fine-tune-epochs', type=_epochs, default=0, help='then fine-tune the whole grafted network')
-    h.add_argument('--no-ingest-resize', action='store_true')
-    h.add_argument('--onnx', action='store_true', help='also write model.onnx (needs onnxruntime), checked against PyTorch')
-    h.set_defaults(func=_heads, check=_check_data)
-    r = sub.add_parser('predict', help='predict image files or folders with a model folder or model.onnx', description='Predict labels for image files and folders with a model folder (model.safetensors + config.json; export.pkl only with --trust-pickle) or with model.onnx and onnxruntime alone.')
-    r.add_argument('model', type=_model, help='the model folder (model.safetensors + config.json), or model.onnx to run with onnxruntime alone')
-    r.add_argument('files', nargs='+', type=_existing(None, 'give image files or folders of images'), help='image files or folders')
-    r.add_argument('--csv', type=_output_file, help='write the predictions here instead of to stdout'); r.add_argument('--bs', type=_count, default=64)
-    r.add_argument('--trust-pickle', action='store_true', help='allow opening export.pkl (a pickle: it can run code) where the folder has no config.json + model.safetensors')
-    r.set_defaults(func=_predict, check=_check_predict)
-    e = sub.add_parser('evaluate', help='accuracy, precision, recall, F1 and confusion matrix of a model on labelled folders')
-    e.add_argument('model', type=_model); e.add_argument('data_dir', type=_data_folder)
-    e.add_argument('--out', type=_output_folder, help='folder for report.json/.md and the confusion matrix')
-    e.add_argument('--bs', type=_count, default=64); e.add_argument('--trust-pickle', action='store_true', help='allow opening export.pkl (a pickle: it can run code) where the folder has no config.json + model.safetensors')
-    e.set_defaults(func=_evaluate, check=_check_evaluate)
-    c = sub.add_parser('clean', help='find suspect images (label issues, duplicates, leaks); apply decisions safely; undo',
-                       description='Data QA for DATA_DIR/<label>/<image>. Find suspects with --model and/or --cache; apply a decisions CSV (file, action=keep|delete|relabel, new_label) with --apply; reverse the last apply with --undo. Deleted files go to DATA_DIR/.transferkit/trash; nothing is overwritten.')
-    c.add_argument('data_dir', type=_data_folder); c.add_argument('--model', type=_model, help='the model folder that scores the images')
-    c.add_argument('--cache', type=_output_folder, help='feature cache folder: out-of-fold scores from heads on cached features (better at label errors)')
-    c.add_argument('--report', type=_output_file, help='suspects CSV to write (an HTML contact sheet goes next to it)')
-    c.add_argument('--all', action='store_true', help='every image in the report, not only those with a reason')
-    c.add_argument('--apply', metavar='DECISIONS_CSV', type=_csv('give the decisions CSV (the suspects report, filled in)'), help='carry out the decisions in this CSV (the report, filled in)')
-    c.add_argument('--allow-new-labels', action='store_true', help='let relabel create a new class folder')
-    c.add_argument('--undo', action='store_true', help='reverse the last --apply')
-    c.add_argument('--arch', default='resnet18'); c.add_argument('--size', type=_size, default=128, help='image size for --cache features')
-    c.add_argument('--no-pretrained', action='store_true', help='a random body for --cache (only useful for testing)'); c.add_argument('--weights', type=_weights_file)
-    c.add_argument('--folds', type=_folds, default=5); c.add_argument('--trust-pickle', action='store_true', help='allow opening export.pkl (a pickle: it can run code) where the folder has no config.json + model.safetensors')
-    c.set_defaults(func=_clean, check=_check_clean)
-    f = sub.add_parser('fetch', help='fill DEST/<label>/ from a folder, DuckDuckGo (ddg:) or S3 (s3://)',
-                       description='Fetch images into DEST/<label>/ with a manifest. SOURCE: a folder, ddg:label1,label2 or s3://bucket/prefix. Re-running resumes.')
-    f.add_argument('uri', metavar='SOURCE'); f.add_argument('--dest', required=True, type=_output_folder)
-    f.add_argument('--labels', help='comma-separated labels (DuckDuckGo)')
-    f.add_argument('--query', action='append', type=_label_query, metavar='LABEL=QUERY', help='a search query for a label; repeat for more')
-    f.add_argument('--max-per-label', type=_count, default=30)
-    f.add_argument('--index', help='CSV index of keys/paths and labels'); f.add_argument('--key-col', default='key', help='index column of keys or paths')
-    f.add_argument('--label-col', default='label'); f.add_argument('--endpoint-url', help='S3-compatible endpoint')
-    f.add_argument('--anonymous', action='store_true', help='unsigned S3 requests')
-    f.add_argument('--resize', type=_size, help='shrink so the longer side is at most this'); f.add_argument('--workers', type=_count, help='threads reading images at once (default: 64, S3: 32)')
-    f.set_defaults(func=_fetch, check=_check_fetch)
-    o = sub.add_parser('export-onnx', help='add model.onnx (normalisation and softmax inside) to a model folder',
-                       description='Write MODEL_DIR/model.onnx: uint8 images (batch, 3, height, width) in, class probabilities out; checked with onnxruntime against PyTorch on real images before it is written.')
-    o.add_argument('model_dir', type=_existing('folder', 'give the model folder `transferkit train` wrote'))
-    o.add_argument('--images', nargs='+', type=_existing(None, 'give image files or folders of images'), help='images to check the graph on (default: the training data the model card names)')
-    o.set_defaults(func=_export_onnx)
-    for add in COMMANDS: add(sub)
-    d = sub.add_parser('demo', help='train, export and predict on the embedded digits data (offline, CPU, a few minutes)')
-    d.add_argument('--out', default='demo_out', type=_output_folder); d.add_argument('--epochs', type=_epochs, default=6); d.set_defaults(func=_demo)
-    p.commands = sub.choices
-    return p
-
 # %% ../nbs/90_cli.ipynb #927e86d5
-def _train_seg(a):
+_SEG = 'segment.train_seg_folder'
+_seg_folder = _existing('folder', 'give the folder that holds images/, masks/ and codes.txt')
+
+@command('train-seg', 'train', 'train a U-Net segmentation model on images/, masks/ and codes.txt',
+         description='Train a U-Net (unet_learner) on DATA_DIR/images/<stem>.*, DATA_DIR/masks/<stem>.png (one class index a pixel) and DATA_DIR/codes.txt (class names, one a line).',
+         **opts(_SEG, data=Opt(_seg_folder, 'data_dir'), out=_output_folder), **_FIT, **_ARCH, **_BODY, **_SPLIT, **opts(_TRAIN, bs=_batch, aug=None))
+def _train_seg(a): # train_seg_folder checks the whole folder before any work
     from transferkit.segment import train_seg_folder
     _imported()
-    res = train_seg_folder(a.data_dir, a.out, size=a.size, epochs=a.epochs, arch=a.arch, pretrained=not a.no_pretrained, weights=a.weights,
-                           seed=a.seed, valid_pct=a.valid_pct, bs=a.bs, lr=a.lr, aug=not a.no_aug) # no --bs: None, the library's rule
+    res = train_seg_folder(**_library_kwargs(a, _SEG, _TRAIN))
     print(f"Mean IoU: {res['mean_iou']:.4f}, mean Dice: {res['mean_dice']:.4f} ({', '.join(res['codes'])})")
     print(f"Model: {res['model']}")
 
+@command('predict-seg', 'predict and export', "write a mask (OUT/<stem>.png, the input's size) for each image", check=_check_predict,
+         description='Predict a class for every pixel of image files and folders with a model folder `transferkit train-seg` wrote (model.safetensors + config.json; nothing is unpickled).',
+         **opts(None, model=Opt(_existing(None, 'give the model folder `transferkit train-seg` wrote'), 'model', help='the model folder `transferkit train-seg` wrote')),
+         **_FILES, **opts('segment.predict_seg', out=Opt(_output_folder, help='folder for the masks, <stem>.png each'), bs=Opt(_count, help='images a batch')))
 def _predict_seg(a):
     from transferkit.segment import predict_seg
     _imported()
@@ -478,24 +564,6 @@ def _predict_seg(a):
     print(f"Wrote {sum(not r['error'] for r in rows)} mask(s) to {a.out}")
     for r in rows:
         if r['error']: warnings.warn(f"{r['file']} could not be read: {r['error']}")
-
-_seg_folder = _existing('folder', 'give the folder that holds images/, masks/ and codes.txt')
-
-@command
-def _add_train_seg(sub):
-    p = training_options(sub.add_parser('train-seg', help='train a U-Net segmentation model on images/, masks/ and codes.txt',
-                                        description='Train a U-Net (unet_learner) on DATA_DIR/images/<stem>.*, DATA_DIR/masks/<stem>.png (one class index a pixel) and DATA_DIR/codes.txt (class names, one a line).'),
-                         out_help='folder for the model (export.pkl, model.safetensors, config.json), record, report and worst_cases.png', bs=None, data=_seg_folder)
-    p.add_argument('--no-aug', action='store_true', help='no aug_transforms')
-    p.set_defaults(func=_train_seg) # train_seg_folder checks the whole folder before any work
-
-@command
-def _add_predict_seg(sub):
-    p = sub.add_parser('predict-seg', help='write a mask (OUT/<stem>.png, the input\'s size) for each image', description='Predict a class for every pixel of image files and folders with a model folder `transferkit train-seg` wrote (model.safetensors + config.json; nothing is unpickled).')
-    p.add_argument('model', type=_existing(None, 'give the model folder `transferkit train-seg` wrote'))
-    p.add_argument('files', nargs='+', type=_existing(None, 'give image files or folders of images'), help='image files or folders')
-    p.add_argument('--out', required=True, type=_output_folder, help='folder for the masks, <stem>.png each'); p.add_argument('--bs', type=_count, default=8)
-    p.set_defaults(func=_predict_seg, check=_check_predict)
 
 # %% ../nbs/90_cli.ipynb #b3513b83
 def _one_line_warnings(command:str, show):

@@ -418,7 +418,9 @@ def _torchvision_only(checked, fn):
 _NOT_SEG = ['resize_method', 'find_lr', 'balance', 'resident', 'resize_at_ingest', 'prepared', 'plain'] # classifier settings a U-Net does not take
 
 @delegates(train_folder, but=_NOT_SEG)
-def train_seg_folder(data, out, **kwargs) -> dict:
+def train_seg_folder(data, # the segmentation folder: images/<stem>.*, masks/<stem>.png (one class index a pixel) and codes.txt
+                     out, # the output folder: model, record and report, swapped in as one set
+                     **kwargs) -> dict:
     "Train a U-Net on the segmentation folder `data` (images/, masks/, codes.txt); writes the model folder, record and report to `out`; a summary"
     s = run_settings(kwargs, but=_NOT_SEG)
     data_dir, dls = open_run(data, out, folder=SEG_FOLDERS, checks=_torchvision_only, **kwargs)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_sources.ipynb #76ae4ba6
 from __future__ import annotations
-import io, json, os, re, time
+import io, json, math, os, re, time
 from pathlib import Path
 
 from .core import *
@@ -12,8 +12,8 @@ from .ingest import *
 # pandas and requests load where they are used, as in ingest
 
 # %% auto #0
-__all__ = ['SOURCES', 'Source', 'register_source', 'get_source', 'read_index', 'LocalSource', 'RateLimited', 'ddg_search',
-           'DDGSource', 'S3Source']
+__all__ = ['SOURCES', 'Source', 'register_source', 'get_source', 'LabelBins', 'read_index', 'LocalSource', 'RateLimited',
+           'ddg_search', 'DDGSource', 'S3Source']
 
 # %% ../nbs/02_sources.ipynb #bf9856dc
 class Source:
@@ -30,14 +30,18 @@ class Source:
     def read(self, item:Item) -> bytes: raise NotImplementedError
     def stamp(self, item:Item) -> str: return '' # what changes when the item does, where that is cheap to know (a local file's size and mtime)
 
-    def fetch(self, dest, workers:int=None, # default: the source's `workers`; reading is mostly waiting on the network
-              max_side:int=None, short_side:int=None, progress:bool=True) -> pd.DataFrame:
+    def fetch(self, dest, # the dataset folder: dest/<label>/ and manifest.csv
+              workers:int=None, # threads reading images at once; default: the source's `workers` (S3: 32, else 64)
+              max_side:int=None, # shrink so the longer side is at most this
+              short_side:int=None, progress:bool=True) -> pd.DataFrame:
         "Fill `dest/[split/]label/` with this source's images; the manifest rows of this fetch"
         return self.ingest_items(self.items(), dest, workers=workers, max_side=max_side, short_side=short_side, progress=progress)
 
     def ingest_items(self, items, dest, workers:int=None, **kwargs) -> pd.DataFrame:
         "`ingest` of `items` read by this source, with its default number of threads"
-        return ingest(items, dest, self.read, source=self.protocol, workers=workers or self.workers, stamp=self.stamp, **kwargs)
+        rule = getattr(getattr(self, 'label_fn', None), 'rule', None) # what a label function (`LabelBins`) says it does: the manifest keeps it
+        source = f'{self.protocol} ({rule})' if rule else self.protocol
+        return ingest(items, dest, self.read, source=source, workers=workers or self.workers, stamp=self.stamp, **kwargs)
 
 # %% ../nbs/02_sources.ipynb #032d40db
 SOURCES = {}
@@ -56,16 +60,50 @@ def get_source(uri, **kwargs) -> Source:
     if proto not in SOURCES: raise TransferkitError(f"No source for {proto}: in {uri!r}: use one of {', '.join(s+':' for s in sorted(SOURCES))} or a folder path")
     return SOURCES[proto].from_uri(rest, **kwargs)
 
+# %% ../nbs/02_sources.ipynb #b1d0c002
+class LabelBins:
+    "Labels from a number in the index column `col`: `spec` such as `0-2:low,3-5:high`, each range with its ends included"
+    def __init__(self, spec:str, col:str='label'):
+        self.spec, self.col, self.bins = spec, col, []
+        fix = "give LO-HI:LABEL ranges, comma-separated, such as 0-2:low,3-5:high"
+        for part in spec.split(','):
+            m = re.fullmatch(r'\s*(-?[\d.]+)\s*-\s*(-?[\d.]+)\s*:(.*)', part)
+            try: lo, hi = float(m.group(1)), float(m.group(2))
+            except (AttributeError, ValueError): raise TransferkitError(f"Label bins {spec!r}: {part.strip()!r} is not LO-HI:LABEL: {fix}") from None
+            if lo > hi: raise TransferkitError(f"Label bins {spec!r}: {part.strip()!r} runs from high to low: give the lower end first")
+            self.bins.append((lo, hi, check_label(m.group(3))))
+        for (_, hi, a), (lo, _, b) in zip(*[sorted(self.bins)[i:] for i in (0, 1)]):
+            if lo <= hi: raise TransferkitError(f"Label bins {spec!r}: {a} and {b} overlap: {fix}, each number in one range")
+
+    def __call__(self, row) -> str:
+        "The label of `row`'s number; a `TransferkitError` for a value that is no number or in no bin"
+        text = row[self.col]
+        try: v = float(text)
+        except (TypeError, ValueError): v = math.nan
+        if v != v: raise TransferkitError(f"{self.col} is missing" if text != text else f"{self.col} {text!r} is not a number")
+        if (label := next((l for lo,hi,l in self.bins if lo <= v <= hi), None)) is None: raise TransferkitError(f"{self.col} {text} is outside every bin of {self.spec!r}")
+        return label
+
+    @property
+    def rule(self) -> str: return f'labels: {self.col} binned {self.spec}'
+
 # %% ../nbs/02_sources.ipynb #f38f3b93
-def read_index(index, path_col:str, label_col:str=None, label_fn=None) -> list:
-    "`(path_or_key, label)` pairs from a CSV index, labels from `label_col` or `label_fn(row)`"
+def read_index(index, path_col:str, label_col:str=None,
+               label_fn=None) -> list: # `label_fn(row)`: a row's label (a `LabelBins`, say), instead of its `label_col`
+    "`(path_or_key, label)` pairs from a CSV index, labels from `label_col` or `label_fn(row)`; every row without a label refused in one error"
     import pandas as pd
     df = index if isinstance(index, pd.DataFrame) else pd.read_csv(index)
     if path_col not in df.columns: raise TransferkitError(f"Index has no column {path_col!r} (columns: {', '.join(map(str, df.columns))}): pass the column that holds the paths or keys")
     if label_fn is None:
         if label_col not in df.columns: raise TransferkitError(f"Index has no column {label_col!r} (columns: {', '.join(map(str, df.columns))}): pass the label column or a label function")
         label_fn = lambda row: row[label_col]
-    return [(str(row[path_col]), str(label_fn(row))) for _,row in df.iterrows()]
+    if isinstance(label_fn, LabelBins) and label_fn.col not in df.columns: raise TransferkitError(f"Index has no column {label_fn.col!r} to bin (columns: {', '.join(map(str, df.columns))}): pass the column of the numbers")
+    pairs, bad = [], []
+    for n, (_, row) in enumerate(df.iterrows(), 1):
+        try: pairs.append((str(row[path_col]), str(label_fn(row))))
+        except TransferkitError as e: bad.append(f"row {n} ({row[path_col]}): {e}")
+    if bad: raise TransferkitError(f"{len(bad)} index row(s) have no label: {'; '.join(bad[:3])}{'; …' if len(bad) > 3 else ''}: fix those rows or give bins that hold them")
+    return pairs
 
 # %% ../nbs/02_sources.ipynb #b7bda3a6
 @register_source
@@ -132,7 +170,8 @@ class DDGSource(Source):
     "Images found by DuckDuckGo image search, one folder per label"
     protocol = 'ddg'
     def __init__(self, labels, queries:dict=None, # label -> query or list of queries (default: the label)
-                 max_per_label:int=30, search=None, safesearch:str='on',
+                 max_per_label:int=30, # images to fetch for each label at the most
+                 search=None, safesearch:str='on',
                  timeout:float=10., retries:int=2, search_retries:int=3, search_backoff:float=5., max_bytes:int=MAX_BYTES):
         labels = [labels] if isinstance(labels, str) else list(labels or queries or [])
         self.labels = [check_label(l) for l in labels]
@@ -199,8 +238,12 @@ class S3Source(Source):
     protocol = 's3'
     workers = 32 # botocore signs and parses every request in Python: past ~32 threads they queue for the GIL
     def __init__(self, bucket:str, prefix:str='', index=None, # CSV index: local path, DataFrame or key in the bucket
-                 key_col:str='key', label_col:str='label', label_fn=None,
-                 anonymous:bool=False, endpoint_url:str=None, region:str=None, client=None,
+                 key_col:str='key', # the index column of the keys (of a local index: the paths, default 'path')
+                 label_col:str='label', # the index column of the labels (with `LabelBins`: of the numbers to bin)
+                 label_fn=None, # `label_fn(row)`: a row's label, instead of its `label_col`
+                 anonymous:bool=False, # unsigned requests, for a public bucket
+                 endpoint_url:str=None, # an S3-compatible endpoint instead of AWS's
+                 region:str=None, client=None,
                  workers:int=64, # size of the shared client's connection pool: at least fetch's workers
                  max_bytes:int=MAX_BYTES, retries:int=2):
         if not bucket: raise TransferkitError("S3 source needs a bucket: s3://bucket/prefix")
