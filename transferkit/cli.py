@@ -445,7 +445,7 @@ def _evaluate(a):
          **opts('journal.apply_decisions', allow_new_labels=None), **opts(None, undo=Opt(help='reverse the last --apply', action='store_true')),
          # the cache's body as `heads` makes it, so `clean --cache` finds the features `heads --cache` computed
          **{k: (s, Opt(o.type, o.names, help='for --cache: {doc}')) for k,(s,o) in (_ARCH | _BODY).items()},
-         **opts('scoring.find_suspects', k=Opt(_folds, '--folds', help='folds of the out-of-fold scores')), **_TRUST)
+         **opts('scoring.find_suspects', k=Opt(_folds, '--folds')), **_TRUST)
 def _clean(a):
     from transferkit import journal, scoring, widget
     if a.model: from transferkit.learner import load_model

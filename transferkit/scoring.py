@@ -88,9 +88,19 @@ def find_duplicates(path, items:pd.DataFrame=None, max_distance:int=5, block:int
 # %% ../nbs/50_scoring.ipynb #497bc09c
 SUSPECT_COLUMNS = ['file', 'label', 'split', 'predicted', 'probability', 'loss', 'issue_score', 'reason', 'action', 'new_label']
 
-def find_suspects(path, learn=None, cache:FeatureCache=None, k:int=5, seed:int=42, valid_pct:float=0.2,
-                  confident:float=0.8, unsure:float=0.55, max_distance:int=5, all:bool=False, bs:int=64,
-                  out_of_fold:bool=True) -> pd.DataFrame: # without a cache: score with out-of-fold heads on the learner's own features
+def find_suspects(path, # the data folder: one sub-folder of images per label (or train/ and valid/ holding them)
+                  learn=None, # the model that scores the images: a live Learner or one `load_model` opened
+                  cache:FeatureCache=None, # cached body features for the out-of-fold heads instead of the learner's own
+                  k:int=5, # folds of the out-of-fold heads (no more than the smallest class has images)
+                  seed:int=42, # the random split and the folds, as in training
+                  valid_pct:float=0.2, # the validation share of a random split, as in training
+                  confident:float=0.8, # 'wrong, confident': another class predicted with at least this probability
+                  unsure:float=0.55, # 'right, unsure': its own label predicted with less than this probability
+                  max_distance:int=5, # near-duplicates: difference hashes at most this many bits apart
+                  all:bool=False, # every image, not only those with a reason to look
+                  bs:int=64, # images a batch while scoring
+                  out_of_fold:bool=True, # label-issue scores from out-of-fold heads; False: from the model's own probabilities
+                 ) -> pd.DataFrame:
     "Images under `path` worth a look, most suspect first, scored by `learn` and/or out-of-fold heads on `cache`"
     from transferkit.features import cross_val_probs
     if learn is None and cache is None: raise TransferkitError("find_suspects needs a learner (learn=, or an exported model) or a feature cache (cache=) to score images")
