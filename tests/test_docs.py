@@ -117,13 +117,27 @@ def test_pictures_copied_or_noted(tmp_path):
 def test_execute_shows_outputs_and_leaves_the_notebook_clean(tmp_path):
     "--execute: the page shows what the cells print and plot; the notebook on disk keeps no outputs"
     nbformat.write(_nb(nbformat.v4.new_markdown_cell('# Home\n\n> Run.'), nbformat.v4.new_code_cell('print(6*7)'),
-                       nbformat.v4.new_code_cell('import matplotlib.pyplot as plt\nplt.plot([1, 3, 2]);')), tmp_path/'index.ipynb')
+                       nbformat.v4.new_code_cell('import matplotlib.pyplot as plt\nplt.plot([1, 3, 2]);'),
+                       nbformat.v4.new_code_cell('#| eval: false\nprint("NOT" + "RUN")'), # code for the reader, as nbdev_test skips it
+                       nbformat.v4.new_code_cell('#| slow\nprint("FLAGGED" + "RAN")')), tmp_path/'index.ipynb') # left to a flag by the tests, run for the docs
     before = (tmp_path/'index.ipynb').read_bytes()
     build_docs.build(tmp_path, tmp_path/'out', run=True)
     page = (tmp_path/'out'/'index.html').read_text(encoding='utf-8')
-    assert '42' in re.sub(r'<[^>]+>', '', page.split('print')[-1]) and 'src="data:image/png;base64,' in page
+    outputs = re.sub(r'<[^>]+>', '', ' '.join(re.findall(r'<div class="jp-OutputArea-child.*?</pre>', page, re.S)))
+    assert '42' in outputs and 'FLAGGEDRAN' in outputs and 'NOTRUN' not in page and 'src="data:image/png;base64,' in page
     assert (tmp_path/'index.ipynb').read_bytes() == before
 
 def test_bad_folder_is_one_line(tmp_path):
     res = subprocess.run([sys.executable, str(ROOT/'tools'/'build_docs.py'), '--nbs', str(tmp_path/'missing'), '--out', str(tmp_path/'o')], capture_output=True, text=True)
     assert res.returncode == 2 and res.stderr.count('\n') == 1 and 'missing' in res.stderr and '--nbs' in res.stderr, res.stderr
+
+def test_readme_is_made_from_the_index():
+    "README.md is what tools/make_readme.py makes of nbs/index.ipynb: code to type, never a cell that runs or a docs-only cell"
+    sys.path.insert(0, str(ROOT/'tools')); import make_readme
+    md = lambda src, kind='markdown': make_readme.cell_md({'cell_type': kind, 'source': src})
+    assert md('## Path') == '## Path' and md('<!-- docs only -->\n### Results') is None and md('#| hide\nx = 1', 'code') is None
+    assert md('#| slow\nres = train()', 'code') is None and md('#| eval: false\n!./dev demo', 'code') == '```sh\n./dev demo\n```'
+    readme = (ROOT/'README.md').read_text(encoding='utf-8')
+    nb = nbformat.read(ROOT/'nbs'/'index.ipynb', as_version=4)
+    assert readme.split('\n', 1)[1] == '\n\n'.join(p for p in map(make_readme.cell_md, nb.cells) if p) + '\n', 'run tools/make_readme.py'
+    assert 'What the path shows' not in readme and 'train_folder(tmp' not in readme

@@ -52,6 +52,7 @@ def photos(tmp_path, monkeypatch):
             f.parent.mkdir(parents=True, exist_ok=True)
             Image.fromarray((digits.images[i]*(255/16)).astype('uint8')).resize((32, 32), Image.Resampling.BICUBIC).convert('RGB').save(f)
     monkeypatch.chdir(tmp_path); monkeypatch.setenv('TRANSFERKIT_OFFLINE', '1')
+    monkeypatch.setenv('TORCH_HOME', str(tmp_path/'no-weights')) # no pretrained weights anywhere: the path's cleaning must not need them
     return tmp_path
 
 def test_the_steps_cover_the_path():

@@ -210,19 +210,24 @@ def _write(path:Path, text:str):
     tmp = path.with_name(f'.{path.name}.part'); tmp.write_text(text, encoding='utf-8'); os.replace(tmp, path)
 
 def execute(path, timeout:int=600):
-    "The notebook at `path` run top to bottom in a fresh kernel in its folder (as nbdev_test runs it); the file is not changed"
+    "The notebook at `path` run top to bottom in a fresh kernel in its folder (as nbdev_test runs it, flagged cells too); the file is not changed"
     import nbformat # imported where used: a bad argument is answered at once (it takes seconds to import)
     from nbclient import NotebookClient
     root = str(Path(path).resolve().parent.parent) # the checkout the notebooks belong to, imported before any installed transferkit
     os.environ.update(TRANSFERKIT_OFFLINE='1', PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get('PYTHONPATH')])))
     os.environ.pop('MPLBACKEND', None) # the kernel's own inline backend, so that plots show on the pages
+    sys.path.insert(0, str(Path(__file__).resolve().parent)); from run_notebooks import runs # nbdev_test's choice of cells
     nb = nbformat.read(path, as_version=4)
-    NotebookClient(nb, timeout=timeout, kernel_name='python3', allow_errors=True,
-                   resources={'metadata': {'path': str(Path(path).parent)}}).execute()
+    # the cells nbdev_test runs, plus those it leaves to a flag (`#| slow`) such as index.ipynb's run of the path: the docs show them
+    live = nbformat.v4.new_notebook(cells=[c for c in nb.cells if runs(c, set())], metadata=nb.metadata) # the same cell objects: outputs land in `nb`
+    try: NotebookClient(live, timeout=timeout, interrupt_on_timeout=True, kernel_name='python3', allow_errors=True,
+                        resources={'metadata': {'path': str(Path(path).parent)}}).execute()
+    except Exception as e: nb.metadata['tk_failed'] = f'{type(e).__name__}: {e}'[:200] # the kernel died: the page shows what ran before
     return nb
 
 def _errors(nb) -> list:
-    return [f"{o.get('ename')}: {o.get('evalue', '')}"[:200] for c in nb.cells if c.cell_type == 'code' for o in c.get('outputs', []) if o.get('output_type') == 'error']
+    "What went wrong running `nb`: the kernel's failure, then each cell's error"
+    return ([nb.metadata['tk_failed']] if 'tk_failed' in nb.metadata else []) + [f"{o.get('ename')}: {o.get('evalue', '')}"[:200] for c in nb.cells if c.cell_type == 'code' for o in c.get('outputs', []) if o.get('output_type') == 'error']
 
 class DocsError(Exception): "Bad input to the build: one line naming it and the fix"
 
@@ -243,7 +248,7 @@ def build(nbs='nbs', out='_docs', run:bool=False, workers:int=1, log=lambda m: p
         with ProcessPoolExecutor(max(1, workers)) as ex: ran = list(ex.map(execute, [p for p, _ in books])) # each in a process of its own, its environment too
         books = [(p, nb) for (p, _), nb in zip(books, ran)]
         for p, nb in books:
-            if errs := _errors(nb): log(f'warning: {p.name}: {len(errs)} cell(s) raised, shown on its page: {errs[0]}')
+            if errs := _errors(nb): log(f'warning: {p.name} did not run cleanly ({len(errs)} error(s), shown on its page): {errs[0]}')
     pages = {e[0] for e in entries}
     out.mkdir(parents=True, exist_ok=True)
     if (nbs/IMAGES).is_dir(): shutil.copytree(nbs/IMAGES, out/IMAGES, dirs_exist_ok=True)
