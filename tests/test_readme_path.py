@@ -1,5 +1,5 @@
 "README.md's path — train, read the report, clean, undo, retrain, predict — run command by command as the README writes it, on the embedded digits"
-import ast, io, re, shlex, shutil
+import ast, io, json, re, shlex, shutil
 from pathlib import Path
 
 import pandas as pd, pytest
@@ -42,13 +42,13 @@ def run_python(code:str):
 
 @pytest.fixture
 def photos(tmp_path, monkeypatch):
-    "`photos/<digit>/` (4 labels, 30 images each) and `new_photos/` (3 more of each) from scikit-learn's digits, in a fresh working folder, as the README names them"
+    "`photos/<digit>/` (4 labels, 30 images each), `new_photos/` and `held_out/<digit>/` (3 more of each) from scikit-learn's digits, in a fresh working folder, as the README names them"
     from PIL import Image
     from sklearn.datasets import load_digits
     digits = load_digits()
     for label in range(4):
-        for n, i in enumerate((digits.target == label).nonzero()[0][:33]):
-            f = tmp_path/('photos'/Path(str(label))/f'{i}.png' if n < 30 else Path('new_photos')/f'{label}_{i}.png')
+        for n, i in enumerate((digits.target == label).nonzero()[0][:36]):
+            f = tmp_path/('photos'/Path(str(label))/f'{i}.png' if n < 30 else Path('new_photos')/f'{label}_{i}.png' if n < 33 else Path('held_out')/str(label)/f'{i}.png')
             f.parent.mkdir(parents=True, exist_ok=True)
             Image.fromarray((digits.images[i]*(255/16)).astype('uint8')).resize((32, 32), Image.Resampling.BICUBIC).convert('RGB').save(f)
     monkeypatch.chdir(tmp_path); monkeypatch.setenv('TRANSFERKIT_OFFLINE', '1')
@@ -101,6 +101,9 @@ def test_readme_path_runs(photos, capsys):
         elif '--undo' in argv:
             (gone, _), (old, new) = moved.items()
             assert old.is_file() and not new.exists() and gone.is_file()
+        elif argv[0] == 'evaluate':
+            report = Path(argv[argv.index('--out') + 1])/'report.json'
+            assert json.loads(report.read_text())['n'] == 12, report
         elif argv[0] == 'export-onnx':
             assert Path('model/model.onnx').is_file()
         elif argv[0] == 'predict':
