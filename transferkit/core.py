@@ -27,7 +27,9 @@ DISK_ERRNOS = (errno.ENOSPC, errno.EROFS, errno.EDQUOT) # the disk, not the file
 
 def disk_error(e:OSError, where) -> TransferkitError:
     "The one-line error for `e`, a write under `where` that failed because of the disk"
-    return TransferkitError(f"Cannot write under {where} ({e.strerror or e}{': ' + str(e.filename) if e.filename else ''}): free some space, or use a writable folder, and run again")
+    return TransferkitError(f"Cannot write under {where} "
+                            f"({e.strerror or e}{': ' + str(e.filename) if e.filename else ''}): free some space, or "
+                            "use a writable folder, and run again")
 
 # %% ../nbs/00_core.ipynb #845d43fc
 def hash_bytes(data:bytes) -> str:
@@ -49,9 +51,14 @@ def check_label(label) -> str:
     "`label` as a folder name, refusing anything that is not one plain path component"
     s = str(label).strip()
     bad = not s or s in ('.', '..') or s.startswith('.') or any(c in s for c in '/\\\0') or Path(s).is_absolute()
-    if bad: raise TransferkitError(f"Label {label!r} cannot be a folder name: use a plain name without '/', '\\\\' or a leading '.'")
-    if any(ord(c) < 32 or ord(c) == 127 for c in s): raise TransferkitError(f"Label {label!r} holds a line break or another control character: rename it to a plain name")
-    if s in SPLIT_NAMES: raise TransferkitError(f"Label {s!r} is the name of a split folder (train/, valid/): rename that class")
+    if bad:
+        raise TransferkitError(f"Label {label!r} cannot be a folder name: use a plain name without '/', '\\\\' or a "
+                               "leading '.'")
+    if any(ord(c) < 32 or ord(c) == 127 for c in s):
+        raise TransferkitError(f"Label {label!r} holds a line break or another control character: rename it to a "
+                               "plain name")
+    if s in SPLIT_NAMES:
+        raise TransferkitError(f"Label {s!r} is the name of a split folder (train/, valid/): rename that class")
     return s
 
 # %% ../nbs/00_core.ipynb #ca7d973c
@@ -72,9 +79,11 @@ def confined(root, path, # relative to `root`, or absolute
     lexical = Path(os.path.normpath(p if p.is_absolute() else base/p))
     real, rroot = lexical.resolve(), base.resolve()
     if not (real == rroot or real.is_relative_to(rroot)) or not (lexical == base or lexical.is_relative_to(base)):
-        raise TransferkitError(f"{what} {str(path)!r} leads outside {base} (through '..', an absolute path or a link): it is refused; keep it inside that folder")
+        raise TransferkitError(f"{what} {str(path)!r} leads outside {base} (through '..', an absolute path or a "
+                               "link): it is refused; keep it inside that folder")
     if not links and real.relative_to(rroot) != lexical.relative_to(base):
-        raise TransferkitError(f"{what} {str(path)!r} is reached through a link inside {base} (it is {real}): name the real path, or remove the link")
+        raise TransferkitError(f"{what} {str(path)!r} is reached through a link inside {base} (it is {real}): name "
+                               "the real path, or remove the link")
     return real
 
 # %% ../nbs/00_core.ipynb #bb6d7c8c
@@ -87,7 +96,8 @@ def safe_join(root, *parts) -> Path:
     "`root/parts`, refusing parts that are absolute, contain '..' or otherwise resolve outside `root`"
     root = Path(root).resolve()
     rel = Path(*[str(p) for p in parts]) if parts else Path()
-    if rel.is_absolute() or '..' in rel.parts: raise TransferkitError(f"Path {str(rel)!r} would leave {root}: use a relative path without '..'")
+    if rel.is_absolute() or '..' in rel.parts:
+        raise TransferkitError(f"Path {str(rel)!r} would leave {root}: use a relative path without '..'")
     return confined(root, rel)
 
 # %% ../nbs/00_core.ipynb #d61edf84
@@ -111,7 +121,8 @@ def _fsync_dir(folder):
 def atomic_open(dest, mode:str='wb', # 'wb' or 'w'
                 **kwargs): # passed to `open` (`newline=''` for csv, `encoding`)
     "A new file object whose contents replace `dest` in one rename when the block ends without an error"
-    if mode not in ('w', 'wb'): raise ValueError(f"atomic_open writes whole files: mode must be 'w' or 'wb', not {mode!r}")
+    if mode not in ('w', 'wb'):
+        raise ValueError(f"atomic_open writes whole files: mode must be 'w' or 'wb', not {mode!r}")
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = partial_path(dest)
@@ -167,7 +178,8 @@ def image_files(path) -> list:
         for e in entries:
             if e.is_dir(follow_symlinks=False): todo.append(e.path)
             # the root written to as output (`--out DATA`): the images beside the model are its plots, not data
-            elif not output and os.path.splitext(e.name)[1].lower() in IMAGE_EXTS and e.is_file(): out.append(Path(e.path))
+            elif not output and os.path.splitext(e.name)[1].lower() in IMAGE_EXTS and e.is_file():
+                out.append(Path(e.path))
     return sorted(out, key=lambda p: p.relative_to(path).as_posix())
 
 # %% ../nbs/00_core.ipynb #d264d642

@@ -46,7 +46,8 @@ def check_distill(temperature:float=4., alpha:float=0.9):
     if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not 0 < temperature < float('inf'):
         raise TransferkitError(f"temperature={temperature!r} must be a number above 0, such as 4")
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 <= alpha <= 1:
-        raise TransferkitError(f"alpha={alpha!r} must be a number from 0 to 1 (the weight of the teachers' soft targets), such as 0.9")
+        raise TransferkitError(f"alpha={alpha!r} must be a number from 0 to 1 (the weight of the teachers' soft "
+                               "targets), such as 0.9")
 
 # %% ../nbs/80_distill.ipynb #73de4ef1
 def check_teacher(folder) -> dict:
@@ -55,21 +56,25 @@ def check_teacher(folder) -> dict:
     folder = existing_folder(folder, 'Teacher', fix)
     cfg = read_config(folder)
     if cfg is None or not (folder/WEIGHTS).is_file() or WEIGHTS not in cfg.get('files', {}):
-        raise TransferkitError(f"Teacher {str(folder)!r} is not a model folder (no config.json + model.safetensors): {fix}")
+        raise TransferkitError(f"Teacher {str(folder)!r} is not a model folder (no config.json + model.safetensors): "
+                               f"{fix}")
     verify_files(folder, cfg, required=(WEIGHTS,))
     return cfg
 
 def check_teachers(teachers, classes=None) -> list:
     "The configs of `teachers`; a `TransferkitError` when one is not a model or their classes differ from each other or from `classes`"
     teachers = [teachers] if isinstance(teachers, (str, Path)) else list(teachers or [])
-    if not teachers: raise TransferkitError("No teacher given: give at least one model folder `transferkit train` wrote")
+    if not teachers:
+        raise TransferkitError("No teacher given: give at least one model folder `transferkit train` wrote")
     cfgs = [check_teacher(t) for t in teachers]
     first = sorted(map(str, cfgs[0]['vocab']))
     for t, c in zip(teachers[1:], cfgs[1:]):
         if sorted(map(str, c['vocab'])) != first:
-            raise TransferkitError(f"Teacher {str(t)!r} has classes {sorted(c['vocab'])}, but {str(teachers[0])!r} has {first}: give teachers trained on the same classes")
+            raise TransferkitError(f"Teacher {str(t)!r} has classes {sorted(c['vocab'])}, but {str(teachers[0])!r} "
+                                   f"has {first}: give teachers trained on the same classes")
     if classes is not None and sorted(map(str, classes)) != first:
-        raise TransferkitError(f"The teachers' classes {first} differ from the data's {sorted(map(str, classes))}: distil on data with the teachers' label folders")
+        raise TransferkitError(f"The teachers' classes {first} differ from the data's {sorted(map(str, classes))}: "
+                               "distil on data with the teachers' label folders")
     return cfgs
 
 # %% ../nbs/80_distill.ipynb #b174035b
@@ -99,7 +104,8 @@ class TeacherCache(FeatureCache):
         if self._model is None:
             net = load_model(self.folder, cpu=self.device.type == 'cpu').model
             stats = [list(map(float, imagenet_stats[0])), list(map(float, imagenet_stats[1]))]
-            if not np.allclose([self.cfg['mean'], self.cfg['std']], stats): net = nn.Sequential(_Restandardise(self.cfg['mean'], self.cfg['std']), net)
+            if not np.allclose([self.cfg['mean'], self.cfg['std']], stats):
+                net = nn.Sequential(_Restandardise(self.cfg['mean'], self.cfg['std']), net)
             self._model = net.eval().to(self.device)
         return self._model
 
@@ -146,7 +152,8 @@ class DistillationLoss(Callback):
         if not self.training: return
         i = self.iter*self.dl.bs
         rows = self.epoch_rows[i:i+len(self.pred)]
-        if not torch.equal(self.labels[rows], self.yb[0].cpu().long()): raise RuntimeError("Soft targets do not follow the batch: the loader's order was not seen")
+        if not torch.equal(self.labels[rows], self.yb[0].cpu().long()):
+            raise RuntimeError("Soft targets do not follow the batch: the loader's order was not seen")
         self.learn.loss_grad = distill_loss(self.pred, self.soft[rows].to(self.pred.device), self.loss_grad, self.temperature, self.alpha)
         self.learn.loss = self.loss_grad.clone()
 

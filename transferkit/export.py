@@ -49,7 +49,9 @@ def model_config(learn, record:dict=None) -> dict:
     "What `load_model` needs to rebuild `learn` without unpickling: architecture, classes, input pipeline, head"
     resize = [t for t in learn.dls.after_item.fs if type(t).__name__ == 'Resize']
     norm = [t for t in learn.dls.after_batch.fs if type(t).__name__ == 'Normalize']
-    if len(resize) != 1: raise TransferkitError("The learner's item transforms need exactly one Resize to be exported: build its DataLoaders with transferkit.data.get_dls")
+    if len(resize) != 1:
+        raise TransferkitError("The learner's item transforms need exactly one Resize to be exported: build its "
+                               "DataLoaders with transferkit.data.get_dls")
     arch = (record or {}).get('arch') or getattr(learn.arch, '__name__', learn.arch)
     w, h = resize[0].size # fastai keeps (width, height)
     stats = [t.flatten().tolist() for t in (norm[0].mean, norm[0].std)] if norm else [[0., 0., 0.], [1., 1., 1.]]
@@ -103,7 +105,8 @@ def export_onnx(learn, dest, files, opset:int=ONNX_OPSET, tol:float=1e-4) -> dic
     "Write `dest/model.onnx` of `learn`, once onnxruntime matches PyTorch within `tol` on the images `files`; what config.json records"
     import onnxruntime as ort
     files = [f for f in files if not check_image(f)]
-    if not files: raise TransferkitError("Exporting to ONNX needs a few readable images to check the graph on: give --images DIR")
+    if not files:
+        raise TransferkitError("Exporting to ONNX needs a few readable images to check the graph on: give --images DIR")
     cfg = model_config(learn)
     net = ImageClassifier(learn.model, cfg['mean'], cfg['std']).cpu().eval()
     x = torch.from_numpy(image_batch([open_rgb(f) for f in files], cfg))
@@ -116,12 +119,15 @@ def export_onnx(learn, dest, files, opset:int=ONNX_OPSET, tol:float=1e-4) -> dic
         with torch.inference_mode(): ref = net(x).numpy()
         got = ort.InferenceSession(str(tmp), providers=['CPUExecutionProvider']).run(None, {'images': x.numpy()})[0]
         diff = float(np.abs(got - ref).max())
-        if not diff <= tol: raise TransferkitError(f"onnxruntime differs from PyTorch by {diff:.2g} (> {tol}) on {len(files)} images: model.onnx not written")
+        if not diff <= tol:
+            raise TransferkitError(f"onnxruntime differs from PyTorch by {diff:.2g} (> {tol}) on {len(files)} images: "
+                                   "model.onnx not written")
         with open(tmp, 'rb+') as f: os.fsync(f.fileno())
         os.replace(tmp, dest/ONNX)
     finally: tmp.unlink(missing_ok=True)
     learn.model.to(learn.dls.device or 'cpu')
-    return dict(file=ONNX, opset=opset, exporter='torch.onnx.export(dynamo=False)', input='images: uint8 (batch, 3, height, width), RGB 0-255',
+    return dict(file=ONNX, opset=opset, exporter='torch.onnx.export(dynamo=False)', input='images: uint8 (batch, 3, '
+                                                                                          'height, width), RGB 0-255',
                 output='probs: float32 (batch, classes), softmax', checked_images=len(files), max_abs_diff=diff, onnxruntime=ort.__version__)
 
 # %% ../nbs/60_export.ipynb #9bbc105e
@@ -130,7 +136,9 @@ def _card_images(folder:Path, n:int) -> list:
     try: rel = json.loads((folder/CARD).read_text())['data']['path']
     except (OSError, ValueError, KeyError, TypeError): rel = None
     files = image_files(folder/rel) if rel and (folder/rel).is_dir() else []
-    if not files: raise TransferkitError(f"The training images of {folder} are not where its model card says: give --images DIR (a few images of the model's kind)")
+    if not files:
+        raise TransferkitError(f"The training images of {folder} are not where its model card says: give --images DIR "
+                               "(a few images of the model's kind)")
     return files[::max(1, len(files)//n)][:n]
 
 def add_onnx(model_dir, images=None, # image files or folders to check the graph on; default: the training data

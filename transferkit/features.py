@@ -39,7 +39,8 @@ class FeatureCache:
                  size:int=224, resize_method:str='crop', bs:int=64, device=None,
                  seed:int=42): # seeds the random body when `pretrained=False`
         fn = get_arch(arch) if isinstance(arch, str) else arch
-        if isinstance(fn, str): raise TransferkitError(f"Feature caching needs a torchvision architecture; {arch!r} is a timm model")
+        if isinstance(fn, str):
+            raise TransferkitError(f"Feature caching needs a torchvision architecture; {arch!r} is a timm model")
         resize_tfm(size, resize_method) # an unknown method fails here, not at the first image
         self.fn, self.arch, self.pretrained, self.size, self.resize_method, self.bs, self.seed = fn, fn.__name__, pretrained, size, resize_method, bs, seed
         self.normalize = pretrained
@@ -74,7 +75,8 @@ class FeatureCache:
         return {h: i for i,h in enumerate(hashes[:n])}, X[:n]
 
     def _save(self, rows:dict, X:np.ndarray):
-        with atomic_open(self.path/'features.npy') as f: np.save(f, X) # the array first: an index never names missing rows
+        with atomic_open(self.path/'features.npy') as f:
+            np.save(f, X) # the array first: an index never names missing rows
         atomic_write(self.path/'index.txt', ''.join(f'{h}\n' for h in rows).encode())
 
     def features(self, files, progress:bool=False) -> np.ndarray:
@@ -88,7 +90,9 @@ class FeatureCache:
             X = F if X is None else np.concatenate([X, F])
             for h in new: rows[h] = len(rows)
             self._save(rows, X)
-        if progress and not show_bars(): print(f"features: {len(files)} image(s), {len(files) - sum(h in new for h in hashes)} of them cached, {len(new)} computed", flush=True)
+        if progress and not show_bars():
+            print(f"features: {len(files)} image(s), {len(files) - sum(h in new for h in hashes)} of them cached, "
+                  f"{len(new)} computed", flush=True)
         if X is None: return np.zeros((0, 0), np.float32)
         return X[[rows[h] for h in hashes]]
 
@@ -112,7 +116,8 @@ def _row_weights(y, train_mask, n_classes, balance, seed) -> np.ndarray:
     elif balance == 'weighted':
         cw = class_weights(y[train_mask].tolist(), range(n_classes)).numpy()
         w = w * cw[y]
-    elif balance is not None: raise TransferkitError(f"Balance mode {balance!r} is not one of undersample, oversample, weighted")
+    elif balance is not None:
+        raise TransferkitError(f"Balance mode {balance!r} is not one of undersample, oversample, weighted")
     return w
 
 def _forward(Xs, P, dropout=0.0, train=False):
@@ -136,7 +141,8 @@ def fit_heads(X, y, train_masks, n_classes:int, hidden:int=0, lr:float=1e-2, wd:
     torch.manual_seed(seed)
     u = lambda *shape, fan: ((torch.rand(m, *shape) * 2 - 1) / fan**0.5).requires_grad_()
     P = {}
-    if hidden: P.update(W1=u(d, hidden, fan=d), b1=u(1, hidden, fan=d), W2=u(hidden, n_classes, fan=hidden), b2=u(1, n_classes, fan=hidden))
+    if hidden:
+        P.update(W1=u(d, hidden, fan=d), b1=u(1, hidden, fan=d), W2=u(hidden, n_classes, fan=hidden), b2=u(1, n_classes, fan=hidden))
     else: P.update(W1=u(d, n_classes, fan=d), b1=u(1, n_classes, fan=d))
     opt = torch.optim.AdamW(P.values(), lr=lr, weight_decay=wd)
     per_epoch = -(-n // bs)
@@ -170,7 +176,8 @@ def fit_head(X, y, n_classes:int, hidden:int=0, lr:float=1e-2, wd:float=1e-2, dr
 
 def head_probs(head, X) -> np.ndarray:
     "Class probabilities of `head` for feature rows `X`"
-    with torch.inference_mode(): return torch.softmax(head.eval()(torch.as_tensor(np.asarray(X), dtype=torch.float32)), 1).numpy()
+    with torch.inference_mode():
+        return torch.softmax(head.eval()(torch.as_tensor(np.asarray(X), dtype=torch.float32)), 1).numpy()
 
 # %% ../nbs/30_features.ipynb #e46fc551
 def kfold(y, k:int=5, seed:int=42) -> list:
@@ -212,7 +219,9 @@ def search_heads(X, y, n_classes:int, grid:dict=None, k:int=5, seed:int=42, epoc
         rows.append(dict(cfg, cv_accuracy=float((p.argmax(1) == y).mean()),
                          cv_loss=float(-np.log(np.clip(p[np.arange(len(y)), y], 1e-7, 1)).mean()), seconds=round(time.perf_counter() - t, 3)))
     table = pd.DataFrame(rows).sort_values(['cv_accuracy', 'cv_loss'], ascending=[False, True], kind='stable').reset_index(drop=True)
-    if progress and len(table) and not show_bars(): print(f"heads: {len(configs)} configuration(s), {k}-fold cross-validated; best cv accuracy {table.cv_accuracy[0]:.4f}", flush=True)
+    if progress and len(table) and not show_bars():
+        print(f"heads: {len(configs)} configuration(s), {k}-fold cross-validated; best cv accuracy "
+              f"{table.cv_accuracy[0]:.4f}", flush=True)
     return table
 
 # %% ../nbs/30_features.ipynb #f9d64131

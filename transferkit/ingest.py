@@ -51,12 +51,15 @@ def decode_image(data:bytes, max_pixels:int=MAX_PIXELS,
         with warnings.catch_warnings():
             warnings.simplefilter('error', Image.DecompressionBombWarning)
             img = open_image(io.BytesIO(data), max_pixels)
-            if draft and img.format == 'JPEG': img.draft('RGB', draft) # the whole stream is still read: truncation still fails
+            if draft and img.format == 'JPEG':
+                img.draft('RGB', draft) # the whole stream is still read: truncation still fails
             img.load()
     except BadImage: raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e: raise BadImage(f'decompression bomb refused ({e})') from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise BadImage(f'decompression bomb refused ({e})') from None
     except UnidentifiedImageError: raise BadImage('not an image (format not recognised)') from None
-    except (OSError, SyntaxError, ValueError, EOFError) as e: raise BadImage(f'corrupt or truncated image ({e})') from None
+    except (OSError, SyntaxError, ValueError, EOFError) as e:
+        raise BadImage(f'corrupt or truncated image ({e})') from None
     return img
 
 # %% ../nbs/01_ingest.ipynb #2102cbb7
@@ -91,7 +94,8 @@ def _draft_size(data, max_side, short_side,
     "The stored (not yet rotated) size an image in `data` will be decoded at for shrinking, when it will be shrunk; else None"
     if not (max_side or short_side): return None
     try:
-        with Image.open(io.BytesIO(data)) as probe: (w, h), turned = probe.size, probe.getexif().get(0x0112, 1) in (5, 6, 7, 8)
+        with Image.open(io.BytesIO(data)) as probe:
+            (w, h), turned = probe.size, probe.getexif().get(0x0112, 1) in (5, 6, 7, 8)
     except Exception: return None # decode_image says what is wrong
     tw, th = _target_size((h, w) if turned else (w, h), max_side, short_side)
     if (tw, th) == ((h, w) if turned else (w, h)): return None
@@ -155,8 +159,10 @@ def http_get(url:str, session:requests.Session=None, timeout:float=10., max_byte
     get = (session or requests).get
     try:
         with get(url, timeout=(timeout, timeout), stream=True, headers={'User-Agent': USER_AGENT}) as r:
-            if r.status_code >= 400: raise FetchError(f'HTTP {r.status_code}', transient=r.status_code in TRANSIENT_STATUS)
-            if int(r.headers.get('Content-Length') or 0) > max_bytes: raise FetchError(f'too large (over {max_bytes:,} bytes)')
+            if r.status_code >= 400:
+                raise FetchError(f'HTTP {r.status_code}', transient=r.status_code in TRANSIENT_STATUS)
+            if int(r.headers.get('Content-Length') or 0) > max_bytes:
+                raise FetchError(f'too large (over {max_bytes:,} bytes)')
             buf = bytearray()
             for chunk in r.iter_content(64*1024):
                 buf += chunk
@@ -164,7 +170,8 @@ def http_get(url:str, session:requests.Session=None, timeout:float=10., max_byte
                 if time.monotonic() > deadline: raise FetchError(f'timed out after {timeout}s', transient=True)
             return bytes(buf)
     except requests.Timeout: raise FetchError(f'timed out after {timeout}s', transient=True) from None
-    except requests.ConnectionError as e: raise FetchError(f'connection failed ({type(e).__name__})', transient=True) from None
+    except requests.ConnectionError as e:
+        raise FetchError(f'connection failed ({type(e).__name__})', transient=True) from None
     except requests.RequestException as e: raise FetchError(f'bad request ({e})') from None
 
 # %% ../nbs/01_ingest.ipynb #009b6b6e
@@ -279,7 +286,8 @@ def _ingest_one(item, dest, read, store, source, link=False,
     except Exception as e: return dict(row, status='failed', reason=f'{type(e).__name__}: {e}')
     rel = (folder/f'{digest[:20]}{ext}').relative_to(Path(dest).resolve()).as_posix()
     row.update(hash=digest, bytes=len(data), width=w, height=h)
-    if (other := store.claim(digest, rel)) is not None: return dict(row, status='duplicate', reason=f'same bytes as {other}', file=other)
+    if (other := store.claim(digest, rel)) is not None:
+        return dict(row, status='duplicate', reason=f'same bytes as {other}', file=other)
     try:
         if link and data is raw and Path(item.origin).is_file():
             try: _link_into(item.origin, Path(dest)/rel)
@@ -304,7 +312,8 @@ def _drop_replaced(dest:Path, manifest:Manifest, before:dict):
     "Remove the copies of items read again (changed in place) that no row keeps any more"
     kept = {r['file'] for r in manifest.rows.values() if r['status'] in ('ok', 'duplicate')}
     for it, old in before.items():
-        if old and old['status'] == 'ok' and old['file'] and old['file'] not in kept: confined(dest, old['file'], 'A replaced copy').unlink(missing_ok=True)
+        if old and old['status'] == 'ok' and old['file'] and old['file'] not in kept:
+            confined(dest, old['file'], 'A replaced copy').unlink(missing_ok=True)
 
 def ingest(items, dest, read, source:str='local',
            workers:int=64, # threads reading items at once (mostly waiting on I/O; decoding is bounded apart)
@@ -344,7 +353,8 @@ def ingest(items, dest, read, source:str='local',
     keys = {(it.origin, it.label, it.split) for it in items}
     df = manifest.frame()
     rows = df[[k in keys for k in zip(df.origin, df.label, df.split)]].reset_index(drop=True)
-    if progress and not show_bars(): print(f"ingest: {(rows.status == 'ok').sum()} image(s) in {dest}, {len(todo)} read now", flush=True) # a line, not bar frames, in a log
+    if progress and not show_bars():
+        print(f"ingest: {(rows.status == 'ok').sum()} image(s) in {dest}, {len(todo)} read now", flush=True) # a line, not bar frames, in a log
     return rows
 
 # %% ../nbs/01_ingest.ipynb #95583e88

@@ -48,7 +48,8 @@ def _alive(pid) -> bool:
 def _roll_forward(out:Path, m:dict):
     "Carry out the swap described by marker `m`: rename the staged files into `out`, remove the stale ones, drop the marker"
     stage = safe_join(out, m['staging'])
-    if not stage.name.startswith(STAGING_PREFIX): raise TransferkitError(f"{out/SWAP_MARKER} names {m['staging']!r}, not a staging folder: delete the marker")
+    if not stage.name.startswith(STAGING_PREFIX):
+        raise TransferkitError(f"{out/SWAP_MARKER} names {m['staging']!r}, not a staging folder: delete the marker")
     for name in m['files']:
         src, dst = safe_join(stage, name), safe_join(out, name)
         if src.is_file():
@@ -60,7 +61,8 @@ def _roll_forward(out:Path, m:dict):
 
 def _check_marker(out:Path, m) -> dict:
     "The marker `m` a killed swap left in `out`, when finishing it can only complete a set: else a one-line error, nothing touched"
-    bad = lambda why: TransferkitError(f"{out/SWAP_MARKER} {why}: it was not left by an interrupted export (planted, or damaged); delete it and check the model folder")
+    bad = lambda why: TransferkitError(f"{out/SWAP_MARKER} {why}: it was not left by an interrupted export (planted, "
+                                       "or damaged); delete it and check the model folder")
     if not (isinstance(m, dict) and isinstance(m.get('pid'), int) and m.get('staging') == f'{STAGING_PREFIX}{m.get("pid")}'
             and all(isinstance(m.get(k), list) and all(isinstance(n, str) for n in m[k]) for k in ('files', 'remove'))): raise bad('is not a swap record')
     stage = safe_join(out, m['staging'])
@@ -69,7 +71,8 @@ def _check_marker(out:Path, m) -> dict:
     if CONFIG not in m['files'] or set(m['remove']) & set(m['files']): raise bad('does not describe a whole model set')
     new = safe_join(stage, CONFIG) if safe_join(stage, CONFIG).is_file() else safe_join(out, CONFIG)
     listed = set(_load_json(new, 'config.json').get('files', {}))
-    if kept := sorted(set(m['remove']) & listed): raise bad(f"would delete files the new config.json lists ({', '.join(kept[:3])})")
+    if kept := sorted(set(m['remove']) & listed):
+        raise bad(f"would delete files the new config.json lists ({', '.join(kept[:3])})")
     return m
 
 def finish_swap(out, wait:float=60) -> bool:
@@ -77,9 +80,11 @@ def finish_swap(out, wait:float=60) -> bool:
     out = Path(out); marker = out/SWAP_MARKER; deadline = time.monotonic() + wait
     while marker.is_file():
         try: m = _load_json(marker, 'The swap marker')
-        except OSError: raise TransferkitError(f"{marker} is unreadable: delete it and check the model folder") from None
+        except OSError:
+            raise TransferkitError(f"{marker} is unreadable: delete it and check the model folder") from None
         if m.get('pid') != os.getpid() and _alive(m.get('pid')): # another process is swapping right now
-            if time.monotonic() > deadline: raise TransferkitError(f"{out} is being written by process {m.get('pid')}: wait for it to finish")
+            if time.monotonic() > deadline:
+                raise TransferkitError(f"{out} is being written by process {m.get('pid')}: wait for it to finish")
             time.sleep(0.1); continue
         _roll_forward(out, _check_marker(out, m)); return True
     for d in out.glob(f'{STAGING_PREFIX}*') if out.is_dir() else []:
@@ -132,9 +137,12 @@ MAX_CONFIG_BYTES = 4 << 20 # a real config.json is a few kB; a bigger one is ref
 def _load_json(p:Path, what:str) -> dict:
     "The JSON object in the file `p` (no link, at most `MAX_CONFIG_BYTES`), or a one-line error naming `what`"
     confined(p.parent, p.name, what, links=False)
-    if p.stat().st_size > MAX_CONFIG_BYTES: raise TransferkitError(f"{p} is {p.stat().st_size:,} bytes, over the {MAX_CONFIG_BYTES:,} a transferkit file holds: restore it or re-export the model")
+    if p.stat().st_size > MAX_CONFIG_BYTES:
+        raise TransferkitError(f"{p} is {p.stat().st_size:,} bytes, over the {MAX_CONFIG_BYTES:,} a transferkit file "
+                               "holds: restore it or re-export the model")
     try: out = json.loads(p.read_bytes())
-    except (ValueError, UnicodeDecodeError, RecursionError): raise TransferkitError(f"{p} is not valid JSON: restore it or re-export the model") from None
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise TransferkitError(f"{p} is not valid JSON: restore it or re-export the model") from None
     if not isinstance(out, dict): raise TransferkitError(f"{p} is not a JSON object: restore it or re-export the model")
     return out
 
@@ -143,7 +151,8 @@ def read_config(folder) -> dict:
     p = Path(folder)/CONFIG
     if not p.is_file() and not p.is_symlink(): return None
     cfg = _load_json(p, 'config.json')
-    if cfg.get('format') != 'transferkit-model': raise TransferkitError(f"{p} is not a transferkit model config: restore it or re-export the model")
+    if cfg.get('format') != 'transferkit-model':
+        raise TransferkitError(f"{p} is not a transferkit model config: restore it or re-export the model")
     return check_config(cfg, p)
 
 # %% ../nbs/05_modelfolder.ipynb #6ccb08d8
@@ -157,9 +166,11 @@ def _real(v, lo:float, hi:float) -> bool: return isinstance(v, (int, float)) and
 def _head_problem(spec, n:list, depth:int=0) -> str:
     "Why the head `spec` is not one `learner.build_head` may build (None: it is); `n` counts its layers"
     n[0] += 1
-    if not isinstance(spec, dict) or spec.get('type') not in _HEAD_ARGS: return f"a head layer {str(spec)[:60]!r} is not one of {', '.join(_HEAD_ARGS)}"
+    if not isinstance(spec, dict) or spec.get('type') not in _HEAD_ARGS:
+        return f"a head layer {str(spec)[:60]!r} is not one of {', '.join(_HEAD_ARGS)}"
     t, args = spec['type'], {k: v for k, v in spec.items() if k != 'type'}
-    if set(args) != _HEAD_ARGS[t] or depth > 4 or n[0] > _MAX_LAYERS: return f"a {t} layer has settings {sorted(args)} (or the head is too deep or long)"
+    if set(args) != _HEAD_ARGS[t] or depth > 4 or n[0] > _MAX_LAYERS:
+        return f"a {t} layer has settings {sorted(args)} (or the head is too deep or long)"
     ok = {'Sequential': lambda: isinstance(args['layers'], list),
           'Linear': lambda: _whole(args['in_features'], 1, _MAX_WIDTH) and _whole(args['out_features'], 1, _MAX_WIDTH) and isinstance(args['bias'], bool),
           'BatchNorm1d': lambda: _whole(args['num_features'], 1, _MAX_WIDTH) and _real(args['eps'], 0, 1) and args['eps'] > 0
@@ -182,13 +193,16 @@ def check_config(cfg:dict, path='config.json') -> dict:
               'resize_method': lambda v: v in (('squish',) if seg else ('crop', 'squish', 'pad')),
               'mean': lambda v: isinstance(v, list) and len(v) == 3 and all(_real(x, -100, 100) for x in v),
               'std': lambda v: isinstance(v, list) and len(v) == 3 and all(_real(x, 1e-6, 100) for x in v)}
-    if not seg: checks.update(pad_mode=lambda v: v in ('zeros', 'border', 'reflection'), head=lambda v: isinstance(v, dict))
+    if not seg:
+        checks.update(pad_mode=lambda v: v in ('zeros', 'border', 'reflection'), head=lambda v: isinstance(v, dict))
     optional = {'dtype': lambda v: v == 'float32', 'scale': lambda v: v == 255, 'kind': lambda v: v in ('classification', 'segmentation')}
     for k, ok in [*checks.items(), *optional.items()]:
         if (k in checks or k in cfg) and not ok(cfg.get(k)):
             v = repr(cfg.get(k)); v = v if len(v) <= 60 else v[:57] + '...'
-            raise TransferkitError(f"{path}: {k} = {v} is not a value transferkit writes (missing, of the wrong type, or out of range): restore the file or re-export the model")
-    if not seg and (why := _head_problem(cfg['head'], [0])): raise TransferkitError(f"{path}: head: {why}: restore the file or re-export the model")
+            raise TransferkitError(f"{path}: {k} = {v} is not a value transferkit writes (missing, of the wrong type, "
+                                   "or out of range): restore the file or re-export the model")
+    if not seg and (why := _head_problem(cfg['head'], [0])):
+        raise TransferkitError(f"{path}: head: {why}: restore the file or re-export the model")
     return cfg
 
 def check_weights(path) -> None:
@@ -196,12 +210,17 @@ def check_weights(path) -> None:
     path = Path(path)
     with open(path, 'rb') as f:
         head = f.read(8); n = struct.unpack('<Q', head)[0] if len(head) == 8 else -1
-        if not 0 < n <= MAX_CONFIG_BYTES: raise TransferkitError(f"{path} is not a safetensors file (its header length is {n}): restore it or re-export the model")
+        if not 0 < n <= MAX_CONFIG_BYTES:
+            raise TransferkitError(f"{path} is not a safetensors file (its header length is {n}): restore it or "
+                                   "re-export the model")
         try: header = json.loads(f.read(n))
-        except (ValueError, UnicodeDecodeError): raise TransferkitError(f"{path} has no readable safetensors header: restore it or re-export the model") from None
+        except (ValueError, UnicodeDecodeError):
+            raise TransferkitError(f"{path} has no readable safetensors header: restore it or re-export the model") from None
     bad = [f"{k} ({v.get('dtype')})" for k, v in (header.items() if isinstance(header, dict) else []) if k != '__metadata__'
            and not (isinstance(v, dict) and (v.get('dtype') == 'F32' or (v.get('dtype') == 'I64' and k.endswith('num_batches_tracked'))))]
-    if bad or not isinstance(header, dict): raise TransferkitError(f"{path} holds tensors transferkit does not write ({', '.join(bad[:3]) or 'no header'}): float32 only; restore it or re-export the model")
+    if bad or not isinstance(header, dict):
+        raise TransferkitError(f"{path} holds tensors transferkit does not write "
+                               f"({', '.join(bad[:3]) or 'no header'}): float32 only; restore it or re-export the model")
 
 def verify_files(folder, cfg:dict, required=()):
     "Refuse, naming the file, a file in `folder` whose sha256 differs from `cfg`'s record, or a missing one of `required`"
@@ -209,9 +228,13 @@ def verify_files(folder, cfg:dict, required=()):
     for name, digest in cfg.get('files', {}).items():
         p = safe_join(folder, name)
         if not p.is_file():
-            if name in required: raise TransferkitError(f"{name} is missing from {folder} although config.json lists it: restore it or re-export the model")
+            if name in required:
+                raise TransferkitError(f"{name} is missing from {folder} although config.json lists it: restore it or "
+                                       "re-export the model")
             continue
-        if hash_file(p) != digest: raise TransferkitError(f"{name} in {folder} does not match the sha256 in config.json (altered, or left from another export): restore it or re-export the model")
+        if hash_file(p) != digest:
+            raise TransferkitError(f"{name} in {folder} does not match the sha256 in config.json (altered, or left "
+                                   "from another export): restore it or re-export the model")
 
 def open_folder(folder, required=()) -> dict:
     "The checked config of the model folder `folder` (None without one), after finishing an interrupted swap"

@@ -36,7 +36,8 @@ def fastai_resize(img:Image.Image, size, method:str='crop', pad_mode:str='zeros'
     if tl[0] >= 0 or tl[1] >= 0 or br[0] <= w or br[1] <= h:
         img = img.crop((max(tl[0], 0), max(tl[1], 0), min(br[0], w), min(br[1], h)))
     if tl[0] < 0 or tl[1] < 0 or br[0] >= w or br[1] >= h:
-        if pad_mode != 'zeros': raise TransferkitError(f"Padding mode {pad_mode!r} is not reproduced without fastai: only 'zeros'")
+        if pad_mode != 'zeros':
+            raise TransferkitError(f"Padding mode {pad_mode!r} is not reproduced without fastai: only 'zeros'")
         p, f = (max(-tl[0], 0), max(-tl[1], 0)), (max(sz[0] - w + tl[0], 0), max(sz[1] - h + tl[1], 0))
         if any(p) or any(f): img = Image.fromarray(np.pad(np.asarray(img), ((p[1], f[1]), (p[0], f[0]), (0, 0))))
     return img.resize((sw, sh), Image.Resampling.BILINEAR)
@@ -67,19 +68,24 @@ class OnnxModel:
     "The `model.onnx` of a model folder (or the file itself) run by onnxruntime; `vocab` and `cfg` come from its config.json"
     def __init__(self, path, threads:int=None):
         path = Path(path)
-        if not path.exists(): raise TransferkitError(f"No model at {str(path)!r}: give model.onnx or the folder holding it")
+        if not path.exists():
+            raise TransferkitError(f"No model at {str(path)!r}: give model.onnx or the folder holding it")
         folder, onnx = (path, path/ONNX) if path.is_dir() else (path.parent, path)
         cfg = open_folder(folder, required=[onnx.name])
         if cfg is None or onnx.name not in cfg.get('files', {}) or not onnx.is_file():
-            raise TransferkitError(f"{onnx} needs the config.json that `transferkit export-onnx` writes beside it: run `transferkit export-onnx {folder}`")
+            raise TransferkitError(f"{onnx} needs the config.json that `transferkit export-onnx` writes beside it: "
+                                   f"run `transferkit export-onnx {folder}`")
         try: import onnxruntime as ort
-        except ImportError: raise TransferkitError("Running model.onnx needs onnxruntime: pip install 'transferkit[onnx]' (or onnxruntime)") from None
+        except ImportError:
+            raise TransferkitError("Running model.onnx needs onnxruntime: pip install 'transferkit[onnx]' (or "
+                                   "onnxruntime)") from None
         opts = ort.SessionOptions()
         if threads: opts.intra_op_num_threads = threads
         try: self.session = ort.InferenceSession(str(onnx), opts, providers=['CPUExecutionProvider'])
         except Exception as e: # e.g. external data that points outside the folder: onnxruntime refuses in many lines
             why = ' '.join(str(e).split())[:300]
-            raise TransferkitError(f"{onnx} cannot be loaded by onnxruntime ({type(e).__name__}: {why}): re-export it with `transferkit export-onnx {folder}`") from None
+            raise TransferkitError(f"{onnx} cannot be loaded by onnxruntime ({type(e).__name__}: {why}): re-export it "
+                                   f"with `transferkit export-onnx {folder}`") from None
         self.cfg, self.vocab, self.path = cfg, list(cfg['vocab']), onnx
 
     def probs(self, batch:np.ndarray) -> np.ndarray:
@@ -139,7 +145,9 @@ def build_head(spec:dict,
     from torch import nn
     layers = layers or _lean_layers()
     if spec['type'] == 'Sequential': return nn.Sequential(*[build_head(s, layers) for s in spec['layers']])
-    if spec['type'] not in layers: raise TransferkitError(f"config.json names a head layer {spec['type']!r} transferkit does not build: re-export the model")
+    if spec['type'] not in layers:
+        raise TransferkitError(f"config.json names a head layer {spec['type']!r} transferkit does not build: "
+                               "re-export the model")
     return layers[spec['type']](**{k: v for k,v in spec.items() if k != 'type'})
 
 # %% ../nbs/06_predict.ipynb #0d5d57e4
@@ -161,18 +169,23 @@ class TorchModel:
         from safetensors.torch import load_file
         path = Path(path)
         folder, cfg = open_model(path, "give the folder `transferkit train` wrote, or a file in it") # every file config.json lists is checked
-        if (cfg or {}).get('kind') == 'segmentation': raise TransferkitError(f"{folder} holds a segmentation model: use `transferkit predict-seg {folder} FILES --out MASKS_DIR`")
+        if (cfg or {}).get('kind') == 'segmentation':
+            raise TransferkitError(f"{folder} holds a segmentation model: use `transferkit predict-seg {folder} FILES "
+                                   "--out MASKS_DIR`")
         if cfg is None or not (folder/WEIGHTS).is_file() or not (path.is_dir() or path.name in (WEIGHTS, CONFIG, CARD, PICKLE)):
             raise NeedsFastai(f"{path} holds no config.json + model.safetensors: open it with `learner.load_model`")
         if cfg['resize_method'] == 'pad' and cfg['pad_mode'] != 'zeros': # `fastai_resize` pads with zeros only
             raise NeedsFastai(f"{folder} pads with {cfg['pad_mode']!r}: open it with `learner.load_model`")
         arch = getattr(torchvision.models, cfg['arch'], None)
         if arch is None or cfg['arch'] not in torchvision.models.list_models(module=torchvision.models):
-            raise NeedsFastai(f"{cfg['arch']!r} is not a torchvision architecture: open {folder} with `learner.load_model`")
+            raise NeedsFastai(f"{cfg['arch']!r} is not a torchvision architecture: open {folder} with "
+                              "`learner.load_model`")
         kids = list(arch(weights=None).children())
         model = torch.nn.Sequential(torch.nn.Sequential(*kids[:body_cut(cfg['arch'], kids)]), build_head(cfg['head']))
         try: model.load_state_dict(load_file(folder/WEIGHTS))
-        except Exception as e: raise TransferkitError(f"{folder/WEIGHTS} does not fit the network config.json describes ({type(e).__name__}): re-export the model") from None
+        except Exception as e:
+            raise TransferkitError(f"{folder/WEIGHTS} does not fit the network config.json describes "
+                                   f"({type(e).__name__}): re-export the model") from None
         self.device = torch.device(device or ('cuda' if torch.cuda.is_available() else 'cpu'))
         self.model, self.cfg, self.vocab, self.torch = model.to(self.device).eval(), cfg, list(cfg['vocab']), torch
         self.mean, self.std = (torch.tensor(cfg[k], dtype=torch.float32, device=self.device).view(1, -1, 1, 1) for k in ('mean', 'std'))

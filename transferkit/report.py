@@ -96,7 +96,9 @@ def labelled_test_dl(dls, root, files=None, bs:int=64):
     files = image_files(root) if files is None else list(files)
     vocab = [str(v) for v in dls.vocab]
     unknown = sorted({FolderLabel(root)(f) for f in files} - set(vocab))
-    if unknown: raise TransferkitError(f"Label folder(s) {', '.join(unknown)} in {root} are not classes of the model ({', '.join(vocab)}): give folders named after its classes")
+    if unknown:
+        raise TransferkitError(f"Label folder(s) {', '.join(unknown)} in {root} are not classes of the model "
+                               f"({', '.join(vocab)}): give folders named after its classes")
     dl = dls.test_dl(files, with_labels=True, bs=bs, num_workers=0)
     for tl, fn in zip(dl.dataset.tls, (DecodedImages(0), FolderLabel(root))): # the pipelines are lazy: swapping their first step changes every item
         tl.tfms.fs[0] = type(tl.tfms.fs[0])(fn) # wrapped as fastai wraps a function (fastcore's or fasttransform's `Transform`)
@@ -112,7 +114,8 @@ def plot_confusion(cm, classes, path, title='Confusion matrix'):
     ax.imshow(cm, cmap='Blues')
     ax.set_xticks(range(n), classes, rotation=45, ha='right'); ax.set_yticks(range(n), classes)
     for i in range(n):
-        for j in range(n): ax.text(j, i, cm[i,j], ha='center', va='center', color='white' if cm[i,j] > cm.max()/2 else 'black')
+        for j in range(n):
+            ax.text(j, i, cm[i,j], ha='center', va='center', color='white' if cm[i,j] > cm.max()/2 else 'black')
     ax.set_xlabel('predicted'); ax.set_ylabel('actual'); ax.set_title(title)
     fig.tight_layout()
     return save_figure(fig, path)
@@ -123,7 +126,8 @@ def report_markdown(m:dict) -> str:
     lines = [f"# Evaluation\n\nAccuracy **{m['accuracy']:.4f}** on {m['n']} images.\n",
              '| class | precision | recall | f1 | support |', '|---|---|---|---|---|']
     lines += [f"| {c} | {v['precision']:.3f} | {v['recall']:.3f} | {v['f1']:.3f} | {v['support']} |" for c,v in m['per_class'].items()]
-    for k in ('macro', 'weighted'): lines.append(f"| *{k} avg* | {m[k]['precision']:.3f} | {m[k]['recall']:.3f} | {m[k]['f1']:.3f} | {m['n']} |")
+    for k in ('macro', 'weighted'):
+        lines.append(f"| *{k} avg* | {m[k]['precision']:.3f} | {m[k]['recall']:.3f} | {m[k]['f1']:.3f} | {m['n']} |")
     if 'counts' in m:
         lines += ['\n## Images per class\n', '| class | train | valid |', '|---|---|---|']
         lines += [f"| {c} | {m['counts']['train'].get(c,0)} | {m['counts']['valid'].get(c,0)} |" for c in m['classes']]
@@ -147,6 +151,7 @@ def save_report(m:dict, out,
     # without top losses, an older report's files would no longer match this one: they go
     if losses: _write_csv(pd.DataFrame(losses), out/'top_losses.csv', index=False)
     else: (out/'top_losses.csv').unlink(missing_ok=True)
-    if losses and all(r['file'] for r in losses): contact_sheet(losses, out/'top_losses.png', title='Top losses: predicted/actual, loss/probability', root=root)
+    if losses and all(r['file'] for r in losses):
+        contact_sheet(losses, out/'top_losses.png', title='Top losses: predicted/actual, loss/probability', root=root)
     else: (out/'top_losses.png').unlink(missing_ok=True)
     return out/'report.json'

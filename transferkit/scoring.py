@@ -21,7 +21,9 @@ def folder_items(path, valid_pct:float=0.2, seed:int=42) -> pd.DataFrame:
     "file (relative to `path`), label and split of every image under `path`"
     from transferkit.data import split_files
     path = Path(path)
-    if not path.is_dir(): raise TransferkitError(f"Data folder {str(path)!r} does not exist: give a folder with one sub-folder of images per label")
+    if not path.is_dir():
+        raise TransferkitError(f"Data folder {str(path)!r} does not exist: give a folder with one sub-folder of "
+                               "images per label")
     files, splitter = split_files(path, valid_pct, seed)
     valid = set(splitter(files)[1])
     split = ['valid' if i in valid else 'train' for i in range(len(files))]
@@ -60,7 +62,8 @@ _POP = np.array([bin(i).count('1') for i in range(256)], np.uint8)
 
 def dhash(path, size:int=8) -> np.uint64:
     "64-bit difference hash of the image at `path`"
-    with Image.open(path) as im: g = np.asarray(im.convert('L').resize((size+1, size), Image.Resampling.BILINEAR), dtype=np.int16)
+    with Image.open(path) as im:
+        g = np.asarray(im.convert('L').resize((size+1, size), Image.Resampling.BILINEAR), dtype=np.int16)
     return np.packbits((g[:, 1:] > g[:, :-1]).ravel()).view('>u8')[0].astype(np.uint64)
 
 def _hamming(a:np.ndarray, b:np.ndarray) -> np.ndarray:
@@ -103,12 +106,16 @@ def find_suspects(path, # the data folder: one sub-folder of images per label (o
                  ) -> pd.DataFrame:
     "Images under `path` worth a look, most suspect first, scored by `learn` and/or out-of-fold heads on `cache`"
     from transferkit.features import cross_val_probs
-    if learn is None and cache is None: raise TransferkitError("find_suspects needs a learner (learn=, or an exported model) or a feature cache (cache=) to score images")
+    if learn is None and cache is None:
+        raise TransferkitError("find_suspects needs a learner (learn=, or an exported model) or a feature cache "
+                               "(cache=) to score images")
     path = Path(path); items = folder_items(path, valid_pct, seed)
     if not len(items): raise TransferkitError(f"No images under {path}: give a folder of label folders")
     vocab = [str(v) for v in learn.dls.vocab] if learn is not None else sorted(items.label.unique())
     unknown = sorted(set(items.label) - set(vocab))
-    if unknown: raise TransferkitError(f"Label folder(s) {', '.join(unknown)} in {path} are not classes of the model ({', '.join(vocab)}): score with a model trained on these labels")
+    if unknown:
+        raise TransferkitError(f"Label folder(s) {', '.join(unknown)} in {path} are not classes of the model "
+                               f"({', '.join(vocab)}): score with a model trained on these labels")
     y = np.array([vocab.index(l) for l in items.label]); files = [path/f for f in items.file]
     probs = model_probs(learn, files, bs) if learn is not None else None
     X = cache.features(files) if cache is not None else learner_features(learn, files, bs) if out_of_fold else None

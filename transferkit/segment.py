@@ -40,9 +40,13 @@ CODES, IMAGES, MASKS = 'codes.txt', 'images', 'masks'
 def read_codes(data) -> list:
     "The class names in `data/codes.txt`, one a line (line 1 is pixel value 0)"
     p = Path(data)/CODES
-    if not p.is_file(): raise TransferkitError(f"No {CODES} in {data}: write the class names there, one a line (line 1 is pixel value 0)")
+    if not p.is_file():
+        raise TransferkitError(f"No {CODES} in {data}: write the class names there, one a line (line 1 is pixel value "
+                               "0)")
     codes = [l.strip() for l in p.read_text(encoding='utf-8').splitlines() if l.strip()]
-    if len(codes) < 2: raise TransferkitError(f"{p} names {len(codes)} class(es): a segmentation needs at least two (such as background and object), one a line")
+    if len(codes) < 2:
+        raise TransferkitError(f"{p} names {len(codes)} class(es): a segmentation needs at least two (such as "
+                               "background and object), one a line")
     return codes
 
 # %% ../nbs/85_segment.ipynb #9a9d9e85
@@ -51,7 +55,8 @@ def _by_stem(folder, what:str) -> dict:
     out = {}
     for f in sorted(Path(folder).iterdir()) if Path(folder).is_dir() else []:
         if f.name.startswith('.') or f.suffix.lower() not in IMAGE_EXTS or not f.is_file(): continue
-        if f.stem in out: raise TransferkitError(f"{what} {out[f.stem]} and {f} share the stem {f.stem!r}: rename or remove one")
+        if f.stem in out:
+            raise TransferkitError(f"{what} {out[f.stem]} and {f} share the stem {f.stem!r}: rename or remove one")
         out[f.stem] = f
     return out
 
@@ -65,16 +70,22 @@ def _upright_size(f) -> tuple:
 def check_seg_folder(data) -> tuple:
     "`(pairs, codes)`: the (image, mask) files of the segmentation folder `data` and its class names; a `TransferkitError` naming the first bad file"
     data = Path(data); hint = f"give the folder that holds {IMAGES}/, {MASKS}/ and {CODES}"
-    if not data.is_dir(): raise TransferkitError(f"Data folder {str(data)!r} {'is a file' if data.exists() else 'does not exist'}: {hint}")
+    if not data.is_dir():
+        raise TransferkitError(f"Data folder {str(data)!r} {'is a file' if data.exists() else 'does not exist'}: {hint}")
     codes = read_codes(data)
     images, masks = _by_stem(data/IMAGES, 'Images'), _by_stem(data/MASKS, 'Masks')
-    if not images: raise TransferkitError(f"No images ({', '.join(IMAGE_EXTS)}) in {data/IMAGES}: put the images there and their masks in {data/MASKS}")
+    if not images:
+        raise TransferkitError(f"No images ({', '.join(IMAGE_EXTS)}) in {data/IMAGES}: put the images there and their "
+                               f"masks in {data/MASKS}")
     for stem, m in masks.items():
-        if m.suffix.lower() != '.png': raise TransferkitError(f"Mask {m} is not a PNG: save it as {stem}.png (8-bit, one class index a pixel)")
-        if stem not in images: raise TransferkitError(f"Mask {m} has no image {data/IMAGES}/{stem}.*: add the image or remove the mask")
+        if m.suffix.lower() != '.png':
+            raise TransferkitError(f"Mask {m} is not a PNG: save it as {stem}.png (8-bit, one class index a pixel)")
+        if stem not in images:
+            raise TransferkitError(f"Mask {m} has no image {data/IMAGES}/{stem}.*: add the image or remove the mask")
     pairs = []
     for stem, f in images.items():
-        if stem not in masks: raise TransferkitError(f"Image {f} has no mask {data/MASKS}/{stem}.png: add the mask or remove the image")
+        if stem not in masks:
+            raise TransferkitError(f"Image {f} has no mask {data/MASKS}/{stem}.png: add the mask or remove the image")
         pairs.append((f, masks[stem]))
     for f, m in pairs: _check_pair(f, m, len(codes))
     return pairs, codes
@@ -83,14 +94,21 @@ def check_seg_folder(data) -> tuple:
 def _check_pair(f, m, n_codes:int):
     "Refuse the mask `m` of the image `f`: unreadable, not one class index a pixel, not the image's size, or with a value that has no code"
     try: size = _upright_size(f)
-    except Exception as e: raise TransferkitError(f"Image {f} cannot be read ({type(e).__name__}): replace or remove it and its mask") from None
+    except Exception as e:
+        raise TransferkitError(f"Image {f} cannot be read ({type(e).__name__}): replace or remove it and its mask") from None
     try:
         with Image.open(m) as im: mode, msize, px = im.mode, im.size, np.asarray(im) if im.mode in ('L', 'P') else None
-    except Exception as e: raise TransferkitError(f"Mask {m} cannot be read ({type(e).__name__}): save it again as an 8-bit PNG") from None
-    if px is None: raise TransferkitError(f"Mask {m} is mode {mode}: save it as 8-bit grayscale (L) or palette (P) PNG, one class index a pixel")
-    if msize != size: raise TransferkitError(f"Mask {m} is {msize[0]}x{msize[1]} but its image {f} is {size[0]}x{size[1]}: save the mask at the image's size")
+    except Exception as e:
+        raise TransferkitError(f"Mask {m} cannot be read ({type(e).__name__}): save it again as an 8-bit PNG") from None
+    if px is None:
+        raise TransferkitError(f"Mask {m} is mode {mode}: save it as 8-bit grayscale (L) or palette (P) PNG, one "
+                               "class index a pixel")
+    if msize != size:
+        raise TransferkitError(f"Mask {m} is {msize[0]}x{msize[1]} but its image {f} is {size[0]}x{size[1]}: save the "
+                               "mask at the image's size")
     if (v := int(px.max())) >= n_codes:
-        raise TransferkitError(f"Mask {m} has pixel value {v}, which has no code ({CODES} names {n_codes}, values 0-{n_codes-1}): add the class to {CODES} or fix the mask")
+        raise TransferkitError(f"Mask {m} has pixel value {v}, which has no code ({CODES} names {n_codes}, values "
+                               f"0-{n_codes-1}): add the class to {CODES} or fix the mask")
 
 # %% ../nbs/85_segment.ipynb #c012bfee
 SEG_CODES = ['background', 'disc', 'square']
@@ -145,7 +163,8 @@ def _ingest_pair(f, m, dest:Path, size:int) -> str:
     img = read_rgb(f)
     with Image.open(m) as im: mask = Image.fromarray(np.asarray(im)) # class indices as mode L, whatever the palette
     wh = _shrunk(img.size, size)
-    if wh != img.size: img, mask = img.resize(wh, Image.Resampling.BILINEAR), mask.resize(wh, Image.Resampling.NEAREST) # fastai's `Resize` filters
+    if wh != img.size:
+        img, mask = img.resize(wh, Image.Resampling.BILINEAR), mask.resize(wh, Image.Resampling.NEAREST) # fastai's `Resize` filters
     atomic_write(dest/IMAGES/f'{Path(f).stem}.png', _png(img)); atomic_write(dest/MASKS/f'{Path(f).stem}.png', _png(mask))
     return Path(f).stem
 
@@ -192,7 +211,8 @@ def ingest_seg(data, dest, size:int, workers:int=4,
             if p.name not in keep: p.unlink()
     text = ('\n'.join(codes) + '\n').encode()
     if not (dest/CODES).is_file() or (dest/CODES).read_bytes() != text: atomic_write(dest/CODES, text)
-    if progress and not show_bars(): print(f"ingest: {len(pairs)} pair(s) in {dest}, {len(todo)} read now", flush=True) # a line, not bar frames, in a log
+    if progress and not show_bars():
+        print(f"ingest: {len(pairs)} pair(s) in {dest}, {len(todo)} read now", flush=True) # a line, not bar frames, in a log
     return dest
 
 # %% ../nbs/85_segment.ipynb #c0778666
@@ -214,7 +234,9 @@ def get_seg_dls(path, size:int=128, valid_pct:float=0.2, seed:int=42,
     set_seed(seed)
     splitter = RandomSplitter(valid_pct, seed=seed)
     n_train = len(splitter(files)[0])
-    if n_train < 2 or len(files) - n_train < 1: raise TransferkitError(f"{len(files)} image(s) in {path/IMAGES} leave {n_train} to train and {len(files) - n_train} to validate with valid_pct={valid_pct}: add images (at least 3)")
+    if n_train < 2 or len(files) - n_train < 1:
+        raise TransferkitError(f"{len(files)} image(s) in {path/IMAGES} leave {n_train} to train and "
+                               f"{len(files) - n_train} to validate with valid_pct={valid_pct}: add images (at least 3)")
     batch_tfms = one_pass(aug_transforms(**(aug if isinstance(aug, dict) else {}))) if aug else None
     dblock = DataBlock(blocks=(TransformBlock(type_tfms=DecodedImages(), batch_tfms=IntToFloatTensor), MaskBlock(codes)),
                        splitter=splitter, get_y=MaskFile(path/MASKS), item_tfms=Resize(size, method=ResizeMethod.Squish), batch_tfms=batch_tfms)
@@ -230,7 +252,9 @@ def seg_learner(dls, arch:str='resnet18', pretrained:bool=True,
                 fp16:bool=None): # mixed precision (bfloat16 where the GPU has it, else float16); default: on a GPU only
     "fastai's `unet_learner` for `dls` on torchvision's `arch`, its encoder `pretrained` from the torch cache or `weights`"
     fn = get_arch(arch) if isinstance(arch, str) else arch
-    if isinstance(fn, str): raise TransferkitError(f"Segmentation takes a torchvision architecture (resnet18, resnet34, ...); {arch!r} is a timm model")
+    if isinstance(fn, str):
+        raise TransferkitError(f"Segmentation takes a torchvision architecture (resnet18, resnet34, ...); {arch!r} is "
+                               "a timm model")
     path = weights_file(fn.__name__, weights) if pretrained else None
     _add_normalize(dls, pretrained) # as `unet_learner` does: the weights' statistics, none from scratch
     learn = unet_learner(dls, fn, pretrained=False, normalize=False, opt_func=fused_adam, metrics=[DiceMulti()])
@@ -320,11 +344,14 @@ def evaluate_seg(learn, dl=None, worst:int=6) -> dict:
 def seg_report_markdown(m:dict) -> str:
     "The segmentation metrics `m` as a Markdown report"
     f = lambda v: '–' if v is None else f'{v:.3f}'
-    lines = [f"# Segmentation\n\nMean IoU **{f(m['mean_iou'])}**, mean Dice **{f(m['mean_dice'])}**, pixel accuracy {m['pixel_accuracy']:.3f} "
+    lines = [f"# Segmentation\n\nMean IoU **{f(m['mean_iou'])}**, mean Dice **{f(m['mean_dice'])}**, pixel accuracy "
+             f"{m['pixel_accuracy']:.3f} "
              f"on {m['n_images']} images ({m['n_pixels']} pixels).\n", '| class | IoU | Dice | pixels |', '|---|---|---|---|']
     lines += [f"| {c} | {f(v['iou'])} | {f(v['dice'])} | {v['pixels']} |" for c,v in m['per_class'].items()]
     worst = sorted((r for r in m['images'] if r['iou'] is not None), key=lambda r: r['iou'])[:10]
-    if worst: lines += ['\n## Worst images (see worst_cases.png)\n', '| file | IoU |', '|---|---|'] + [f"| {r['file']} | {r['iou']:.3f} |" for r in worst]
+    if worst:
+        lines += ['\n## Worst images (see worst_cases.png)\n', '| file | IoU |', '|---|---|'] + [f"| {r['file']} | "
+                                                                                                 f"{r['iou']:.3f} |" for r in worst]
     return '\n'.join(lines) + '\n'
 
 def save_seg_report(m:dict, out, root=None) -> Path: # `root`: the folder the file names are made relative to (default `out`)
@@ -371,12 +398,18 @@ def load_seg_model(path, cpu:bool=None) -> SegModel: # default: the GPU when the
     "The segmentation model in the folder `path` (or a file in it), from config.json + model.safetensors: nothing is unpickled"
     from safetensors.torch import load_file
     folder, cfg = open_model(path, "give the folder `transferkit train-seg` wrote", required=[WEIGHTS])
-    if cfg is None or not (folder/WEIGHTS).is_file(): raise TransferkitError(f"{folder} holds no config.json + model.safetensors: give the folder `transferkit train-seg` wrote")
-    if cfg.get('kind') != 'segmentation': raise TransferkitError(f"{folder} holds a classifier, not a segmentation model: use `transferkit predict {folder} FILES`")
+    if cfg is None or not (folder/WEIGHTS).is_file():
+        raise TransferkitError(f"{folder} holds no config.json + model.safetensors: give the folder `transferkit "
+                               "train-seg` wrote")
+    if cfg.get('kind') != 'segmentation':
+        raise TransferkitError(f"{folder} holds a classifier, not a segmentation model: use `transferkit predict "
+                               f"{folder} FILES`")
     device = torch.device('cpu') if (cpu if cpu is not None else not torch.cuda.is_available()) else default_device()
     model = create_unet_model(get_arch(cfg['arch']), cfg['n_out'], (cfg['height'], cfg['width']), pretrained=False)
     try: model.load_state_dict(load_file(folder/WEIGHTS))
-    except Exception as e: raise TransferkitError(f"{folder/WEIGHTS} does not fit the U-Net config.json describes ({type(e).__name__}): re-export the model") from None
+    except Exception as e:
+        raise TransferkitError(f"{folder/WEIGHTS} does not fit the U-Net config.json describes ({type(e).__name__}): "
+                               "re-export the model") from None
     return SegModel(model.to(device).eval(), cfg, device)
 
 # %% ../nbs/85_segment.ipynb #2ce571ff
@@ -392,7 +425,9 @@ def predict_seg(model, paths, out, bs:int=8) -> list:
     m = model if isinstance(model, SegModel) else load_seg_model(model)
     files, out, seen = collect_images(paths), Path(out), {}
     for f in files:
-        if f.stem in seen: raise TransferkitError(f"{seen[f.stem]} and {f} would both write {out/(f.stem + '.png')}: predict them into different --out folders")
+        if f.stem in seen:
+            raise TransferkitError(f"{seen[f.stem]} and {f} would both write {out/(f.stem + '.png')}: predict them "
+                                   "into different --out folders")
         seen[f.stem] = f
     rows = []
     for s in range(0, len(files), bs):
@@ -413,7 +448,9 @@ SEG_FOLDERS = DataFolder(lambda data, valid_pct: check_seg_folder(data),
                          lambda data_dir, size, valid_pct, seed, bs, aug, **_: get_seg_dls(data_dir, size=size, valid_pct=valid_pct, seed=seed, bs=bs, aug=aug))
 
 def _torchvision_only(checked, fn):
-    if isinstance(fn, str): raise TransferkitError(f"Segmentation takes a torchvision architecture (resnet18, resnet34, ...); {fn!r} is a timm model")
+    if isinstance(fn, str):
+        raise TransferkitError(f"Segmentation takes a torchvision architecture (resnet18, resnet34, ...); {fn!r} is a "
+                               "timm model")
 
 _NOT_SEG = ['resize_method', 'find_lr', 'balance', 'resident', 'resize_at_ingest', 'prepared', 'plain'] # classifier settings a U-Net does not take
 

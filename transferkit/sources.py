@@ -57,7 +57,9 @@ def get_source(uri, **kwargs) -> Source:
     m = re.match(r'^([A-Za-z][A-Za-z0-9+.-]+):(?://)?(.*)$', str(uri))
     if not m: return SOURCES['file'].from_uri(str(uri), **kwargs)
     proto, rest = m.group(1).lower(), m.group(2)
-    if proto not in SOURCES: raise TransferkitError(f"No source for {proto}: in {uri!r}: use one of {', '.join(s+':' for s in sorted(SOURCES))} or a folder path")
+    if proto not in SOURCES:
+        raise TransferkitError(f"No source for {proto}: in {uri!r}: use one of "
+                               f"{', '.join(s+':' for s in sorted(SOURCES))} or a folder path")
     return SOURCES[proto].from_uri(rest, **kwargs)
 
 # %% ../nbs/02_sources.ipynb #b1d0c002
@@ -69,19 +71,25 @@ class LabelBins:
         for part in spec.split(','):
             m = re.fullmatch(r'\s*(-?[\d.]+)\s*-\s*(-?[\d.]+)\s*:(.*)', part)
             try: lo, hi = float(m.group(1)), float(m.group(2))
-            except (AttributeError, ValueError): raise TransferkitError(f"Label bins {spec!r}: {part.strip()!r} is not LO-HI:LABEL: {fix}") from None
-            if lo > hi: raise TransferkitError(f"Label bins {spec!r}: {part.strip()!r} runs from high to low: give the lower end first")
+            except (AttributeError, ValueError):
+                raise TransferkitError(f"Label bins {spec!r}: {part.strip()!r} is not LO-HI:LABEL: {fix}") from None
+            if lo > hi:
+                raise TransferkitError(f"Label bins {spec!r}: {part.strip()!r} runs from high to low: give the lower "
+                                       "end first")
             self.bins.append((lo, hi, check_label(m.group(3))))
         for (_, hi, a), (lo, _, b) in zip(*[sorted(self.bins)[i:] for i in (0, 1)]):
-            if lo <= hi: raise TransferkitError(f"Label bins {spec!r}: {a} and {b} overlap: {fix}, each number in one range")
+            if lo <= hi:
+                raise TransferkitError(f"Label bins {spec!r}: {a} and {b} overlap: {fix}, each number in one range")
 
     def __call__(self, row) -> str:
         "The label of `row`'s number; a `TransferkitError` for a value that is no number or in no bin"
         text = row[self.col]
         try: v = float(text)
         except (TypeError, ValueError): v = math.nan
-        if v != v: raise TransferkitError(f"{self.col} is missing" if text != text else f"{self.col} {text!r} is not a number")
-        if (label := next((l for lo,hi,l in self.bins if lo <= v <= hi), None)) is None: raise TransferkitError(f"{self.col} {text} is outside every bin of {self.spec!r}")
+        if v != v:
+            raise TransferkitError(f"{self.col} is missing" if text != text else f"{self.col} {text!r} is not a number")
+        if (label := next((l for lo,hi,l in self.bins if lo <= v <= hi), None)) is None:
+            raise TransferkitError(f"{self.col} {text} is outside every bin of {self.spec!r}")
         return label
 
     @property
@@ -93,16 +101,25 @@ def read_index(index, path_col:str, label_col:str=None,
     "`(path_or_key, label)` pairs from a CSV index, labels from `label_col` or `label_fn(row)`; every row without a label refused in one error"
     import pandas as pd
     df = index if isinstance(index, pd.DataFrame) else pd.read_csv(index)
-    if path_col not in df.columns: raise TransferkitError(f"Index has no column {path_col!r} (columns: {', '.join(map(str, df.columns))}): pass the column that holds the paths or keys")
+    if path_col not in df.columns:
+        raise TransferkitError(f"Index has no column {path_col!r} (columns: {', '.join(map(str, df.columns))}): pass "
+                               "the column that holds the paths or keys")
     if label_fn is None:
-        if label_col not in df.columns: raise TransferkitError(f"Index has no column {label_col!r} (columns: {', '.join(map(str, df.columns))}): pass the label column or a label function")
+        if label_col not in df.columns:
+            raise TransferkitError(f"Index has no column {label_col!r} (columns: {', '.join(map(str, df.columns))}): "
+                                   "pass the label column or a label function")
         label_fn = lambda row: row[label_col]
-    if isinstance(label_fn, LabelBins) and label_fn.col not in df.columns: raise TransferkitError(f"Index has no column {label_fn.col!r} to bin (columns: {', '.join(map(str, df.columns))}): pass the column of the numbers")
+    if isinstance(label_fn, LabelBins) and label_fn.col not in df.columns:
+        raise TransferkitError(f"Index has no column {label_fn.col!r} to bin (columns: "
+                               f"{', '.join(map(str, df.columns))}): pass the column of the numbers")
     pairs, bad = [], []
     for n, (_, row) in enumerate(df.iterrows(), 1):
         try: pairs.append((str(row[path_col]), str(label_fn(row))))
         except TransferkitError as e: bad.append(f"row {n} ({row[path_col]}): {e}")
-    if bad: raise TransferkitError(f"{len(bad)} index row(s) have no label: {'; '.join(bad[:3])}{'; …' if len(bad) > 3 else ''}: fix those rows or give bins that hold them")
+    if bad:
+        raise TransferkitError(f"{len(bad)} index row(s) have no label: "
+                               f"{'; '.join(bad[:3])}{'; …' if len(bad) > 3 else ''}: fix those rows or give bins "
+                               "that hold them")
     return pairs
 
 # %% ../nbs/02_sources.ipynb #b7bda3a6
@@ -113,7 +130,9 @@ class LocalSource(Source):
     def __init__(self, path, index=None, path_col:str='path', label_col:str='label', label_fn=None, link:bool=False):
         self.path, self.link = Path(path).expanduser(), link
         self.index, self.path_col, self.label_col, self.label_fn = index, path_col, label_col, label_fn
-        if not self.path.exists(): raise TransferkitError(f"Folder {str(self.path)!r} does not exist: give the folder that holds one sub-folder per label")
+        if not self.path.exists():
+            raise TransferkitError(f"Folder {str(self.path)!r} does not exist: give the folder that holds one "
+                                   "sub-folder per label")
 
     def items(self, skip=None): # a folder inside `path` to leave out (the fetch destination)
         if self.index is not None:
@@ -124,12 +143,15 @@ class LocalSource(Source):
             inside = Path(skip).resolve().relative_to(self.path.resolve()).parts
             files = [f for f in files if f.relative_to(self.path).parts[:len(inside)] != inside]
         loose = [f for f in files if f.parent == self.path]
-        if loose: raise TransferkitError(f"{len(loose)} image(s) lie directly in {self.path} (e.g. {loose[0].name}): put each image in a folder named after its label")
+        if loose:
+            raise TransferkitError(f"{len(loose)} image(s) lie directly in {self.path} (e.g. {loose[0].name}): put "
+                                   "each image in a folder named after its label")
         warn_nested(files, self.path)
         items = [Item(str(f), *reversed(folder_label(f, self.path))) for f in files]
         for label in sorted({it.label for it in items}): # refused before any work, in one line
             try: check_label(label)
-            except TransferkitError as e: raise TransferkitError(f"Folder {str(self.path/label)!r} cannot be a label folder: {e}") from None
+            except TransferkitError as e:
+                raise TransferkitError(f"Folder {str(self.path/label)!r} cannot be a label folder: {e}") from None
         return items
 
     def read(self, item): return Path(item.origin).read_bytes()
@@ -140,7 +162,8 @@ class LocalSource(Source):
 
 
     def fetch(self, dest, **kwargs):
-        if Path(dest).resolve() == self.path.resolve(): raise TransferkitError(f"Destination {dest} is the source folder itself: fetch into a new folder")
+        if Path(dest).resolve() == self.path.resolve():
+            raise TransferkitError(f"Destination {dest} is the source folder itself: fetch into a new folder")
         return self.ingest_items(self.items(skip=dest), dest, link=self.link, **kwargs)
 
 # %% ../nbs/02_sources.ipynb #0123799a
@@ -152,7 +175,8 @@ def _ddgs_class():
     try: from ddgs import DDGS
     except ImportError:
         try: from duckduckgo_search import DDGS
-        except ImportError: raise TransferkitError("DuckDuckGo search needs the `ddgs` package: pip install ddgs") from None
+        except ImportError:
+            raise TransferkitError("DuckDuckGo search needs the `ddgs` package: pip install ddgs") from None
     return DDGS
 
 def ddg_search(query:str, max_results:int=30, safesearch:str='on') -> list:
@@ -160,8 +184,10 @@ def ddg_search(query:str, max_results:int=30, safesearch:str='on') -> list:
     DDGS = _ddgs_class()
     try: results = DDGS().images(query, max_results=max_results, safesearch=safesearch)
     except Exception as e:
-        if 'ratelimit' in type(e).__name__.lower() or '202' in str(e) or '429' in str(e): raise RateLimited(str(e)) from e
-        raise TransferkitError(f"DuckDuckGo search for {query!r} failed ({type(e).__name__}: {e}): check the connection and try again") from e
+        if 'ratelimit' in type(e).__name__.lower() or '202' in str(e) or '429' in str(e):
+            raise RateLimited(str(e)) from e
+        raise TransferkitError(f"DuckDuckGo search for {query!r} failed ({type(e).__name__}: {e}): check the "
+                               "connection and try again") from e
     return [r['image'] for r in results if r.get('image')]
 
 # %% ../nbs/02_sources.ipynb #38318d31
@@ -175,7 +201,8 @@ class DDGSource(Source):
                  timeout:float=10., retries:int=2, search_retries:int=3, search_backoff:float=5., max_bytes:int=MAX_BYTES):
         labels = [labels] if isinstance(labels, str) else list(labels or queries or [])
         self.labels = [check_label(l) for l in labels]
-        if not self.labels: raise TransferkitError("DuckDuckGo source has no labels: give them as ddg:label1,label2 or --labels")
+        if not self.labels:
+            raise TransferkitError("DuckDuckGo source has no labels: give them as ddg:label1,label2 or --labels")
         queries = queries or {}
         self.queries = {l: ([queries[l]] if isinstance(queries.get(l), str) else list(queries.get(l) or [l])) for l in self.labels}
         self.max_per_label, self.safesearch = max_per_label, safesearch
@@ -194,7 +221,9 @@ class DDGSource(Source):
             try: return list(self.search(query, n))[:n]
             except RateLimited:
                 if attempt == self.search_retries:
-                    raise TransferkitError(f"DuckDuckGo rate-limited the search for label {label!r} ({query!r}); what was fetched so far is kept: wait a few minutes and run the same command again to resume") from None
+                    raise TransferkitError(f"DuckDuckGo rate-limited the search for label {label!r} ({query!r}); what "
+                                           "was fetched so far is kept: wait a few minutes and run the same command "
+                                           "again to resume") from None
                 time.sleep(self.search_backoff * 2**attempt)
 
     def urls(self, label) -> list:
@@ -271,7 +300,9 @@ class S3Source(Source):
         prefix = f'{self.prefix}/' if self.prefix else ''
         pages = self.client.get_paginator('list_objects_v2').paginate(Bucket=self.bucket, Prefix=prefix)
         try: return [o['Key'] for page in pages for o in page.get('Contents', [])]
-        except Exception as e: raise TransferkitError(f"Cannot list s3://{self.bucket}/{prefix} ({e}): check the bucket name, credentials (or anonymous=True) and endpoint_url") from None
+        except Exception as e:
+            raise TransferkitError(f"Cannot list s3://{self.bucket}/{prefix} ({e}): check the bucket name, "
+                                   "credentials (or anonymous=True) and endpoint_url") from None
 
     def _index_frame(self):
         import pandas as pd
@@ -294,7 +325,8 @@ class S3Source(Source):
     def _get(self, key):
         try:
             obj = self.client.get_object(Bucket=self.bucket, Key=key)
-            if obj.get('ContentLength', 0) > self.max_bytes: raise FetchError(f'too large (over {self.max_bytes:,} bytes)')
+            if obj.get('ContentLength', 0) > self.max_bytes:
+                raise FetchError(f'too large (over {self.max_bytes:,} bytes)')
             return obj['Body'].read()
         except FetchError: raise
         except Exception as e: raise _s3_error(e, key) from None

@@ -155,7 +155,8 @@ def one_pass(tfms:list) -> list:
         if isinstance(t, AffineCoordTfm) and not isinstance(t, OnePassAffine):
             return OnePassAffine(aff_fs=t.aff_fs, coord_fs=t.coord_fs, size=t.size, mode=t.mode, pad_mode=t.pad_mode,
                                  mode_mask=t.mode_mask, align_corners=t.align_corners)
-        if isinstance(t, LightingTfm) and not isinstance(t, OnePassLighting) and t.space_fn == TensorImage.lighting: return OnePassLighting(t.fs, p=t.p)
+        if isinstance(t, LightingTfm) and not isinstance(t, OnePassLighting) and t.space_fn == TensorImage.lighting:
+            return OnePassLighting(t.fs, p=t.p)
         return t
     return [lean(t) for t in tfms]
 
@@ -232,7 +233,8 @@ class ImageStore:
             (w, h), pad = _train_shape(w, h, self.size, self.method)
             w, h = (w, h + 2*pad) if w >= h else (w + 2*pad, h)
             return max(w, h), int(w > h)
-        with ThreadPoolExecutor(self.workers) as ex: return np.array(list(ex.map(probe, self.files)), dtype=np.int64).reshape(-1, 2)
+        with ThreadPoolExecutor(self.workers) as ex:
+            return np.array(list(ex.map(probe, self.files)), dtype=np.int64).reshape(-1, 2)
 
     def nbytes(self) -> int: return int(self.layout()[:,0].sum()) * self.size * 3
 
@@ -255,7 +257,8 @@ class ImageStore:
             out = np.lib.format.open_memmap(tmp, mode='w+', dtype=np.uint8, shape=(int(n.sum()), self.size, 3))
             def fill(i):
                 a = self._decode(self.files[i])
-                if a.shape != (n[i], self.size, 3): raise TransferkitError(f"{self.files[i]} changed while it was read: run again")
+                if a.shape != (n[i], self.size, 3):
+                    raise TransferkitError(f"{self.files[i]} changed while it was read: run again")
                 out[starts[i]:starts[i]+n[i]] = a
             with ThreadPoolExecutor(self.workers) as ex: list(ex.map(fill, range(len(self.files))))
             out.flush(); del out
@@ -320,7 +323,8 @@ def free_memory(device) -> int:
     device = torch.device(device)
     if device.type == 'cuda': return torch.cuda.mem_get_info(device)[0]
     try:
-        with open('/proc/meminfo') as f: return int(next(l for l in f if l.startswith('MemAvailable:')).split()[1]) * 1024
+        with open('/proc/meminfo') as f:
+            return int(next(l for l in f if l.startswith('MemAvailable:')).split()[1]) * 1024
     except (OSError, StopIteration, ValueError):
         try: return os.sysconf('SC_AVPHYS_PAGES') * os.sysconf('SC_PAGE_SIZE')
         except (ValueError, AttributeError, OSError): return 2**30 # no way to ask: assume 1 GiB
@@ -331,7 +335,8 @@ RESIDENT_CACHE = '.resident'
 def _square_resize(dls):
     "The `Resize` of `dls` if they load images and labels through one square `Resize` that `ImageStore` reproduces, else None"
     rs = [t for t in dls.valid.after_item.fs if isinstance(t, Resize)]
-    if len(rs) != 1 or rs[0].size[0] != rs[0].size[1] or (rs[0].method == ResizeMethod.Pad and rs[0].pad_mode != PadMode.Zeros): return None
+    if len(rs) != 1 or rs[0].size[0] != rs[0].size[1] or (rs[0].method == ResizeMethod.Pad and rs[0].pad_mode != PadMode.Zeros):
+        return None
     return rs[0] if all(isinstance(dl.dataset, Datasets) and len(dl.dataset.tls) == 2 for dl in dls.loaders) else None
 
 def _resident_dl(dl, store:ImageStore, files:list, device) -> ResidentDL:
@@ -406,7 +411,9 @@ def bf16_wanted(bf16:bool=None) -> bool|None:
     if bf16 is not None: return bool(bf16)
     env = os.environ.get('TRANSFERKIT_BF16', '').strip()
     if env in ('', 'auto'): return None
-    if env not in ('0', '1'): raise TransferkitError(f"TRANSFERKIT_BF16={env!r}: use 0 (never bfloat16), 1 (always) or leave it unset (the default: float32 on the CPU, bfloat16 where a GPU has it)")
+    if env not in ('0', '1'):
+        raise TransferkitError(f"TRANSFERKIT_BF16={env!r}: use 0 (never bfloat16), 1 (always) or leave it unset (the "
+                               "default: float32 on the CPU, bfloat16 where a GPU has it)")
     return env == '1'
 
 # %% ../nbs/08_speed.ipynb #390d6ad1

@@ -68,10 +68,13 @@ def _scoring_bar(learn):
 KEEP, DELETE = ('keep', ''), ('delete', '') # dropdown values; a relabel is ('relabel', label)
 ORDERS = {'label issue': 'most suspect first (issue score)', 'loss': 'highest loss first (fastai)'} # order value: its text
 
-_LEGEND = ("<b>issue score</b> from −1 to 2: how far the likeliest other class is ahead of the image's label in the model's probabilities "
+_LEGEND = ("<b>issue score</b> from −1 to 2: how far the likeliest other class is ahead of the image's label in the "
+           "model's probabilities "
            "(−1: sure of the label; above 0: another class is likelier), plus 1 when it is flagged as a label issue. "
-           "<b>loss</b>: −log of the probability of the label (0: the model agrees; above 2: it finds the label unlikely). "
-           "<b>Order</b>: most suspect first sorts by issue score, so flagged images lead; highest loss first is fastai's order. "
+           "<b>loss</b>: −log of the probability of the label (0: the model agrees; above 2: it finds the label "
+           "unlikely). "
+           "<b>Order</b>: most suspect first sorts by issue score, so flagged images lead; highest loss first is "
+           "fastai's order. "
            "Relabelled images are not re-scored: they move to the end, marked. Click an image to enlarge it.")
 
 _CSS = """<style>
@@ -176,15 +179,18 @@ class Cleaner:
         mark, badge = {'delete': (' tk-delete', 'Delete'), 'relabel': (' tk-relabel', f'→ {new}')}.get(act, ('', ''))
         e, stale = html.escape, not badge and file in self._stale
         badge = f'<span class="tk-badge">{e(badge)}</span>' if badge else '<span class="tk-badge tk-stale">changed</span>' if stale else ''
-        return (f'<label class="tk-thumb{mark}" style="height:{self.height}px" title="click to enlarge"><input type="checkbox" class="tk-zoom">'
+        return (f'<label class="tk-thumb{mark}" style="height:{self.height}px" title="click to enlarge"><input '
+                'type="checkbox" class="tk-zoom">'
                 f'<img src="{uri}" width="{w}" height="{h}" alt="{e(file)}">{badge}'
-                f'<span class="tk-big" title="click to close"><img src="{big}" width="{bw}" height="{bh}" alt="{e(file)} enlarged"><span>{e(file)}</span></span></label>')
+                f'<span class="tk-big" title="click to close"><img src="{big}" width="{bw}" height="{bh}" '
+                f'alt="{e(file)} enlarged"><span>{e(file)}</span></span></label>')
 
     def _caption(self, r) -> str:
         "The words under an image: name, label and split, prediction, scores (or that it changed) and reasons"
         e = lambda v: html.escape(str(v))
         head = f'<b>{e(Path(r.file).name)}</b> · <b>{e(r.label)}</b> · {e(r.split)}<br>predicted <b>{e(r.predicted)}</b> {r.probability:.2f}'
-        if r.changed: return f'<div class="tk-caption">{head}<br><span class="tk-changed">changed ({e(r.changed)}), not re-scored</span></div>'
+        if r.changed:
+            return f'<div class="tk-caption">{head}<br><span class="tk-changed">changed ({e(r.changed)}), not re-scored</span></div>'
         reason = f'<br><span class="tk-reason">{e(r.reason)}</span>' if r.reason else ''
         return f'<div class="tk-caption">{head}<br>issue score {_num(r.issue_score)} · loss {_num(max(r.loss, 0))}{reason}</div>'
 
@@ -213,14 +219,16 @@ class Cleaner:
     def _describe(self) -> str:
         "The status line for the view on show"
         here = sum(f in self.decisions for f, _ in self.cells)
-        return (f'{self.dd_label.value or "all classes"} · {self.dd_split.value or "both splits"}: {self._n} image(s), page {self.page+1} of {self._pages}, '
+        return (f'{self.dd_label.value or "all classes"} · {self.dd_split.value or "both splits"}: {self._n} '
+                f'image(s), page {self.page+1} of {self._pages}, '
                 f'{ORDERS[self.dd_order.value]} · {len(self.decisions)} change(s) pending, {here} on this page')
 
     def _pending_html(self) -> str:
         "The pending decisions, each with its file's class"
         if not self.decisions: return 'No changes pending: choose Delete or another label under an image.'
         labels, e = self.table.set_index('file').label, html.escape
-        items = ''.join(f'<li><b>{e(str(labels.get(f, "?")))}</b> · {e(f)} → {"Delete" if a == "delete" else e(new)}</li>' for f, (a, new) in self.decisions.items())
+        items = ''.join(f'<li><b>{e(str(labels.get(f, "?")))}</b> · {e(f)} → '
+                        f'{"Delete" if a == "delete" else e(new)}</li>' for f, (a, new) in self.decisions.items())
         return f'<b>{len(self.decisions)} change(s) pending</b> (Apply carries them out):<ul>{items}</ul>'
 
     def _refresh(self, message:str=None):
@@ -270,7 +278,8 @@ class Cleaner:
         n, d = len(moves), int((moves.action == 'delete').sum())
         renamed = [f'{m.src} → {m.dst}' for m in moves.itertuples() if Path(m.src).name != Path(m.dst).name]
         clash = (f" {len(renamed)} renamed, as the name was taken: {', '.join(renamed[:3])}" + (f' and {len(renamed) - 3} more' if len(renamed) > 3 else '') + '.') if renamed else ''
-        self._refresh(f"Applied {n} change{'s' * (n != 1)}: {d} to the trash ({CLEAN_DIR}/trash), {n - d} relabelled (not re-scored: marked, at the end).{clash} Undo puts them back.")
+        self._refresh(f"Applied {n} change{'s' * (n != 1)}: {d} to the trash ({CLEAN_DIR}/trash), {n - d} relabelled "
+                      f"(not re-scored: marked, at the end).{clash} Undo puts them back.")
         return moves
 
     def undo(self) -> pd.DataFrame:
