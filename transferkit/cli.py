@@ -426,7 +426,7 @@ def _write_rows(rows:list, dest=None):
          description='Predict labels for image files and folders with a model folder (model.safetensors + '
                      'config.json; export.pkl only with --trust-pickle) or with model.onnx and onnxruntime alone.',
          **_MODEL, **_FILES, **opts(None, csv=Opt(_output_file, help='write the predictions here instead of to stdout')),
-         **opts('predict.predict_torch', bs=Opt(_count, help='images a batch')), **_TRUST)
+         **opts('predict.predict_torch', bs=_count), **_TRUST)
 def _predict(a):
     model = Path(a.model)
     if model.suffix == '.onnx' or (model.is_dir() and (model/'model.onnx').is_file() and not _has_torch()):
