@@ -454,7 +454,7 @@ def _said_rows(rows:list, dest=None):
                                         'folders', check=_check_evaluate,
          **_MODEL, **opts(None, data=Opt(_data_folder, 'data_dir', help='the labelled images: one sub-folder per label'),
                           out=Opt(_output_folder, help='folder for report.json/.md and the confusion matrix')),
-         **opts('report.labelled_test_dl', bs=Opt(_count, help='images a batch')), **_TRUST)
+         **opts('report.labelled_test_dl', bs=_count), **_TRUST)
 def _evaluate(a):
     from transferkit.learner import load_model
     from transferkit.report import evaluate_learner, save_report, report_markdown, labelled_test_dl
