@@ -75,7 +75,9 @@ def _check_marker(out:Path, m) -> dict:
         raise bad(f"would delete files the new config.json lists ({', '.join(kept[:3])})")
     return m
 
-def finish_swap(out, wait:float=60) -> bool:
+def finish_swap(out, # the model folder
+                wait:float=60, # seconds to wait for another live process's swap to end before refusing
+               ) -> bool:
     "Finish a swap a killed process left in `out` (roll forward) and drop dead staging folders; True if there was one"
     out = Path(out); marker = out/SWAP_MARKER; deadline = time.monotonic() + wait
     while marker.is_file():
@@ -92,12 +94,16 @@ def finish_swap(out, wait:float=60) -> bool:
     return False
 
 # %% ../nbs/05_modelfolder.ipynb #510170b8
-def listed_files(folder) -> list:
+def listed_files(folder, # a model folder
+                ) -> list:
     "The files the `config.json` in `folder` lists (empty without a readable one)"
     try: return list(json.loads((Path(folder)/CONFIG).read_text()).get('files', {}))
     except (OSError, ValueError, AttributeError): return []
 
-def commit_swap(out, stage, replace:bool=True):
+def commit_swap(out, # the model folder
+                stage, # the staging folder inside `out` holding the new set
+                replace:bool=True, # also remove the previous set's files the new one lacks
+               ):
     "Swap the files in `stage` into `out` as one set; `replace`: also remove the previous set's files the new one lacks"
     out, stage = Path(out), Path(stage)
     files = sorted(p.relative_to(stage).as_posix() for p in stage.rglob('*') if p.is_file())
@@ -110,7 +116,9 @@ def commit_swap(out, stage, replace:bool=True):
     _roll_forward(out, m)
 
 @contextmanager
-def swap_folder(out, replace:bool=True):
+def swap_folder(out, # the model folder (created if missing)
+                replace:bool=True, # the staged files are the whole new set: remove the old set's other files
+               ):
     "A staging folder inside `out`; what is written there replaces `out`'s model files as one set when the block ends without error"
     out = Path(out).resolve(); out.mkdir(parents=True, exist_ok=True)
     finish_swap(out)
@@ -146,7 +154,8 @@ def _load_json(p:Path, what:str) -> dict:
     if not isinstance(out, dict): raise TransferkitError(f"{p} is not a JSON object: restore it or re-export the model")
     return out
 
-def read_config(folder) -> dict:
+def read_config(folder, # a model folder
+               ) -> dict:
     "The checked `config.json` of the model folder `folder` (`check_config`), or None when there is none"
     p = Path(folder)/CONFIG
     if not p.is_file() and not p.is_symlink(): return None
@@ -181,7 +190,9 @@ def _head_problem(spec, n:list, depth:int=0) -> str:
     if not ok: return f"a {t} layer has out-of-range settings {args if t != 'Sequential' else ''}"
     if t == 'Sequential': return next(filter(None, (_head_problem(s, n, depth + 1) for s in args['layers'])), None)
 
-def check_config(cfg:dict, path='config.json') -> dict:
+def check_config(cfg:dict, # a parsed config.json
+                 path='config.json', # the file it came from, named in the error
+                ) -> dict:
     "`cfg` when every value a loader uses is of the type and in the range transferkit writes; else a one-line error naming the key"
     seg = cfg.get('kind') == 'segmentation'
     names = 'codes' if seg else 'vocab'
@@ -205,7 +216,8 @@ def check_config(cfg:dict, path='config.json') -> dict:
         raise TransferkitError(f"{path}: head: {why}: restore the file or re-export the model")
     return cfg
 
-def check_weights(path) -> None:
+def check_weights(path, # a model.safetensors file
+                 ) -> None:
     "Refuse a `model.safetensors` whose header (read alone, bounded) holds other than float32 tensors (and BatchNorm's int64 counters)"
     path = Path(path)
     with open(path, 'rb') as f:
@@ -222,7 +234,10 @@ def check_weights(path) -> None:
         raise TransferkitError(f"{path} holds tensors transferkit does not write "
                                f"({', '.join(bad[:3]) or 'no header'}): float32 only; restore it or re-export the model")
 
-def verify_files(folder, cfg:dict, required=()):
+def verify_files(folder, # the model folder
+                 cfg:dict, # its config: `files` maps each file name to its sha256
+                 required=(), # files that must be there
+                ):
     "Refuse, naming the file, a file in `folder` whose sha256 differs from `cfg`'s record, or a missing one of `required`"
     folder = Path(folder)
     for name, digest in cfg.get('files', {}).items():
@@ -236,7 +251,9 @@ def verify_files(folder, cfg:dict, required=()):
             raise TransferkitError(f"{name} in {folder} does not match the sha256 in config.json (altered, or left "
                                    "from another export): restore it or re-export the model")
 
-def open_folder(folder, required=()) -> dict:
+def open_folder(folder, # a model folder
+                required=(), # files that must be there (`verify_files`)
+               ) -> dict:
     "The checked config of the model folder `folder` (None without one), after finishing an interrupted swap"
     folder = Path(folder)
     try: finish_swap(folder)
