@@ -30,8 +30,10 @@ MAX_PIXELS = 40_000_000 # a 40-megapixel photo; anything bigger is refused befor
 MAX_BYTES = 30_000_000
 
 # %% ../nbs/01_ingest.ipynb #56b4d381
-def open_image(fh, max_pixels:int=MAX_PIXELS) -> Image.Image:
-    "The image in the binary file `fh`, opened but not decoded, once its first bytes and header pass; else `BadImage` saying why (PIL's own errors pass through)"
+def open_image(fh, # a binary file object, at the image's first byte
+               max_pixels:int=MAX_PIXELS, # larger images are refused as decompression bombs
+              ) -> Image.Image:
+    "The image in `fh`, opened not decoded, once its first bytes and header pass; else `BadImage` saying why"
     head = fh.read(512)
     if not head: raise BadImage('empty file (0 bytes)')
     if head[:200].lstrip()[:14].lower().startswith((b'<!doctype', b'<html', b'<?xml', b'<head')):
@@ -43,8 +45,9 @@ def open_image(fh, max_pixels:int=MAX_PIXELS) -> Image.Image:
     if w*h > max_pixels: raise BadImage(f'{w}x{h} is over the limit of {max_pixels:,} pixels')
     return img
 
-def decode_image(data:bytes, max_pixels:int=MAX_PIXELS,
-                 draft:tuple=None # (w, h) the image will be shrunk to: a JPEG is then decoded at a reduced scale, never smaller
+def decode_image(data:bytes, # an image file's bytes
+                 max_pixels:int=MAX_PIXELS, # larger images are refused as decompression bombs
+                 draft:tuple=None, # (w, h) the image will be shrunk to: a JPEG is then decoded at a reduced scale
                 ) -> Image.Image:
     "Fully decoded image from `data`, or `BadImage` saying why not"
     try:
@@ -73,7 +76,8 @@ def _scaled_gray(img) -> Image.Image:
     else: a = (a - lo)*(255/(hi - lo)) if hi > lo else np.zeros_like(a)
     return Image.fromarray(np.rint(a).clip(0, 255).astype(np.uint8), 'L')
 
-def to_rgb(img:Image.Image) -> Image.Image:
+def to_rgb(img:Image.Image, # a decoded PIL image of any mode
+          ) -> Image.Image:
     "`img` in 8-bit RGB: higher bit depths scaled (never clipped), any transparency composited over white"
     if img.mode in ('I', 'F') or img.mode.startswith('I;16'): img = _scaled_gray(img)
     if img.mode in ('RGBA', 'LA', 'PA', 'RGBa', 'La') or 'transparency' in img.info:
@@ -104,10 +108,12 @@ def _draft_size(data, max_side, short_side,
 
 LOSSY_FORMATS = ('JPEG', 'MPO', 'WEBP') # stored as JPEG when changed (a fetch's `max_side`); every other format as PNG
 
-def prepare_image(data:bytes,
-                  max_side:int=None, # a fetch's shrink: longer side at most this, Lanczos, lossy sources re-encoded as JPEG
-                  short_side:int=None, # the training copy's shrink: shorter side this, as fastai's `Resize` resamples, lossless
-                  max_pixels:int=MAX_PIXELS, quality:int=90):
+def prepare_image(data:bytes, # an image file's bytes
+                  max_side:int=None, # a fetch's shrink: longer side at most this, Lanczos, lossy re-encoded as JPEG
+                  short_side:int=None, # the training copy's shrink: shorter side this, as fastai resamples, lossless
+                  max_pixels:int=MAX_PIXELS, # larger images are refused as decompression bombs
+                  quality:int=90, # the JPEG quality of a re-encoded lossy image
+                 ):
     "`(bytes, extension, (w,h))` of `data` verified, upright, 8-bit RGB and shrunk as asked"
     # the training copy must hold what fastai's `Resize` makes from the original: a JPEG drafted at >= 2x the target
     # (DCT scaling, then bilinear: within 0.2/255 of bilinear from the full decode), resampled bilinear, stored as PNG
@@ -128,7 +134,9 @@ def prepare_image(data:bytes,
     return buf.getvalue(), ext, out.size
 
 # %% ../nbs/01_ingest.ipynb #03052085
-def read_rgb(path, max_pixels:int=MAX_PIXELS) -> Image.Image:
+def read_rgb(path, # an image file
+             max_pixels:int=MAX_PIXELS, # larger images are refused as decompression bombs
+            ) -> Image.Image:
     "The image file at `path` as `prepare_image` sees it: verified, upright (EXIF) and in 8-bit RGB by `to_rgb`"
     img = decode_image(Path(path).read_bytes(), max_pixels)
     if img.getexif().get(0x0112, 1) != 1: img = ImageOps.exif_transpose(img)
@@ -137,10 +145,18 @@ def read_rgb(path, max_pixels:int=MAX_PIXELS) -> Image.Image:
 # %% ../nbs/01_ingest.ipynb #5952a95d
 class FetchError(TransferkitError):
     "Reading one item failed; `transient` says whether trying again may help"
-    def __init__(self, msg, transient=False): super().__init__(msg); self.transient = transient
+    def __init__(self, msg, # what went wrong, in one line
+                 transient=False): # a timeout or server error: trying again may help
+        super().__init__(msg)
+        self.transient = transient
 
 # %% ../nbs/01_ingest.ipynb #bc0a98fe
-def with_retries(fn, retries:int=2, backoff:float=0.5, max_backoff:float=8., sleep=time.sleep):
+def with_retries(fn, # called without arguments
+                 retries:int=2, # tries after the first
+                 backoff:float=0.5, # seconds before the first retry, doubled each time
+                 max_backoff:float=8., # the longest wait between tries, in seconds
+                 sleep=time.sleep, # how to wait (a test passes a fake)
+                ):
     "Call `fn`, retrying transient `FetchError`s up to `retries` times with exponential backoff"
     for attempt in range(retries+1):
         try: return fn()
@@ -152,7 +168,11 @@ def with_retries(fn, retries:int=2, backoff:float=0.5, max_backoff:float=8., sle
 TRANSIENT_STATUS = (408, 425, 429, 500, 502, 503, 504)
 USER_AGENT = 'Mozilla/5.0 (X11; Linux x86_64) transferkit'
 
-def http_get(url:str, session:requests.Session=None, timeout:float=10., max_bytes:int=MAX_BYTES) -> bytes:
+def http_get(url:str, # the http(s) URL to read
+             session:requests.Session=None, # a session to reuse connections; None: a plain request
+             timeout:float=10., # seconds for the whole download
+             max_bytes:int=MAX_BYTES, # larger bodies are refused
+            ) -> bytes:
     "Body of `url`, within `timeout` seconds overall and `max_bytes` bytes, or `FetchError`"
     import requests
     deadline = time.monotonic() + timeout
@@ -178,9 +198,9 @@ def http_get(url:str, session:requests.Session=None, timeout:float=10., max_byte
 @dataclass(frozen=True)
 class Item:
     "One image a source offers: `origin` (URL, key or path) and where it goes (`label`, optional `split`)"
-    origin: str
-    label: str
-    split: str = ''
+    origin: str # a URL, a bucket key or a file path
+    label: str # the class the image belongs to: its folder name
+    split: str = '' # 'train' or 'valid' where the source says; '': the split is made later
 
 MANIFEST_COLUMNS = ['source', 'origin', 'label', 'split', 'status', 'reason', 'hash', 'file', 'bytes', 'width', 'height',
                     'stamp'] # size and mtime of a local origin when it was read: a file changed in place is read again
@@ -189,7 +209,8 @@ STATUSES = ('ok', 'duplicate', 'failed', 'removed') # removed: taken out by the 
 # %% ../nbs/01_ingest.ipynb #b08c75c6
 class Manifest:
     "The record of every item fetched into a dataset folder, kept in `manifest.csv` there"
-    def __init__(self, root, name='manifest.csv'):
+    def __init__(self, root, # the dataset folder
+                 name='manifest.csv'): # the file name of the manifest in `root`
         self.root, self.path, self.rows, self.lock = Path(root), Path(root)/name, {}, threading.Lock()
         data = self.path.read_bytes() if self.path.exists() else b''
         torn = bool(data) and not data.endswith(b'\n') # killed while appending: the last line is partial
@@ -201,19 +222,23 @@ class Manifest:
     @staticmethod
     def _key(row): return (row['origin'], row['label'], row.get('split') or '')
 
-    def get(self, item:Item):
+    def get(self, item:Item, # the item to look up
+           ):
         "The row recorded for `item`, if any"
         return self.rows.get((item.origin, item.label, item.split))
 
-    def finished(self, item:Item, stamp:str='') -> bool:
-        "Whether `item` needs no more work: saved (and still on disk) or known to duplicate another item, and, given its `stamp`, unchanged since"
+    def finished(self, item:Item, # the item to look up
+                 stamp:str='', # the origin's stamp now (size, mtime); '': not compared
+                ) -> bool:
+        "Whether `item` needs no more work: saved (still on disk) or a known duplicate, and unchanged since (its `stamp`)"
         row = self.get(item)
         if row is None or row['status'] == 'failed': return False
         if row['status'] == 'removed': return True # taken out by the cleaner: not brought back
         if stamp and row.get('stamp') != stamp: return False # changed in place (or read before stamps were kept)
         return row['status'] == 'duplicate' or (self.root/row['file']).exists()
 
-    def record(self, row:dict):
+    def record(self, row:dict, # a manifest row: `MANIFEST_COLUMNS`, missing ones empty
+              ):
         "Add or replace the row for one item, appending it to the file at once"
         row = {c: '' if row.get(c) is None else str(row.get(c)) for c in MANIFEST_COLUMNS}
         with self.lock:
@@ -315,11 +340,14 @@ def _drop_replaced(dest:Path, manifest:Manifest, before:dict):
         if old and old['status'] == 'ok' and old['file'] and old['file'] not in kept:
             confined(dest, old['file'], 'A replaced copy').unlink(missing_ok=True)
 
-def ingest(items, dest, read, source:str='local',
+def ingest(items, # the `Item`s to read
+           dest, # the dataset folder: images go to [split/]label/, the record to manifest.csv
+           read, # `read(item) -> bytes`, raising `FetchError` where it cannot
+           source:str='local', # the source's name, for the manifest's source column
            workers:int=64, # threads reading items at once (mostly waiting on I/O; decoding is bounded apart)
            max_side:int=None, # shrink so the longer side is at most this
            short_side:int=None, # shrink so the shorter side is this
-           max_pixels:int=MAX_PIXELS,
+           max_pixels:int=MAX_PIXELS, # larger images are refused as decompression bombs
            link:bool=False, # hard-link local files that need no change instead of copying them
            progress:bool=True, # a bar on a terminal or in Jupyter (`show_bars`), else one line at the end
            prepared=None, # a `PreparedAhead`: images already decoded and shrunk by a child process, taken where the bytes match
@@ -358,7 +386,8 @@ def ingest(items, dest, read, source:str='local',
     return rows
 
 # %% ../nbs/01_ingest.ipynb #95583e88
-def summarize(rows:pd.DataFrame) -> pd.DataFrame:
+def summarize(rows:pd.DataFrame, # manifest rows, as `ingest` returns them
+             ) -> pd.DataFrame:
     "Per-label counts of ok / duplicate / failed items (and removed, once the cleaner has removed some)"
     import pandas as pd
     cols = [s for s in STATUSES if s != 'removed' or (rows['status'] == 'removed').any()]
@@ -385,15 +414,21 @@ def _prepare_worker():
     os._exit(0)
 
 # %% ../nbs/01_ingest.ipynb #8ba62be6
-def ingest_copy(out, size:int) -> Path:
+def ingest_copy(out, # the training run's output folder
+                size:int, # the image size it trains at
+               ) -> Path:
     "Where a training run that writes to `out` keeps its ingest copy of the data, shrunk to `size`"
     return Path(out)/f'data-{size}px'
 
 class PreparedAhead:
     "`prepare_image` of the image files under `folder`, worked out by a child process while this one does other work; `ingest(prepared=)` takes them"
-    def __init__(self, folder, max_side:int=None, short_side:int=None, max_pixels:int=MAX_PIXELS,
+    def __init__(self, folder, # the folder whose image files are prepared
+                 max_side:int=None, # as `prepare_image`
+                 short_side:int=None, # as `prepare_image`
+                 max_pixels:int=MAX_PIXELS, # as `prepare_image`
                  max_mb:float=256): # results kept at most: past this the child is stopped
-        self.kw, self.max_bytes, self.results, self.nbytes = dict(max_side=max_side, short_side=short_side, max_pixels=max_pixels), max_mb*2**20, {}, 0
+        self.kw = dict(max_side=max_side, short_side=short_side, max_pixels=max_pixels)
+        self.max_bytes, self.results, self.nbytes = max_mb*2**20, {}, 0
         code = 'from transferkit.ingest import _prepare_worker; _prepare_worker()'
         self.proc = subprocess.Popen([sys.executable, '-c', code, json.dumps(dict(folder=str(folder), kw=self.kw))],
                                      stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
@@ -408,7 +443,9 @@ class PreparedAhead:
             self.results[meta['digest']] = (body or None, meta['ext'], tuple(meta['size'])); self.nbytes += bn
         self.proc.kill()
 
-    def get(self, raw:bytes, digest:str, **img_kw):
+    def get(self, raw:bytes, # the file's bytes, as the ingest read them
+            digest:str, # the sha256 of `raw`
+            **img_kw): # the `prepare_image` settings the ingest wants: must be the child's
         "`prepare_image(raw, **img_kw)` if the child has sent it (`digest`: the sha256 of `raw`), else None"
         if img_kw != self.kw or (r := self.results.get(digest)) is None: return None
         return (raw if r[0] is None else r[0]), r[1], r[2]
