@@ -205,10 +205,14 @@ def _target(root:Path, src:Path, new:str) -> Path:
     split, _ = folder_label(src, root)
     return root/split/new if split else root/new
 
-def check_decisions(root, decisions, allow_new_labels:bool=False) -> list:
+def check_decisions(root, # the data folder the decisions' files are relative to
+                    decisions, # a decisions CSV (file, action, new_label), or its rows as a DataFrame or list of dicts
+                    allow_new_labels:bool=False, # let a relabel name a label folder that does not exist yet
+                   ) -> list:
     "`(file, action, new_label)` for each change in `decisions`, or one error listing every bad row"
     root = Path(root).resolve()
-    df = pd.read_csv(decisions, dtype=str, keep_default_na=False) if isinstance(decisions, (str, Path)) else pd.DataFrame(decisions).astype(str)
+    df = (pd.read_csv(decisions, dtype=str, keep_default_na=False) if isinstance(decisions, (str, Path))
+          else pd.DataFrame(decisions).astype(str))
     missing = {'file', 'action'} - set(df.columns)
     if missing:
         raise TransferkitError("Decisions need the columns file and action (and new_label to relabel); missing: "
@@ -224,24 +228,37 @@ def check_decisions(root, decisions, allow_new_labels:bool=False) -> list:
         try:
             p = confined(root, r.file, 'the file', links=False) # an alias folder (`cat2 -> cat`) would move one file twice
         except TransferkitError as e: errors.append(f"{where}: {e}"); continue
-        if CLEAN_DIR in p.relative_to(root).parts: errors.append(f"{where}: the file is in the cleaner's trash; use "
-                                                                 "undo to restore it"); continue
-        if not p.is_file(): errors.append(f"{where}: no such file under {root}"); continue
-        if p in seen: errors.append(f"{where}: the file is named by more than one decision"); continue
+        if CLEAN_DIR in p.relative_to(root).parts:
+            errors.append(f"{where}: the file is in the cleaner's trash; use undo to restore it")
+            continue
+        if not p.is_file():
+            errors.append(f"{where}: no such file under {root}")
+            continue
+        if p in seen:
+            errors.append(f"{where}: the file is named by more than one decision")
+            continue
         seen.add(p)
         if action == 'relabel':
-            try: check_label(new); target = confined(root, _target(root, p, new), f'label folder {new!r}', links=False)
-            except TransferkitError as e: errors.append(f"{where}: {e}"); continue
-            if target.exists() and not target.is_dir(): errors.append(f"{where}: label {new!r} is the name of a file "
-                                                                      f"in {target.parent}: pick another label or "
-                                                                      "move that file"); continue
-            if new not in labels and not allow_new_labels: errors.append(f"{where}: unknown label {new!r} (labels: "
-                                                                         f"{', '.join(sorted(labels))}); pass "
-                                                                         "allow_new_labels to make a new class"); continue
+            try:
+                check_label(new)
+                target = confined(root, _target(root, p, new), f'label folder {new!r}', links=False)
+            except TransferkitError as e:
+                errors.append(f"{where}: {e}")
+                continue
+            if target.exists() and not target.is_dir():
+                errors.append(f"{where}: label {new!r} is the name of a file in {target.parent}: pick another label "
+                              "or move that file")
+                continue
+            if new not in labels and not allow_new_labels:
+                errors.append(f"{where}: unknown label {new!r} (labels: {', '.join(sorted(labels))}); pass "
+                              "allow_new_labels to make a new class")
+                continue
             if p.parent == target: continue # already there: nothing to do
         out.append((p, action, new))
     if errors:
-        raise TransferkitError(f"{len(errors)} bad decision(s), nothing was changed:\n" + '\n'.join(f'  {e}' for e in errors[:20]) + (f'\n  … and {len(errors)-20} more' if len(errors) > 20 else ''))
+        more = f'\n  … and {len(errors)-20} more' if len(errors) > 20 else ''
+        raise TransferkitError(f"{len(errors)} bad decision(s), nothing was changed:\n"
+                               + '\n'.join(f'  {e}' for e in errors[:20]) + more)
     return out
 
 # %% ../nbs/52_journal.ipynb #2df7a9b6
