@@ -26,7 +26,11 @@ def _thumb_uri(path, size:int=160) -> str:
         return 'data:image/jpeg;base64,' + base64.b64encode(b.getvalue()).decode()
     except OSError: return ''
 
-def suspects_html(suspects:pd.DataFrame, root, path, title:str='Suspect images') -> Path:
+def suspects_html(suspects:pd.DataFrame, # `find_suspects`' table: file, label, predicted, probability, reason…
+                  root, # the data folder the files are relative to
+                  path, # the HTML file to write
+                  title:str='Suspect images', # the page's heading
+                 ) -> Path:
     "Write an HTML contact sheet of `suspects` (files relative to `root`) to `path`"
     e = lambda v: html.escape(str(v))
     cards = [f'''<figure><img src="{_thumb_uri(Path(root)/r.file)}" alt="{e(r.file)}"><figcaption><b>{e(r.file)}</b><br>
@@ -40,7 +44,9 @@ loss {r.loss:.2f} · score {r.issue_score:.2f}<br><i>{e(r.reason)}</i></figcapti
     return Path(path)
 
 # %% ../nbs/55_widget.ipynb #68c99e28
-def fit_thumb(path, size:int=128) -> tuple:
+def fit_thumb(path, # an image file
+              size:int=128, # the side of the square the thumbnail fits in, in pixels
+             ) -> tuple:
     "`(data URI, width, height)` of the image at `path` scaled to fit a `size` square: larger ones shrunk smoothly, smaller ones enlarged with NEAREST so their pixels stay crisp"
     try:
         with Image.open(path) as im:
@@ -102,7 +108,9 @@ def _num(v) -> str:
 
 class Cleaner:
     "The cleaner widget: every image (or one class and split), most suspect first, a decision marked on each, the pending ones listed, Apply and Undo"
-    def __init__(self, root, table:pd.DataFrame, labels=None,
+    def __init__(self, root, # the data folder the table's files are relative to
+                 table:pd.DataFrame, # `find_suspects`' table (file, label, split, scores…), most suspect first
+                 labels=None, # the labels a relabel may choose; None: those in `table`
                  page_size:int=24, # images a page
                  height:int=128, # thumbnails are scaled to fit a square this many pixels wide (`fit_thumb`)
                  columns:int=None, # a fixed number of columns; by default as many as fill the width
@@ -169,9 +177,11 @@ class Cleaner:
         key = 'issue_score' if self.dd_order.value == 'label issue' else 'loss'
         return t.assign(_stale=t.changed != '').sort_values(['_stale', key], ascending=[True, False], kind='stable').drop(columns='_stale')
 
-    def options(self, label:str) -> list:
+    def options(self, label:str, # the image's label now
+               ) -> list:
         "The choices under an image labelled `label`: `(text, value)` pairs"
-        return [('Keep', KEEP), ('Delete', DELETE)] + [(l if l not in ('Keep', 'Delete') else f'label {l}', ('relabel', l)) for l in self.labels if l != label]
+        return [('Keep', KEEP), ('Delete', DELETE)] + [(l if l not in ('Keep', 'Delete') else f'label {l}', ('relabel', l))
+                                                       for l in self.labels if l != label]
 
     def _thumb_html(self, file) -> str:
         "The image of `file`, marked with its pending decision (or as changed), enlarged on a click"
