@@ -313,13 +313,16 @@ def _add_option(p, param:str, source, o:Opt):
 TASKS = ['get images', 'train', 'check and clean', 'predict and export', 'try it'] # how `transferkit --help` groups the commands
 COMMANDS = {} # name: what `command` registered
 
-def command(name:str, task:str, # one of `TASKS`
-            help:str, description:str=None,
+def command(name:str, # the subcommand: `transferkit NAME`
+            task:str, # one of `TASKS`
+            help:str, # the line `transferkit --help` shows for it
+            description:str=None, # the text above its options in `transferkit NAME --help`; default: `help`, a sentence
             check=None, # `check(args)` raises `TransferkitError` for a bad combination, before the handler's imports
             **options): # parameter: `(source, Opt)`, from `opts`
     "Register the decorated handler `f(args)` as `transferkit NAME`, with `options` as its arguments"
     def register(f):
-        COMMANDS[name] = dict(task=task, handler=f.__name__, help=help, description=description or help[0].upper() + help[1:] + '.', check=check, options=options)
+        COMMANDS[name] = dict(task=task, handler=f.__name__, help=help,
+                              description=description or help[0].upper() + help[1:] + '.', check=check, options=options)
         return f
     return register
 
@@ -628,7 +631,8 @@ def _one_line_warnings(command:str, show):
         said.add(text); print(f"transferkit {command}: warning: {text}", file=sys.stderr)
     return showwarning
 
-def main(argv=None) -> int:
+def main(argv=None, # the arguments after `transferkit`; None: `sys.argv[1:]`
+        ) -> int:
     "Run the `transferkit` command; the exit code: 0, 2 for a bad argument or input (one line on stderr), 130 when interrupted"
     p = make_parser()
     try:
@@ -658,7 +662,8 @@ def _imported():
     global _gc_paused
     if _gc_paused: _gc_paused = False; gc.freeze(); gc.enable()
 
-def quick_exit(code:int):
+def quick_exit(code:int, # the exit status
+              ):
     "End the process with exit status `code` as the interpreter would, less its teardown of every module's objects"
     import atexit, os, threading
     threading._shutdown() # non-daemon threads joined, as the interpreter does first
