@@ -12,7 +12,9 @@ def _callables(mod):
         obj = getattr(mod, name, None)
         if inspect.isfunction(obj): yield name, obj
         elif inspect.isclass(obj):
-            if obj.__module__ == mod.__name__: yield name, obj
+            # a class counts for its own `__init__` (or dataclass fields), not for one it inherits from a library
+            own = '__init__' in vars(obj) or hasattr(obj, '__dataclass_fields__')
+            if obj.__module__ == mod.__name__ and own: yield name, obj
             for k, v in vars(obj).items():
                 if not k.startswith('_') and inspect.isfunction(v): yield f'{name}.{k}', v
 
