@@ -611,7 +611,7 @@ def _train_seg(a): # train_seg_folder checks the whole folder before any work
          description='Predict a class for every pixel of image files and folders with a model folder `transferkit '
                      'train-seg` wrote (model.safetensors + config.json; nothing is unpickled).',
          **opts(None, model=Opt(_existing(None, 'give the model folder `transferkit train-seg` wrote'), 'model', help='the model folder `transferkit train-seg` wrote')),
-         **_FILES, **opts('segment.predict_seg', out=Opt(_output_folder, help='folder for the masks, <stem>.png each'), bs=Opt(_count, help='images a batch')))
+         **_FILES, **opts('segment.predict_seg', out=_output_folder, bs=_count))
 def _predict_seg(a):
     from transferkit.segment import predict_seg
     _imported()
