@@ -37,6 +37,7 @@ def _torchvision_weights(name):
         raise WeightsUnavailable(f"torchvision has no pretrained weights for {name!r}: "
                                  "pass weights=FILE or pretrained=False") from None
 
+# %% ../nbs/12_weights.ipynb #a1b2c3d4
 def cached_weights_path(name:str, # A torchvision architecture name such as `resnet34`
                        ) -> Path:
     "Where torch's cache keeps the default pretrained weights of `name`"
@@ -85,6 +86,7 @@ def arch_body(arch, # A torchvision model function, such as `torchvision.models.
                                      "give the weights saved from this architecture") from None
     return create_body(model, 3, True, model_meta.get(arch, {}).get('cut'))
 
+# %% ../nbs/12_weights.ipynb #a1b2c3d7
 def load_body_weights(learn, # A fastai `Learner` whose `model[0]` is the body of `arch`
                       arch, # The torchvision model function the body was built from
                       path, # The state-dict file to load
