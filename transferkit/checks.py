@@ -162,6 +162,7 @@ def header_problem(f, # an image file
     except (OSError, SyntaxError, ValueError, EOFError) as e: return f'unreadable ({e})'
     return ''
 
+# %% ../nbs/15_checks.ipynb #c15a0007
 def _bad_images(bad, data) -> str:
     "One line naming the files of `bad` ((file, why) pairs) under `data` (the first five) and the fix"
     names = '; '.join(f'{_relative(f, data)} ({why})' for f, why in bad[:5])
