@@ -17,17 +17,19 @@ __all__ = ['CONFIG', 'WEIGHTS', 'PICKLE', 'CARD', 'STATE_DICT', 'ONNX', 'MODEL_F
            'write_config', 'read_config', 'check_config', 'check_weights', 'verify_files', 'open_folder', 'open_model']
 
 # %% ../nbs/05_modelfolder.ipynb #f7427e33
-CONFIG, WEIGHTS, PICKLE, CARD, STATE_DICT, ONNX = 'config.json', 'model.safetensors', 'export.pkl', 'model_card.json', 'models/model.pth', 'model.onnx'
+CONFIG, WEIGHTS, PICKLE, CARD = 'config.json', 'model.safetensors', 'export.pkl', 'model_card.json'
+STATE_DICT, ONNX = 'models/model.pth', 'model.onnx'
 # every file a transferkit trainer may write into a model folder: a new set replaces all of them
-MODEL_FILES = (PICKLE, WEIGHTS, CONFIG, CARD, STATE_DICT, ONNX, 'training.json', 'loss_curve.png', 'report.json', 'report.md',
-               'confusion_matrix.csv', 'confusion_matrix.png', 'top_losses.csv', 'top_losses.png', 'head_search.csv')
+MODEL_FILES = (PICKLE, WEIGHTS, CONFIG, CARD, STATE_DICT, ONNX, 'training.json', 'loss_curve.png', 'report.json',
+               'report.md', 'confusion_matrix.csv', 'confusion_matrix.png', 'top_losses.csv', 'top_losses.png',
+               'head_search.csv')
 SWAP_MARKER, STAGING_PREFIX = '.tk-swap.json', '.tk-staging-'
 
 # %% ../nbs/05_modelfolder.ipynb #ca4055b5
 _steps = [0]
 
 def fault_point():
-    "Test hook: with TRANSFERKIT_FAULT_EXPORT=N set, SIGKILL this process at the N-th durable step of a model folder swap"
+    "Test hook: with TRANSFERKIT_FAULT_EXPORT=N set, SIGKILL this process at the N-th durable step of a swap"
     n = os.environ.get('TRANSFERKIT_FAULT_EXPORT', '')
     if not n.isdigit(): return
     _steps[0] += 1
@@ -46,7 +48,7 @@ def _alive(pid) -> bool:
 
 # %% ../nbs/05_modelfolder.ipynb #74a2942b
 def _roll_forward(out:Path, m:dict):
-    "Carry out the swap described by marker `m`: rename the staged files into `out`, remove the stale ones, drop the marker"
+    "Carry out the swap marker `m` describes: rename the staged files into `out`, remove stale ones, drop the marker"
     stage = safe_join(out, m['staging'])
     if not stage.name.startswith(STAGING_PREFIX):
         raise TransferkitError(f"{out/SWAP_MARKER} names {m['staging']!r}, not a staging folder: delete the marker")
@@ -60,11 +62,13 @@ def _roll_forward(out:Path, m:dict):
     (out/SWAP_MARKER).unlink(missing_ok=True); _fsync(out); fault_point()
 
 def _check_marker(out:Path, m) -> dict:
-    "The marker `m` a killed swap left in `out`, when finishing it can only complete a set: else a one-line error, nothing touched"
+    "The marker `m` a killed swap left in `out`, when finishing it can only complete a set: else a one-line error"
     bad = lambda why: TransferkitError(f"{out/SWAP_MARKER} {why}: it was not left by an interrupted export (planted, "
                                        "or damaged); delete it and check the model folder")
-    if not (isinstance(m, dict) and isinstance(m.get('pid'), int) and m.get('staging') == f'{STAGING_PREFIX}{m.get("pid")}'
-            and all(isinstance(m.get(k), list) and all(isinstance(n, str) for n in m[k]) for k in ('files', 'remove'))): raise bad('is not a swap record')
+    names_ok = lambda k: isinstance(m.get(k), list) and all(isinstance(n, str) for n in m[k])
+    if not (isinstance(m, dict) and isinstance(m.get('pid'), int)
+            and m.get('staging') == f'{STAGING_PREFIX}{m.get("pid")}' and names_ok('files') and names_ok('remove')):
+        raise bad('is not a swap record')
     stage = safe_join(out, m['staging'])
     missing = [n for n in m['files'] if not (safe_join(stage, n).is_file() or safe_join(out, n).is_file())]
     if missing: raise bad(f"names files that are neither staged nor in place ({', '.join(missing[:3])})")
@@ -119,7 +123,7 @@ def commit_swap(out, # the model folder
 def swap_folder(out, # the model folder (created if missing)
                 replace:bool=True, # the staged files are the whole new set: remove the old set's other files
                ):
-    "A staging folder inside `out`; what is written there replaces `out`'s model files as one set when the block ends without error"
+    "A staging folder inside `out`; what is written there replaces `out`'s model files as one set when the block ends"
     out = Path(out).resolve(); out.mkdir(parents=True, exist_ok=True)
     finish_swap(out)
     stage = out/f'{STAGING_PREFIX}{os.getpid()}'
@@ -131,7 +135,7 @@ def swap_folder(out, # the model folder (created if missing)
 # %% ../nbs/05_modelfolder.ipynb #90c6da02
 def write_config(dest, # the folder (a staging folder of `swap_folder`) whose files config.json lists with their sha256
                  cfg:dict, # what config.json says besides its `files`
-                 keep:bool=False, # also keep the hashes `cfg['files']` holds for files not in `dest` (a partial set, `replace=False`)
+                 keep:bool=False, # keep the hashes `cfg['files']` holds for files not in `dest` (a partial set)
                 ) -> Path:
     "Write `cfg` to `dest/config.json` with the sha256 of every other file under `dest`"
     dest = Path(dest)
@@ -165,12 +169,15 @@ def read_config(folder, # a model folder
     return check_config(cfg, p)
 
 # %% ../nbs/05_modelfolder.ipynb #6ccb08d8
-_HEAD_ARGS = {'Sequential': {'layers'}, 'Linear': {'in_features', 'out_features', 'bias'}, 'BatchNorm1d': {'num_features', 'eps', 'momentum', 'affine'},
-              'Dropout': {'p', 'inplace'}, 'ReLU': {'inplace'}, 'AdaptiveConcatPool2d': {'size'}, 'AdaptiveAvgPool2d': {'output_size'}, 'Flatten': {'full'}}
+_HEAD_ARGS = {'Sequential': {'layers'}, 'Linear': {'in_features', 'out_features', 'bias'},
+              'BatchNorm1d': {'num_features', 'eps', 'momentum', 'affine'}, 'Dropout': {'p', 'inplace'},
+              'ReLU': {'inplace'},
+              'AdaptiveConcatPool2d': {'size'}, 'AdaptiveAvgPool2d': {'output_size'}, 'Flatten': {'full'}}
 _MAX_WIDTH, _MAX_CLASSES, _MAX_LAYERS = 1 << 16, 100_000, 64
 
 def _whole(v, lo:int, hi:int) -> bool: return isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi
-def _real(v, lo:float, hi:float) -> bool: return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and lo <= v <= hi
+def _real(v, lo:float, hi:float) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and lo <= v <= hi
 
 def _head_problem(spec, n:list, depth:int=0) -> str:
     "Why the head `spec` is not one `learner.build_head` may build (None: it is); `n` counts its layers"
@@ -181,24 +188,33 @@ def _head_problem(spec, n:list, depth:int=0) -> str:
     if set(args) != _HEAD_ARGS[t] or depth > 4 or n[0] > _MAX_LAYERS:
         return f"a {t} layer has settings {sorted(args)} (or the head is too deep or long)"
     ok = {'Sequential': lambda: isinstance(args['layers'], list),
-          'Linear': lambda: _whole(args['in_features'], 1, _MAX_WIDTH) and _whole(args['out_features'], 1, _MAX_WIDTH) and isinstance(args['bias'], bool),
-          'BatchNorm1d': lambda: _whole(args['num_features'], 1, _MAX_WIDTH) and _real(args['eps'], 0, 1) and args['eps'] > 0
-                                 and (args['momentum'] is None or _real(args['momentum'], 0, 1)) and isinstance(args['affine'], bool),
-          'Dropout': lambda: _real(args['p'], 0, 1) and isinstance(args['inplace'], bool), 'ReLU': lambda: isinstance(args['inplace'], bool),
-          'AdaptiveConcatPool2d': lambda: args['size'] is None or _whole(args['size'], 1, 64), 'Flatten': lambda: isinstance(args['full'], bool),
-          'AdaptiveAvgPool2d': lambda: _whole(args['output_size'], 1, 64) or (isinstance(args['output_size'], list) and len(args['output_size']) == 2 and all(_whole(v, 1, 64) for v in args['output_size']))}[t]()
+          'Linear': lambda: _whole(args['in_features'], 1, _MAX_WIDTH) and _whole(args['out_features'], 1, _MAX_WIDTH)
+                            and isinstance(args['bias'], bool),
+          'BatchNorm1d': lambda: _whole(args['num_features'], 1, _MAX_WIDTH)
+                                 and _real(args['eps'], 0, 1) and args['eps'] > 0
+                                 and (args['momentum'] is None or _real(args['momentum'], 0, 1))
+                                 and isinstance(args['affine'], bool),
+          'Dropout': lambda: _real(args['p'], 0, 1) and isinstance(args['inplace'], bool),
+          'ReLU': lambda: isinstance(args['inplace'], bool),
+          'AdaptiveConcatPool2d': lambda: args['size'] is None or _whole(args['size'], 1, 64),
+          'Flatten': lambda: isinstance(args['full'], bool),
+          'AdaptiveAvgPool2d': lambda: _whole(args['output_size'], 1, 64)
+                                       or (isinstance(args['output_size'], list) and len(args['output_size']) == 2
+                                           and all(_whole(v, 1, 64) for v in args['output_size']))}[t]()
     if not ok: return f"a {t} layer has out-of-range settings {args if t != 'Sequential' else ''}"
     if t == 'Sequential': return next(filter(None, (_head_problem(s, n, depth + 1) for s in args['layers'])), None)
 
 def check_config(cfg:dict, # a parsed config.json
                  path='config.json', # the file it came from, named in the error
                 ) -> dict:
-    "`cfg` when every value a loader uses is of the type and in the range transferkit writes; else a one-line error naming the key"
+    "`cfg` when every value a loader uses is of the type and range transferkit writes; else an error naming the key"
     seg = cfg.get('kind') == 'segmentation'
     names = 'codes' if seg else 'vocab'
-    checks = {'files': lambda v: isinstance(v, dict) and all(isinstance(k, str) and isinstance(h, str) and len(h) == 64 for k, h in v.items()),
+    checks = {'files': lambda v: isinstance(v, dict) and all(isinstance(k, str) and isinstance(h, str) and len(h) == 64
+                                                             for k, h in v.items()),
               'arch': lambda v: isinstance(v, str) and 0 < len(v) <= 100,
-              names: lambda v: isinstance(v, list) and 1 <= len(v) <= _MAX_CLASSES and all(isinstance(s, str) and 0 < len(s) <= 200 for s in v),
+              names: lambda v: isinstance(v, list) and 1 <= len(v) <= _MAX_CLASSES
+                               and all(isinstance(s, str) and 0 < len(s) <= 200 for s in v),
               'n_out': lambda v: _whole(v, 1, _MAX_CLASSES) and v == len(cfg.get(names) or []),
               'height': lambda v: _whole(v, 8, 4096), 'width': lambda v: _whole(v, 8, 4096),
               'resize_method': lambda v: v in (('squish',) if seg else ('crop', 'squish', 'pad')),
@@ -206,7 +222,8 @@ def check_config(cfg:dict, # a parsed config.json
               'std': lambda v: isinstance(v, list) and len(v) == 3 and all(_real(x, 1e-6, 100) for x in v)}
     if not seg:
         checks.update(pad_mode=lambda v: v in ('zeros', 'border', 'reflection'), head=lambda v: isinstance(v, dict))
-    optional = {'dtype': lambda v: v == 'float32', 'scale': lambda v: v == 255, 'kind': lambda v: v in ('classification', 'segmentation')}
+    optional = {'dtype': lambda v: v == 'float32', 'scale': lambda v: v == 255,
+                'kind': lambda v: v in ('classification', 'segmentation')}
     for k, ok in [*checks.items(), *optional.items()]:
         if (k in checks or k in cfg) and not ok(cfg.get(k)):
             v = repr(cfg.get(k)); v = v if len(v) <= 60 else v[:57] + '...'
@@ -218,7 +235,7 @@ def check_config(cfg:dict, # a parsed config.json
 
 def check_weights(path, # a model.safetensors file
                  ) -> None:
-    "Refuse a `model.safetensors` whose header (read alone, bounded) holds other than float32 tensors (and BatchNorm's int64 counters)"
+    "Refuse a `model.safetensors` whose header holds other than float32 tensors (and BatchNorm's int64 counters)"
     path = Path(path)
     with open(path, 'rb') as f:
         head = f.read(8); n = struct.unpack('<Q', head)[0] if len(head) == 8 else -1
@@ -227,18 +244,22 @@ def check_weights(path, # a model.safetensors file
                                    "re-export the model")
         try: header = json.loads(f.read(n))
         except (ValueError, UnicodeDecodeError):
-            raise TransferkitError(f"{path} has no readable safetensors header: restore it or re-export the model") from None
-    bad = [f"{k} ({v.get('dtype')})" for k, v in (header.items() if isinstance(header, dict) else []) if k != '__metadata__'
-           and not (isinstance(v, dict) and (v.get('dtype') == 'F32' or (v.get('dtype') == 'I64' and k.endswith('num_batches_tracked'))))]
+            raise TransferkitError(f"{path} has no readable safetensors header: restore it or re-export the "
+                                   "model") from None
+    written = lambda k, v: isinstance(v, dict) and (v.get('dtype') == 'F32'
+                                                    or (v.get('dtype') == 'I64' and k.endswith('num_batches_tracked')))
+    bad = [f"{k} ({v.get('dtype')})" for k, v in (header.items() if isinstance(header, dict) else [])
+           if k != '__metadata__' and not written(k, v)]
     if bad or not isinstance(header, dict):
         raise TransferkitError(f"{path} holds tensors transferkit does not write "
-                               f"({', '.join(bad[:3]) or 'no header'}): float32 only; restore it or re-export the model")
+                               f"({', '.join(bad[:3]) or 'no header'}): float32 only; restore it or re-export the "
+                               "model")
 
 def verify_files(folder, # the model folder
                  cfg:dict, # its config: `files` maps each file name to its sha256
                  required=(), # files that must be there
                 ):
-    "Refuse, naming the file, a file in `folder` whose sha256 differs from `cfg`'s record, or a missing one of `required`"
+    "Refuse, naming it, a file in `folder` whose sha256 differs from `cfg`'s record, or a missing one of `required`"
     folder = Path(folder)
     for name, digest in cfg.get('files', {}).items():
         p = safe_join(folder, name)
@@ -268,7 +289,7 @@ def open_model(path, # a model folder, or a file in one
                fix:str, # what to give instead, for the error when `path` does not exist
                required=(), # files that must be there (`verify_files`)
               ) -> tuple:
-    "`(folder, cfg)`: the model folder `path` is or lies in, and its checked `config.json` (`open_folder`; None without one)"
+    "`(folder, cfg)`: the model folder `path` is or lies in, and its checked `config.json` (None without one)"
     path = Path(path)
     if not path.exists(): raise TransferkitError(f"No model at {str(path)!r}: {fix}")
     folder = path if path.is_dir() else path.parent
