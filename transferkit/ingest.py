@@ -95,7 +95,7 @@ def _target_size(size, max_side=None, short_side=None):
 # %% ../nbs/01_ingest.ipynb #9c55e7ef
 def _draft_size(data, max_side, short_side,
                 margin:int=1): # the draft keeps at least `margin` times the target size
-    "The stored (not yet rotated) size an image in `data` will be decoded at for shrinking, when it will be shrunk; else None"
+    "The stored (not yet rotated) size the image in `data` is decoded at to be shrunk; None when it is not shrunk"
     if not (max_side or short_side): return None
     try:
         with Image.open(io.BytesIO(data)) as probe:
@@ -129,8 +129,12 @@ def prepare_image(data:bytes, # an image file's bytes
     size = _target_size(out.size, max_side, short_side)
     if size != out.size: out = out.resize(size, Image.Resampling.BILINEAR if train else Image.Resampling.LANCZOS)
     buf = io.BytesIO()
-    if img.format in LOSSY_FORMATS and not train: out.save(buf, 'JPEG', quality=quality); ext = '.jpg'
-    else: out.save(buf, 'PNG', compress_level=1); ext = '.png' # zlib's fastest level: ~15x faster than the default, ~20% larger
+    if img.format in LOSSY_FORMATS and not train:
+        out.save(buf, 'JPEG', quality=quality)
+        ext = '.jpg'
+    else: # zlib's fastest level: ~15x faster than the default, ~20% larger
+        out.save(buf, 'PNG', compress_level=1)
+        ext = '.png'
     return buf.getvalue(), ext, out.size
 
 # %% ../nbs/01_ingest.ipynb #03052085
@@ -230,7 +234,7 @@ class Manifest:
     def finished(self, item:Item, # the item to look up
                  stamp:str='', # the origin's stamp now (size, mtime); '': not compared
                 ) -> bool:
-        "Whether `item` needs no more work: saved (still on disk) or a known duplicate, and unchanged since (its `stamp`)"
+        "Whether `item` needs no more work: saved (still on disk) or a known duplicate, and unchanged (its `stamp`)"
         row = self.get(item)
         if row is None or row['status'] == 'failed': return False
         if row['status'] == 'removed': return True # taken out by the cleaner: not brought back
@@ -268,13 +272,13 @@ def _place(rel:str) -> tuple:
     return folder_label(rel, '')
 
 class _Store:
-    "Content-hash claims shared by the workers of one ingest, so concurrent duplicates are stored once; keyed by content *and* place (split, label)"
+    "Content-hash claims of an ingest's workers, so concurrent duplicates are stored once; keyed by content and place"
     def __init__(self, rows):
         self.lock = threading.Lock()
         self.files = {(r['hash'], *_place(r['file'])): r['file'] for r in rows if r['status'] == 'ok' and r['hash']}
 
     def claim(self, h, rel):
-        "`None` if the content `h` is new in the folder of `rel` (now claimed for `rel`), else the file there that already holds it"
+        "`None` if the content `h` is new in the folder of `rel` (now claimed for `rel`), else the file holding it"
         with self.lock:
             if (key := (h, *_place(rel))) in self.files: return self.files[key]
             self.files[key] = rel
@@ -290,14 +294,15 @@ def _link_into(src, dest):
     try: os.link(src, tmp); os.replace(tmp, dest)
     finally: tmp.unlink(missing_ok=True)
 
-# decoding takes CPU and memory (up to max_pixels per image): at most one per core at a time, however many threads wait on I/O
+# decoding takes CPU and memory (up to max_pixels per image): at most one per core at a time,
+# however many threads wait on I/O
 _DECODING = threading.BoundedSemaphore(max(2, os.cpu_count() or 2))
 
 def _ingest_one(item, dest, read, store, source, link=False,
                 prepared=None, # a `PreparedAhead`, or None
                 stamp:str='', # the origin's stamp (size, mtime) taken before it is read
                 **img_kw) -> dict:
-    "The manifest row for reading, verifying and storing one item; a `TransferkitError` when the disk cannot take it (full, read-only)"
+    "The manifest row for reading, verifying and storing one item; a `TransferkitError` when the disk cannot take it"
     row = dict(source=source, origin=item.origin, label=item.label, split=item.split, stamp=stamp)
     try:
         folder = safe_join(dest, *([item.split] if item.split else []), check_label(item.label))
@@ -326,11 +331,12 @@ def _ingest_one(item, dest, read, store, source, link=False,
 
 # %% ../nbs/01_ingest.ipynb #3c40bf58
 def _plan_ingest(manifest:Manifest, items:list, stamps:dict) -> tuple:
-    "`(todo, kept)`: the items to read, and the rows of those that are finished, each keyed by its content *and* its place"
+    "`(todo, kept)`: the items to read, and the rows of those that are finished, keyed by content *and* place"
     done = {it: manifest.get(it) for it in items if manifest.finished(it, stamps.get(it, ''))}
     owned = {r['file'] for r in done.values() if r['status'] == 'ok'}
     # a duplicate stands only while the file it points to is kept for an item of this run, in the same place
-    done = {it: r for it, r in done.items() if r['status'] != 'duplicate' or (r['file'] in owned and _place(r['file']) == (it.split, it.label))}
+    done = {it: r for it, r in done.items()
+            if r['status'] != 'duplicate' or (r['file'] in owned and _place(r['file']) == (it.split, it.label))}
     return [it for it in items if it not in done], list(done.values())
 
 def _drop_replaced(dest:Path, manifest:Manifest, before:dict):
@@ -350,8 +356,8 @@ def ingest(items, # the `Item`s to read
            max_pixels:int=MAX_PIXELS, # larger images are refused as decompression bombs
            link:bool=False, # hard-link local files that need no change instead of copying them
            progress:bool=True, # a bar on a terminal or in Jupyter (`show_bars`), else one line at the end
-           prepared=None, # a `PreparedAhead`: images already decoded and shrunk by a child process, taken where the bytes match
-           stamp=None, # `stamp(item) -> str` (size and mtime of a local file): a finished item whose stamp changed is read again
+           prepared=None, # a `PreparedAhead`: images a child process decoded and shrunk, taken where the bytes match
+           stamp=None, # `stamp(item) -> str` (a local file's size and mtime): an item whose stamp changed is read again
           ) -> pd.DataFrame:
     "Read `items` with `read(item) -> bytes` into `dest`, resuming past work; the manifest rows of `items`"
     import pandas as pd
@@ -369,7 +375,8 @@ def ingest(items, # the `Item`s to read
     kw = dict(max_side=max_side, short_side=short_side, max_pixels=max_pixels, link=link, prepared=prepared)
     if todo:
         with ThreadPoolExecutor(max(1, min(workers, len(todo)))) as ex:
-            futs = [ex.submit(_ingest_one, it, dest, read, store, source, stamp=stamps.get(it, ''), **kw) for it in todo]
+            futs = [ex.submit(_ingest_one, it, dest, read, store, source, stamp=stamps.get(it, ''), **kw)
+                    for it in todo]
             try:
                 for fut in bar(as_completed(futs), total=len(futs), show=progress): manifest.record(fut.result())
             except OSError as e:
@@ -382,7 +389,8 @@ def ingest(items, # the `Item`s to read
     df = manifest.frame()
     rows = df[[k in keys for k in zip(df.origin, df.label, df.split)]].reset_index(drop=True)
     if progress and not show_bars():
-        print(f"ingest: {(rows.status == 'ok').sum()} image(s) in {dest}, {len(todo)} read now", flush=True) # a line, not bar frames, in a log
+        # a line, not bar frames, in a log
+        print(f"ingest: {(rows.status == 'ok').sum()} image(s) in {dest}, {len(todo)} read now", flush=True)
     return rows
 
 # %% ../nbs/01_ingest.ipynb #95583e88
@@ -421,7 +429,7 @@ def ingest_copy(out, # the training run's output folder
     return Path(out)/f'data-{size}px'
 
 class PreparedAhead:
-    "`prepare_image` of the image files under `folder`, worked out by a child process while this one does other work; `ingest(prepared=)` takes them"
+    "`prepare_image` of the images under `folder`, made by a child process while this one works, for `ingest`"
     def __init__(self, folder, # the folder whose image files are prepared
                  max_side:int=None, # as `prepare_image`
                  short_side:int=None, # as `prepare_image`
