@@ -32,19 +32,24 @@ def _whole(name, v, lo:int):
     if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
         raise TransferkitError(f"{name}={v!r} must be a whole number of at least {lo}")
 
-def check_settings(size:int=128,
+def check_settings(size:int=128, # side in pixels the images are resized to: a whole number of at least `MIN_SIZE`
                    bs:int=64, # at least 2: a batch of one cannot train BatchNorm layers; None: `auto_batch_size`
-                   valid_pct:float=0.2, resize_method:str='crop', balance:str=None, epochs:int=0,
+                   valid_pct:float=0.2, # fraction of the images held out for validation, between 0 and 1
+                   resize_method:str='crop', # how images reach `size`: 'crop', 'squish' or 'pad' (`resize_tfm`)
+                   balance:str=None, # how classes are balanced: one of `BALANCE_MODES`, or None
+                   epochs:int=0, # epochs the run trains: a whole number, 0 or more
                    k:int=2, # folds of a head search
                    lr:float=2e-3): # peak learning rate
-    "Refuse settings no run can use: `size`, `bs`, `epochs` or `k` out of range, `valid_pct` outside (0, 1), `lr` not above 0, an unknown method, a `TRANSFERKIT_BF16` not 0 or 1"
-    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 < lr < float('inf'): raise TransferkitError(f"lr={lr!r} must be a number above 0, such as 2e-3")
+    "Refuse settings no run can use: out of range, an unknown method, a `TRANSFERKIT_BF16` not 0 or 1"
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 < lr < float('inf'):
+        raise TransferkitError(f"lr={lr!r} must be a number above 0, such as 2e-3")
     for name, v, lo in [('size', size, MIN_SIZE), ('bs', bs, 2), ('epochs', epochs, 0), ('k', k, 2)]:
         if not (name == 'bs' and v is None): _whole(name, v, lo)
     if isinstance(valid_pct, bool) or not isinstance(valid_pct, (int, float)) or not 0 < valid_pct < 1:
         raise TransferkitError(f"valid_pct={valid_pct!r} must be a fraction between 0 and 1, such as 0.2")
     resize_tfm(size, resize_method)
-    if balance is not None and balance not in BALANCE_MODES: raise TransferkitError(f"Balance mode {balance!r} is not one of {', '.join(BALANCE_MODES)}")
+    if balance is not None and balance not in BALANCE_MODES:
+        raise TransferkitError(f"Balance mode {balance!r} is not one of {', '.join(BALANCE_MODES)}")
     bf16_wanted() # the fit reads TRANSFERKIT_BF16 when it starts: a bad value is refused here, before the ingest
 
 # %% ../nbs/15_checks.ipynb #17e52b94
@@ -53,24 +58,37 @@ def _thin_classes(items, valid_pct:float, min_valid:int) -> list:
     labels = sorted({it.label for it in items})
     if {'train', 'valid'} <= {it.split for it in items}: # the valid/ folder is the split
         n = Counter(it.label for it in items if it.split == 'valid')
-        missing, thin = [repr(l) for l in labels if not n[l]], [f'{l!r} ({n[l]})' for l in labels if 0 < n[l] < min_valid]
-        return ([f"Class(es) {', '.join(missing)} have no images in valid/: they are not validated; put some in valid/<label>/"] if missing else []) + \
-               ([f"Class(es) {', '.join(thin)} have fewer than {min_valid} images in valid/: their validation scores are noisy; add images to valid/<label>/"] if thin else [])
+        missing = [repr(l) for l in labels if not n[l]]
+        thin = [f'{l!r} ({n[l]})' for l in labels if 0 < n[l] < min_valid]
+        return ([f"Class(es) {', '.join(missing)} have no images in valid/: they are not validated; "
+                 "put some in valid/<label>/"] if missing else []) + \
+               ([f"Class(es) {', '.join(thin)} have fewer than {min_valid} images in valid/: their validation scores "
+                 "are noisy; add images to valid/<label>/"] if thin else [])
     n = Counter(it.label for it in items)
     thin = [f'{l!r} (~{n[l]*valid_pct:.0f})' for l in labels if n[l]*valid_pct < min_valid]
-    return [f"Class(es) {', '.join(thin)} get fewer than {min_valid} validation images with valid_pct={valid_pct}: their validation scores are noisy or missing; add images or raise valid_pct"] if thin else []
+    return [f"Class(es) {', '.join(thin)} get fewer than {min_valid} validation images with valid_pct={valid_pct}: "
+            "their validation scores are noisy or missing; add images or raise valid_pct"] if thin else []
 
-def check_data_folder(data, valid_pct:float=None, # warn about classes this split validates thinly (None: no warnings)
-                      min_valid:int=5) -> Counter:
-    "Images per label in the label folders of `data`, from the listing alone; a `TransferkitError` for a folder no classifier can learn from"
+def check_data_folder(data, # the folder with one sub-folder of images per label (and optionally train/ and valid/)
+                      valid_pct:float=None, # warn about classes this split validates thinly (None: no warnings)
+                      min_valid:int=5, # fewest validation images per class before a warning
+                     ) -> Counter:
+    "Images per label in `data`, from the listing alone; a `TransferkitError` for a folder no classifier can learn from"
     data = existing_folder(data, 'Data folder', "give the folder that holds one sub-folder of images per label")
     items = LocalSource(data).items()
-    if not items: raise TransferkitError(f"No images ({', '.join(IMAGE_EXTS)}) under {data}: put images in one sub-folder per label")
+    if not items:
+        raise TransferkitError(f"No images ({', '.join(IMAGE_EXTS)}) under {data}: "
+                               "put images in one sub-folder per label")
     counts = Counter(it.label for it in items)
-    if len(counts) < 2: raise TransferkitError(f"Only one class ({next(iter(counts))!r}) under {data}: a classifier needs at least two label folders")
+    if len(counts) < 2:
+        raise TransferkitError(f"Only one class ({next(iter(counts))!r}) under {data}: "
+                               "a classifier needs at least two label folders")
     small = sorted(l for l,n in counts.items() if n < 2)
-    if small: raise TransferkitError(f"Class(es) {', '.join(map(repr, small))} in {data} have fewer than 2 images: add images or remove those folders")
-    for w in (_thin_classes(items, valid_pct, min_valid) if valid_pct is not None else []): warnings.warn(w, stacklevel=2)
+    if small:
+        raise TransferkitError(f"Class(es) {', '.join(map(repr, small))} in {data} have fewer than 2 images: "
+                               "add images or remove those folders")
+    for w in (_thin_classes(items, valid_pct, min_valid) if valid_pct is not None else []):
+        warnings.warn(w, stacklevel=2)
     return counts
 
 # %% ../nbs/15_checks.ipynb #a3891e1e
@@ -79,30 +97,45 @@ def _first_line(e:Exception) -> str:
     msg = str(e).strip()
     return f"{type(e).__name__}: {msg.splitlines()[0]}" if msg else type(e).__name__
 
-def check_model(arch='resnet18', pretrained:bool=True, weights=None,
+def check_model(arch='resnet18', # an architecture name (`get_arch`) or a model function
+                pretrained:bool=True, # the run starts from pretrained weights, which must be found
+                weights=None, # a state-dict file to start from instead of torch's cache
                 epochs:int=None, # epochs the run trains: a warning at 0
                 features:bool=False): # the body feeds a `FeatureCache`, which takes torchvision architectures only
-    "The architecture function for `arch`; a `TransferkitError` for an unknown one, missing pretrained weights or `weights` that do not load into it"
+    "The model function for `arch`; a `TransferkitError` for an unknown one or pretrained weights that do not load"
     fn = get_arch(arch) if isinstance(arch, str) else arch
-    if features and isinstance(fn, str): raise TransferkitError(f"Feature caching needs a torchvision architecture; {arch!r} is a timm model")
-    if weights is not None and not pretrained: warnings.warn(f"weights={str(weights)!r} is ignored: the run trains from scratch (pretrained=False)", stacklevel=2)
-    if epochs == 0: warnings.warn("epochs=0: " + ("only the new head is trained (one epoch, body frozen)" if pretrained else "nothing is trained, the exported model keeps its random weights"), stacklevel=2)
+    if features and isinstance(fn, str):
+        raise TransferkitError(f"Feature caching needs a torchvision architecture; {arch!r} is a timm model")
+    if weights is not None and not pretrained:
+        warnings.warn(f"weights={str(weights)!r} is ignored: the run trains from scratch (pretrained=False)",
+                      stacklevel=2)
+    if epochs == 0:
+        what = ("only the new head is trained (one epoch, body frozen)" if pretrained
+                else "nothing is trained, the exported model keeps its random weights")
+        warnings.warn("epochs=0: " + what, stacklevel=2)
     if pretrained and not isinstance(fn, str):
         path = weights_file(fn.__name__, weights)
         try: arch_body(fn, path)
         except TransferkitError: raise
-        except Exception as e: raise WeightsUnavailable(f"Weights file {str(path)!r} is not a state dict torch can load ({_first_line(e)}): give a file saved by torch.save(model.state_dict(), PATH) from {fn.__name__}") from None
+        except Exception as e:
+            raise WeightsUnavailable(f"Weights file {str(path)!r} is not a state dict torch can load "
+                                     f"({_first_line(e)}): give a file saved by "
+                                     f"torch.save(model.state_dict(), PATH) from {fn.__name__}") from None
     return fn
 
 # %% ../nbs/15_checks.ipynb #3a36f450
-def check_out_folder(out) -> Path:
+def check_out_folder(out, # the folder a run writes to; it need not exist yet
+                    ) -> Path:
     "`out`, or a `TransferkitError` when it is a file or cannot be created or written; nothing is created"
     out = Path(out)
-    if out.exists() and not out.is_dir(): raise TransferkitError(f"Output folder {str(out)!r} is a file: give a folder (it is created if missing)")
+    if out.exists() and not out.is_dir():
+        raise TransferkitError(f"Output folder {str(out)!r} is a file: give a folder (it is created if missing)")
     base = out.absolute()
     while not base.exists() and base != base.parent: base = base.parent
-    if not base.is_dir(): raise TransferkitError(f"Output folder {str(out)!r} cannot be created: {str(base)!r} is a file")
-    if not os.access(base, os.W_OK | os.X_OK): raise TransferkitError(f"Output folder {str(out)!r} cannot be written: {str(base)!r} is not writable")
+    if not base.is_dir():
+        raise TransferkitError(f"Output folder {str(out)!r} cannot be created: {str(base)!r} is a file")
+    if not os.access(base, os.W_OK | os.X_OK):
+        raise TransferkitError(f"Output folder {str(out)!r} cannot be written: {str(base)!r} is not writable")
     return out
 
 # %% ../nbs/15_checks.ipynb #a644aec3
@@ -115,7 +148,9 @@ def checks_first():
     for w in held: warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 # %% ../nbs/15_checks.ipynb #7efb85e3
-def header_problem(f, max_pixels:int=MAX_PIXELS) -> str:
+def header_problem(f, # an image file
+                   max_pixels:int=MAX_PIXELS, # larger images are refused as decompression bombs
+                  ) -> str:
     "Why `f` cannot be used, from its first bytes and image header alone ('' when it may be): no pixels are decoded"
     try:
         with open(f, 'rb') as fh, warnings.catch_warnings():
@@ -127,12 +162,15 @@ def header_problem(f, max_pixels:int=MAX_PIXELS) -> str:
     except (OSError, SyntaxError, ValueError, EOFError) as e: return f'unreadable ({e})'
     return ''
 
+# %% ../nbs/15_checks.ipynb #c15a0007
 def _bad_images(bad, data) -> str:
     "One line naming the files of `bad` ((file, why) pairs) under `data` (the first five) and the fix"
-    names = '; '.join(f'{_relative(f, data)} ({why})' for f, why in bad[:5]) + (f'; and {len(bad) - 5} more' if len(bad) > 5 else '')
+    names = '; '.join(f'{_relative(f, data)} ({why})' for f, why in bad[:5])
+    names += f'; and {len(bad) - 5} more' if len(bad) > 5 else ''
     return f"{len(bad)} unreadable image(s) in {data}: {names}. Remove or replace them and run again"
 
-def check_images(data):
+def check_images(data, # the folder whose image files are checked
+                ):
     "Refuse, before any work, the images under `data` whose header already shows they cannot be read"
     files = image_files(data)
     bad = [(f, why) for f in files if (why := header_problem(f))]

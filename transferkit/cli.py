@@ -18,7 +18,8 @@ __all__ = ['TASKS', 'COMMANDS', 'documented', 'Opt', 'opts', 'command', 'make_pa
 # %% ../nbs/90_cli.ipynb #1e688b55
 class _Parser(argparse.ArgumentParser):
     "An `ArgumentParser` whose errors are one line, `transferkit COMMAND: error: …; see `transferkit COMMAND --help``, exit code 2"
-    def error(self, message): self.exit(2, f"{self.prog}: error: {' '.join(message.split())}; see `{self.prog} --help`\n")
+    def error(self, message): self.exit(2, f"{self.prog}: error: {' '.join(message.split())}; see `{self.prog} "
+                                           "--help`\n")
 
 # %% ../nbs/90_cli.ipynb #37dc19f8
 def _number(cast=int, lo=None, hi=None,
@@ -42,16 +43,19 @@ def _fraction(text):
     "An argparse type: a number strictly between 0 and 1"
     try: v = float(text)
     except ValueError: v = math.nan
-    if not 0 < v < 1: raise argparse.ArgumentTypeError(f"{text!r} is not a fraction between 0 and 1: give one such as 0.2 (20%)")
+    if not 0 < v < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a fraction between 0 and 1: give one such as 0.2 (20%)")
     return v
 
 def _number_list(item, example:str):
     "An argparse type: comma-separated values, each one checked by the argparse type `item`"
     def numbers(text):
         values = [v.strip() for v in text.split(',') if v.strip()]
-        if not values: raise argparse.ArgumentTypeError(f"{text!r} holds no values: give comma-separated values such as {example}")
+        if not values:
+            raise argparse.ArgumentTypeError(f"{text!r} holds no values: give comma-separated values such as {example}")
         try: return [item(v) for v in values]
-        except argparse.ArgumentTypeError as e: raise argparse.ArgumentTypeError(f"{e}, in comma-separated values such as {example}") from None
+        except argparse.ArgumentTypeError as e:
+            raise argparse.ArgumentTypeError(f"{e}, in comma-separated values such as {example}") from None
     numbers.__name__ = 'list'
     return numbers
 
@@ -139,7 +143,8 @@ def _csv(fix:str):
 def _label_query(text):
     "An argparse type: `LABEL=QUERY`, both parts non-empty"
     label, sep, query = text.partition('=')
-    if not (sep and label.strip() and query.strip()): raise argparse.ArgumentTypeError(f"{text!r} must look like LABEL=QUERY, such as cat='tabby cat'")
+    if not (sep and label.strip() and query.strip()):
+        raise argparse.ArgumentTypeError(f"{text!r} must look like LABEL=QUERY, such as cat='tabby cat'")
     return text
 
 def _label_bins(text):
@@ -158,11 +163,14 @@ def _any_image(folder) -> bool:
 
 def _check_data(a):
     "The data folder of `a` holds images"
-    if not _any_image(a.data): raise TransferkitError(f"data_dir {a.data!r} holds no images ({', '.join(IMAGE_EXTS)}): put them in one sub-folder per label")
+    if not _any_image(a.data):
+        raise TransferkitError(f"data_dir {a.data!r} holds no images ({', '.join(IMAGE_EXTS)}): put them in one "
+                               "sub-folder per label")
 
 def _check_clean(a):
     "One mode of `clean`; images to score"
-    if sum([bool(a.apply), a.undo, bool(a.model or a.cache)]) != 1: raise TransferkitError("Give one of: --model/--cache (find suspects), --apply DECISIONS.csv, or --undo")
+    if sum([bool(a.apply), a.undo, bool(a.model or a.cache)]) != 1:
+        raise TransferkitError("Give one of: --model/--cache (find suspects), --apply DECISIONS.csv, or --undo")
     if a.model or a.cache: _check_data(a)
     _not_into_model('--report', a.report)
 
@@ -170,12 +178,14 @@ def _model_folder_of(path) -> Path:
     "The model folder (config.json + model.safetensors, or export.pkl) that `path` is, or lies in; None when there is none"
     p = Path(path).resolve()
     for folder in [p, *p.parents]:
-        if (folder/'config.json').is_file() and (folder/'model.safetensors').is_file() or (folder/'export.pkl').is_file(): return folder
+        if (folder/'config.json').is_file() and (folder/'model.safetensors').is_file() or (folder/'export.pkl').is_file():
+            return folder
 
 def _not_into_model(option:str, path):
     "Refuse an output `path` given with `option` that would land in a model folder: the file would break the folder's sha256 check"
     if path and (m := _model_folder_of(path)):
-        raise TransferkitError(f"{option} {str(path)!r} is inside the model folder {m}: a file written there breaks its sha256 check; write to another folder")
+        raise TransferkitError(f"{option} {str(path)!r} is inside the model folder {m}: a file written there breaks "
+                               "its sha256 check; write to another folder")
 
 def _check_evaluate(a):
     "The data folder holds images; --out is no model folder"
@@ -184,18 +194,28 @@ def _check_evaluate(a):
 def _check_predict(a):
     "A warning when `files` names no image at all; --csv (--out: masks) not into a model folder"
     _not_into_model('--csv', getattr(a, 'csv', None)); _not_into_model('--out', getattr(a, 'out', None))
-    if not any(Path(f).is_file() or _any_image(f) for f in a.files): warnings.warn(f"No images in {', '.join(a.files)}: nothing to predict")
+    if not any(Path(f).is_file() or _any_image(f) for f in a.files):
+        warnings.warn(f"No images in {', '.join(a.files)}: nothing to predict")
 
 def _check_fetch(a):
     "A local SOURCE exists (and holds images, without --index); a local --index is a CSV; --labels and --query only with ddg:, --label-bins only with --index"
     m = re.match(r'^([A-Za-z][A-Za-z0-9+.-]+):(?://)?(.*)$', a.uri) # as `get_source` reads it
     scheme, local = (m.group(1).lower(), m.group(2)) if m else ('file', a.uri)
-    if a.label_bins and not a.index: raise TransferkitError("--label-bins labels the rows of an index: give the CSV with --index (and its rating column with --label-col)")
-    if (a.labels or a.queries) and scheme != 'ddg': raise TransferkitError(f"--labels and --query are for DuckDuckGo sources (ddg:), not {a.uri!r}")
+    if a.label_bins and not a.index:
+        raise TransferkitError("--label-bins labels the rows of an index: give the CSV with --index (and its rating "
+                               "column with --label-col)")
+    if (a.labels or a.queries) and scheme != 'ddg':
+        raise TransferkitError(f"--labels and --query are for DuckDuckGo sources (ddg:), not {a.uri!r}")
     if scheme == 'file':
-        if not Path(local).exists(): raise TransferkitError(f"SOURCE {a.uri!r} does not exist: give the folder that holds one sub-folder of images per label")
-        if not a.index and not Path(local).is_dir(): raise TransferkitError(f"SOURCE {a.uri!r} is a file, not a folder: give a folder of label folders, or a CSV with --index")
-        if not a.index and not _any_image(local): raise TransferkitError(f"SOURCE {a.uri!r} holds no images ({', '.join(IMAGE_EXTS)}): give a folder with one sub-folder of images per label")
+        if not Path(local).exists():
+            raise TransferkitError(f"SOURCE {a.uri!r} does not exist: give the folder that holds one sub-folder of "
+                                   "images per label")
+        if not a.index and not Path(local).is_dir():
+            raise TransferkitError(f"SOURCE {a.uri!r} is a file, not a folder: give a folder of label folders, or a "
+                                   "CSV with --index")
+        if not a.index and not _any_image(local):
+            raise TransferkitError(f"SOURCE {a.uri!r} holds no images ({', '.join(IMAGE_EXTS)}): give a folder with "
+                                   "one sub-folder of images per label")
     if a.index and scheme != 's3': # for S3, an index that is not a local file is a key in the bucket
         try: why = "is not a file" if not Path(a.index).is_file() else _not_csv(Path(a.index))
         except OSError as e: why = f"cannot be read ({e.strerror or e})"
@@ -239,7 +259,8 @@ class _Expression(str): "The source text of a default that is no literal: its va
 
 def _literal(node):
     "The value of a literal default, `dict(k=...)` included; else an `_Expression`"
-    if isinstance(node, ast.Call) and getattr(node.func, 'id', None) == 'dict' and not node.args: return {k.arg: _literal(k.value) for k in node.keywords}
+    if isinstance(node, ast.Call) and getattr(node.func, 'id', None) == 'dict' and not node.args:
+        return {k.arg: _literal(k.value) for k in node.keywords}
     try: return ast.literal_eval(node)
     except ValueError: return _Expression(ast.unparse(node))
 
@@ -274,7 +295,9 @@ def _shown(v) -> str: return ','.join(map(str, v)) if isinstance(v, list) else s
 def _add_option(p, param:str, source, o:Opt):
     "Add `param` to the parser `p`, named, helped and defaulted by `source`'s docments"
     default, doc = documented(source)[param] if source else (None, None)
-    if isinstance(default, _Expression): raise TypeError(f"{source}'s {param} defaults to {default}, no literal: give the option a literal default in the library")
+    if isinstance(default, _Expression):
+        raise TypeError(f"{source}'s {param} defaults to {default}, no literal: give the option a literal default in "
+                        "the library")
     flag = isinstance(default, bool) or o.kw.get('action') == 'store_true'
     names = o.names or [('--no-' if default is True else '--') + param.replace('_', '-')]
     help = o.help.format(doc=doc) if o.help else f'turns off: {doc}' if default is True else doc
@@ -290,13 +313,16 @@ def _add_option(p, param:str, source, o:Opt):
 TASKS = ['get images', 'train', 'check and clean', 'predict and export', 'try it'] # how `transferkit --help` groups the commands
 COMMANDS = {} # name: what `command` registered
 
-def command(name:str, task:str, # one of `TASKS`
-            help:str, description:str=None,
+def command(name:str, # the subcommand: `transferkit NAME`
+            task:str, # one of `TASKS`
+            help:str, # the line `transferkit --help` shows for it
+            description:str=None, # the text above its options in `transferkit NAME --help`; default: `help`, a sentence
             check=None, # `check(args)` raises `TransferkitError` for a bad combination, before the handler's imports
             **options): # parameter: `(source, Opt)`, from `opts`
     "Register the decorated handler `f(args)` as `transferkit NAME`, with `options` as its arguments"
     def register(f):
-        COMMANDS[name] = dict(task=task, handler=f.__name__, help=help, description=description or help[0].upper() + help[1:] + '.', check=check, options=options)
+        COMMANDS[name] = dict(task=task, handler=f.__name__, help=help,
+                              description=description or help[0].upper() + help[1:] + '.', check=check, options=options)
         return f
     return register
 
@@ -311,7 +337,8 @@ def _listing() -> str:
 def make_parser() -> argparse.ArgumentParser:
     "The argument parser of the `transferkit` command; every value is checked as it is parsed"
     p = _Parser(prog='transferkit', formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_listing() + '\n\n`transferkit COMMAND --help` tells more.',
-                description='From labelled images to a trained, exported fastai model: classifiers (train, heads, distill) and U-Net segmentation (train-seg).')
+                description='From labelled images to a trained, exported fastai model: classifiers (train, heads, '
+                            'distill) and U-Net segmentation (train-seg).')
     sub = p.add_subparsers(dest='command', required=True, metavar='COMMAND', help='one of the commands below')
     for name, c in sorted(COMMANDS.items(), key=lambda nc: TASKS.index(nc[1]['task'])):
         s = sub.add_parser(name, description=c['description'])
@@ -331,7 +358,8 @@ _BALANCE = opts(_TRAIN, balance=Opt(choices=['undersample', 'oversample', 'weigh
 _NO_INGEST = opts(_TRAIN, resize_at_ingest=Opt(name='--no-ingest-resize'))
 _TRUST = opts('learner.load_model', trust=Opt(name='--trust-pickle'))
 _ONNX = opts(None, onnx=Opt(help='also write model.onnx (needs onnxruntime), checked against PyTorch', action='store_true'))
-_MODEL = opts(None, model=Opt(_model, 'model', help='the model folder (model.safetensors + config.json), or model.onnx to run with onnxruntime alone'))
+_MODEL = opts(None, model=Opt(_model, 'model', help='the model folder (model.safetensors + config.json), or '
+                                                    'model.onnx to run with onnxruntime alone'))
 _FILES = opts(None, files=Opt(_images, 'files', help='image files or folders of images', nargs='+'))
 
 # %% ../nbs/90_cli.ipynb #73df8e8a
@@ -363,11 +391,13 @@ def _add_onnx(folder, images=None):
 _GRID = 'features.DEFAULT_GRID'
 
 @command('heads', 'train', 'cache body features once, pick a head by k-fold search, export it grafted on the body', check=_check_data,
-         description='Bottlenecking: features of DATA_DIR/<label>/<image> are cached, a grid of heads is cross-validated on them, the best is grafted onto the body and exported.',
+         description='Bottlenecking: features of DATA_DIR/<label>/<image> are cached, a grid of heads is '
+                     'cross-validated on them, the best is grafted onto the body and exported.',
          **_DATA_OUT, **opts('pipeline.search_folder', cache=_output_folder), **_BODY, **_ARCH, **_SPLIT,
          **opts('pipeline.search_folder', bs=_batch, k=Opt(_folds, '--folds'), fine_tune_epochs=_epochs),
          **opts(_GRID, lr=Opt(_number_list(_rate, '1e-3,3e-3'), help='learning rates to try, comma-separated'),
-                hidden=Opt(_number_list(_number(int, 0), '0,256'), help='hidden sizes to try, comma-separated (0: a linear head)')),
+                hidden=Opt(_number_list(_number(int, 0), '0,256'), help='hidden sizes to try, comma-separated (0: a '
+                                                                        'linear head)')),
          **_BALANCE, **_NO_INGEST, **_ONNX)
 def _heads(a):
     with _prepared_ahead(a) as ahead:
@@ -376,7 +406,8 @@ def _heads(a):
         _imported()
         res = search_folder(**_library_kwargs(a, 'pipeline.search_folder', _TRAIN), grid=DEFAULT_GRID | _library_kwargs(a, _GRID), prepared=ahead)
     print(res['table'].head(5).to_string(index=False))
-    print(f"Best head: {res['config']}; {res['record']['images_computed']} image(s) pushed through the body, the rest from the cache")
+    print(f"Best head: {res['config']}; {res['record']['images_computed']} image(s) pushed through the body, the rest "
+          "from the cache")
     print(f"Validation accuracy: {res['accuracy']:.4f} ({', '.join(res['classes'])})")
     print(f"Model: {res['model']}")
     if a.onnx: _add_onnx(Path(res['model']).parent)
@@ -395,9 +426,10 @@ def _write_rows(rows:list, dest=None):
     else: print(buf.getvalue(), end='')
 
 @command('predict', 'predict and export', 'predict image files or folders with a model folder or model.onnx', check=_check_predict,
-         description='Predict labels for image files and folders with a model folder (model.safetensors + config.json; export.pkl only with --trust-pickle) or with model.onnx and onnxruntime alone.',
+         description='Predict labels for image files and folders with a model folder (model.safetensors + '
+                     'config.json; export.pkl only with --trust-pickle) or with model.onnx and onnxruntime alone.',
          **_MODEL, **_FILES, **opts(None, csv=Opt(_output_file, help='write the predictions here instead of to stdout')),
-         **opts('predict.predict_torch', bs=Opt(_count, help='images a batch')), **_TRUST)
+         **opts('predict.predict_torch', bs=_count), **_TRUST)
 def _predict(a):
     model = Path(a.model)
     if model.suffix == '.onnx' or (model.is_dir() and (model/'model.onnx').is_file() and not _has_torch()):
@@ -421,10 +453,11 @@ def _said_rows(rows:list, dest=None):
     _write_rows(rows, dest)
     if n := sum(bool(r['error']) for r in rows): warnings.warn(f"{n} file(s) could not be read (see the error column)")
 
-@command('evaluate', 'check and clean', 'accuracy, precision, recall, F1 and confusion matrix of a model on labelled folders', check=_check_evaluate,
+@command('evaluate', 'check and clean', 'accuracy, precision, recall, F1 and confusion matrix of a model on labelled '
+                                        'folders', check=_check_evaluate,
          **_MODEL, **opts(None, data=Opt(_data_folder, 'data_dir', help='the labelled images: one sub-folder per label'),
                           out=Opt(_output_folder, help='folder for report.json/.md and the confusion matrix')),
-         **opts('report.labelled_test_dl', bs=Opt(_count, help='images a batch')), **_TRUST)
+         **opts('report.labelled_test_dl', bs=_count), **_TRUST)
 def _evaluate(a):
     from transferkit.learner import load_model
     from transferkit.report import evaluate_learner, save_report, report_markdown, labelled_test_dl
@@ -434,11 +467,15 @@ def _evaluate(a):
     print(report_markdown(m), end='')
     if a.out: save_report(m, a.out); print(f'Wrote the report to {a.out}')
 
-@command('clean', 'check and clean', 'find suspect images (label issues, duplicates, leaks); apply decisions safely; undo', check=_check_clean,
-         description='Data QA for DATA_DIR/<label>/<image>. Find suspects with --model and/or --cache; apply a decisions CSV (file, action=keep|delete|relabel, new_label) with --apply; reverse the last apply with --undo. Deleted files go to DATA_DIR/.transferkit/trash; nothing is overwritten.',
+@command('clean', 'check and clean', 'find suspect images (label issues, duplicates, leaks); apply decisions safely; '
+                                     'undo', check=_check_clean,
+         description='Data QA for DATA_DIR/<label>/<image>. Find suspects with --model and/or --cache; apply a '
+                     'decisions CSV (file, action=keep|delete|relabel, new_label) with --apply; reverse the last '
+                     'apply with --undo. Deleted files go to DATA_DIR/.transferkit/trash; nothing is overwritten.',
          **opts(None, data=Opt(_data_folder, 'data_dir', help='the labelled images: one sub-folder per label'),
                 model=Opt(_model, help='the model folder that scores the images'),
-                cache=Opt(_output_folder, help='feature cache folder: out-of-fold scores from heads on cached features (better at label errors)'),
+                cache=Opt(_output_folder, help='feature cache folder: out-of-fold scores from heads on cached '
+                                               'features (better at label errors)'),
                 report=Opt(_output_file, help='suspects CSV to write (an HTML contact sheet goes next to it)'),
                 all=Opt(help='every image in the report, not only those with a reason', action='store_true'),
                 apply=Opt(_csv('give the decisions CSV (the suspects report, filled in)'), metavar='DECISIONS_CSV', help='carry out the decisions in this CSV (the report, filled in)')),
@@ -456,8 +493,11 @@ def _clean(a):
         print(f"Undid {len(moves)} change(s) under {a.data}"); return
     if a.apply:
         moves = journal.apply_decisions(a.data, a.apply, allow_new_labels=a.allow_new_labels)
-        if rec := moves.attrs.get('recovered'): print(f"Rolled back {len(rec)} interrupted change batch(es) first ({', '.join(rec)}): the folder was as before them")
-        print(f"Applied {len(moves)} change(s): {(moves.action == 'delete').sum()} moved to {Path(a.data)/journal.CLEAN_DIR/'trash'}, "
+        if rec := moves.attrs.get('recovered'):
+            print(f"Rolled back {len(rec)} interrupted change batch(es) first ({', '.join(rec)}): the folder was as "
+                  "before them")
+        print(f"Applied {len(moves)} change(s): {(moves.action == 'delete').sum()} moved to "
+              f"{Path(a.data)/journal.CLEAN_DIR/'trash'}, "
               f"{(moves.action == 'relabel').sum()} relabelled; `transferkit clean {a.data} --undo` reverses them"); return
     learn = None
     if a.model: learn = load_model(a.model, trust=a.trust)
@@ -468,20 +508,26 @@ def _clean(a):
         Path(a.report).parent.mkdir(parents=True, exist_ok=True)
         with atomic_open(a.report, 'w', newline='') as f: sus.to_csv(f, index=False)
         sheet = widget.suspects_html(sus, a.data, Path(a.report).with_suffix('.html'))
-        print(f"Wrote {len(sus)} suspect(s) to {a.report} and a contact sheet to {sheet}. Fill in action (keep/delete/relabel) and new_label, then: transferkit clean {a.data} --apply {a.report}")
+        print(f"Wrote {len(sus)} suspect(s) to {a.report} and a contact sheet to {sheet}. Fill in action "
+              f"(keep/delete/relabel) and new_label, then: transferkit clean {a.data} --apply {a.report}")
     else: print(sus.head(20).drop(columns=['action', 'new_label']).to_string(index=False))
 
 _SOURCES = 'sources.S3Source'
 
 @command('fetch', 'get images', 'fill DEST/<label>/ from a folder, DuckDuckGo (ddg:) or S3 (s3://)', check=_check_fetch,
-         description='Fetch images into DEST/<label>/ with a manifest. SOURCE: a folder, ddg:label1,label2 or s3://bucket/prefix. Re-running resumes.',
-         **opts(None, uri=Opt(name='SOURCE', help='a folder of label folders (or of the files a local --index names), ddg:label1,label2 or s3://bucket/prefix')),
+         description='Fetch images into DEST/<label>/ with a manifest. SOURCE: a folder, ddg:label1,label2 or '
+                     's3://bucket/prefix. Re-running resumes.',
+         **opts(None, uri=Opt(name='SOURCE', help='a folder of label folders (or of the files a local --index names), '
+                                                  'ddg:label1,label2 or s3://bucket/prefix')),
          **opts('sources.Source.fetch', dest=Opt(_output_folder, '--dest')),
          **opts(None, labels=Opt(help='comma-separated labels (DuckDuckGo), instead of ddg:label1,label2')),
          **opts('sources.DDGSource', queries=Opt(_label_query, '--query', action='append', metavar='LABEL=QUERY', help='a search query for a label; repeat for more ({doc})'),
                 max_per_label=_count),
          **opts(_SOURCES, index=None, key_col=None, label_col=None),
-         **opts(None, label_bins=Opt(_label_bins, metavar='BINS', help='labels from a numeric --label-col: LO-HI:LABEL ranges, ends included, such as 0-2:low,3-5:high; a row outside every bin is refused')),
+         **opts(None, label_bins=Opt(_label_bins, metavar='BINS', help='labels from a numeric --label-col: '
+                                                                       'LO-HI:LABEL ranges, ends included, such as '
+                                                                       '0-2:low,3-5:high; a row outside every bin is '
+                                                                       'refused')),
          **opts(_SOURCES, endpoint_url=None, anonymous=None), **opts('sources.Source.fetch', max_side=Opt(_size, '--resize'), workers=_count))
 def _fetch(a):
     from transferkit.sources import get_source, LabelBins
@@ -495,9 +541,11 @@ def _fetch(a):
             queries.setdefault(label.strip(), []).append(text.strip())
         kw.update(queries=queries or None, max_per_label=a.max_per_label)
         if a.labels: kw['labels'] = [l.strip() for l in a.labels.split(',') if l.strip()]
-    if a.uri.startswith('s3:'): kw.update(endpoint_url=a.endpoint_url, anonymous=a.anonymous, key_col=a.key_col, label_col=a.label_col)
+    if a.uri.startswith('s3:'):
+        kw.update(endpoint_url=a.endpoint_url, anonymous=a.anonymous, key_col=a.key_col, label_col=a.label_col)
     if a.index: kw['index'] = a.index
-    if a.uri.startswith('file:') or ':' not in a.uri.split('/')[0]: kw.update(path_col=a.key_col if a.key_col != 'key' else 'path', label_col=a.label_col)
+    if a.uri.startswith('file:') or ':' not in a.uri.split('/')[0]:
+        kw.update(path_col=a.key_col if a.key_col != 'key' else 'path', label_col=a.label_col)
     if a.label_bins: kw['label_fn'] = LabelBins(a.label_bins, a.label_col)
     src = get_source(a.uri, **kw)
     rows = src.fetch(a.dest, workers=a.workers, max_side=a.max_side)
@@ -505,7 +553,8 @@ def _fetch(a):
     print(f"{(rows.status == 'ok').sum()} new or kept image(s) in {a.dest}; manifest: {Path(a.dest)/'manifest.csv'}")
 
 @command('export-onnx', 'predict and export', 'add model.onnx (normalisation and softmax inside) to a model folder',
-         description='Write MODEL_DIR/model.onnx: uint8 images (batch, 3, height, width) in, class probabilities out; checked with onnxruntime against PyTorch on real images before it is written.',
+         description='Write MODEL_DIR/model.onnx: uint8 images (batch, 3, height, width) in, class probabilities out; '
+                     'checked with onnxruntime against PyTorch on real images before it is written.',
          **opts(None, model_dir=Opt(_existing('folder', 'give the model folder `transferkit train` wrote'), 'model_dir', help='the model folder `transferkit train` wrote')),
          **opts('export.add_onnx', images=Opt(_images, nargs='+')))
 def _export_onnx(a): _add_onnx(a.model_dir, a.images)
@@ -521,10 +570,14 @@ def _demo(a):
 _DISTILL = 'distill.distill_folder'
 _teacher = _existing('folder', 'give a model folder `transferkit train` wrote')
 
-@command('distill', 'train', 'train a small student on the soft targets of trained teacher models (knowledge distillation)', check=_check_data,
-         description="Knowledge distillation: the student (--student) learns from DATA_DIR/<label>/<image> with Hinton's loss, "
-                     "alpha*T^2*KL(teacher_T || student_T) + (1-alpha)*CE(label), against the teachers' softened probabilities "
-                     "(averaged over several teachers), which are computed once and cached. The student is exported as an ordinary model folder.",
+@command('distill', 'train', 'train a small student on the soft targets of trained teacher models (knowledge '
+                             'distillation)', check=_check_data,
+         description="Knowledge distillation: the student (--student) learns from DATA_DIR/<label>/<image> with "
+                     "Hinton's loss, "
+                     "alpha*T^2*KL(teacher_T || student_T) + (1-alpha)*CE(label), against the teachers' softened "
+                     "probabilities "
+                     "(averaged over several teachers), which are computed once and cached. The student is exported "
+                     "as an ordinary model folder.",
          **_DATA_OUT, **_FIT, **_BODY, **_SPLIT,
          **opts(_DISTILL, teachers=Opt(_teacher, '--teacher', action='append', metavar='MODEL_DIR', help='{doc}; repeat the option for several'),
                 student=Opt(name=['--student', '--arch'], metavar='ARCH'), temperature=_rate, alpha=_number(float, 0, 1), cache=_output_folder, bs=_batch))
@@ -544,7 +597,8 @@ _SEG = 'segment.train_seg_folder'
 _seg_folder = _existing('folder', 'give the folder that holds images/, masks/ and codes.txt')
 
 @command('train-seg', 'train', 'train a U-Net segmentation model on images/, masks/ and codes.txt',
-         description='Train a U-Net (unet_learner) on DATA_DIR/images/<stem>.*, DATA_DIR/masks/<stem>.png (one class index a pixel) and DATA_DIR/codes.txt (class names, one a line).',
+         description='Train a U-Net (unet_learner) on DATA_DIR/images/<stem>.*, DATA_DIR/masks/<stem>.png (one class '
+                     'index a pixel) and DATA_DIR/codes.txt (class names, one a line).',
          **opts(_SEG, data=Opt(_seg_folder, 'data_dir'), out=_output_folder), **_FIT, **_ARCH, **_BODY, **_SPLIT, **opts(_TRAIN, bs=_batch, aug=None))
 def _train_seg(a): # train_seg_folder checks the whole folder before any work
     from transferkit.segment import train_seg_folder
@@ -554,9 +608,10 @@ def _train_seg(a): # train_seg_folder checks the whole folder before any work
     print(f"Model: {res['model']}")
 
 @command('predict-seg', 'predict and export', "write a mask (OUT/<stem>.png, the input's size) for each image", check=_check_predict,
-         description='Predict a class for every pixel of image files and folders with a model folder `transferkit train-seg` wrote (model.safetensors + config.json; nothing is unpickled).',
+         description='Predict a class for every pixel of image files and folders with a model folder `transferkit '
+                     'train-seg` wrote (model.safetensors + config.json; nothing is unpickled).',
          **opts(None, model=Opt(_existing(None, 'give the model folder `transferkit train-seg` wrote'), 'model', help='the model folder `transferkit train-seg` wrote')),
-         **_FILES, **opts('segment.predict_seg', out=Opt(_output_folder, help='folder for the masks, <stem>.png each'), bs=Opt(_count, help='images a batch')))
+         **_FILES, **opts('segment.predict_seg', out=_output_folder, bs=_count))
 def _predict_seg(a):
     from transferkit.segment import predict_seg
     _imported()
@@ -576,7 +631,8 @@ def _one_line_warnings(command:str, show):
         said.add(text); print(f"transferkit {command}: warning: {text}", file=sys.stderr)
     return showwarning
 
-def main(argv=None) -> int:
+def main(argv=None, # the arguments after `transferkit`; None: `sys.argv[1:]`
+        ) -> int:
     "Run the `transferkit` command; the exit code: 0, 2 for a bad argument or input (one line on stderr), 130 when interrupted"
     p = make_parser()
     try:
@@ -592,7 +648,8 @@ def main(argv=None) -> int:
             print(f'transferkit {args.command}: error: {e}', file=sys.stderr); return 2
         except OSError as e: # a full or read-only disk half-way through (what was saved before stays as it was)
             if e.errno not in DISK_ERRNOS: raise
-            print(f'transferkit {args.command}: error: {disk_error(e, Path(e.filename).parent if e.filename else "the output folder")}', file=sys.stderr); return 2
+            print(f'transferkit {args.command}: error: '
+                  f'{disk_error(e, Path(e.filename).parent if e.filename else "the output folder")}', file=sys.stderr); return 2
         except KeyboardInterrupt:
             print('interrupted; run the same command again to resume', file=sys.stderr); return 130
     return 0
@@ -605,7 +662,8 @@ def _imported():
     global _gc_paused
     if _gc_paused: _gc_paused = False; gc.freeze(); gc.enable()
 
-def quick_exit(code:int):
+def quick_exit(code:int, # the exit status
+              ):
     "End the process with exit status `code` as the interpreter would, less its teardown of every module's objects"
     import atexit, os, threading
     threading._shutdown() # non-daemon threads joined, as the interpreter does first

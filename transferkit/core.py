@@ -25,17 +25,24 @@ class TransferkitWarning(UserWarning):
 # %% ../nbs/00_core.ipynb #b5f92e79
 DISK_ERRNOS = (errno.ENOSPC, errno.EROFS, errno.EDQUOT) # the disk, not the file: every later write would fail too
 
-def disk_error(e:OSError, where) -> TransferkitError:
+def disk_error(e:OSError, # the error a write raised: one of `DISK_ERRNOS` (disk full, over quota, read-only)
+               where, # the folder being written, named in the message
+              ) -> TransferkitError:
     "The one-line error for `e`, a write under `where` that failed because of the disk"
-    return TransferkitError(f"Cannot write under {where} ({e.strerror or e}{': ' + str(e.filename) if e.filename else ''}): free some space, or use a writable folder, and run again")
+    return TransferkitError(f"Cannot write under {where} "
+                            f"({e.strerror or e}{': ' + str(e.filename) if e.filename else ''}): free some space, or "
+                            "use a writable folder, and run again")
 
 # %% ../nbs/00_core.ipynb #845d43fc
-def hash_bytes(data:bytes) -> str:
+def hash_bytes(data:bytes, # the bytes to hash
+              ) -> str:
     "sha256 hex digest of `data`"
     return hashlib.sha256(data).hexdigest()
 
 # %% ../nbs/00_core.ipynb #37696ca3
-def hash_file(path, chunk_size:int=1<<20) -> str:
+def hash_file(path, # the file to hash
+              chunk_size:int=1<<20, # bytes read at a time
+             ) -> str:
     "sha256 hex digest of the file at `path`, read in chunks"
     h = hashlib.sha256()
     with open(path, 'rb') as f:
@@ -45,18 +52,26 @@ def hash_file(path, chunk_size:int=1<<20) -> str:
 # %% ../nbs/00_core.ipynb #eef07edf
 SPLIT_NAMES = ('train', 'valid') # folders that hold a fixed split, never a label
 
-def check_label(label) -> str:
+def check_label(label, # a class label, to become a folder name
+               ) -> str:
     "`label` as a folder name, refusing anything that is not one plain path component"
     s = str(label).strip()
     bad = not s or s in ('.', '..') or s.startswith('.') or any(c in s for c in '/\\\0') or Path(s).is_absolute()
-    if bad: raise TransferkitError(f"Label {label!r} cannot be a folder name: use a plain name without '/', '\\\\' or a leading '.'")
-    if any(ord(c) < 32 or ord(c) == 127 for c in s): raise TransferkitError(f"Label {label!r} holds a line break or another control character: rename it to a plain name")
-    if s in SPLIT_NAMES: raise TransferkitError(f"Label {s!r} is the name of a split folder (train/, valid/): rename that class")
+    if bad:
+        raise TransferkitError(f"Label {label!r} cannot be a folder name: use a plain name without '/', '\\\\' or a "
+                               "leading '.'")
+    if any(ord(c) < 32 or ord(c) == 127 for c in s):
+        raise TransferkitError(f"Label {label!r} holds a line break or another control character: rename it to a "
+                               "plain name")
+    if s in SPLIT_NAMES:
+        raise TransferkitError(f"Label {s!r} is the name of a split folder (train/, valid/): rename that class")
     return s
 
 # %% ../nbs/00_core.ipynb #ca7d973c
-def existing_folder(path, what:str, # how the error names it: 'Data folder', 'Teacher'
-                    fix:str) -> Path: # what to give instead
+def existing_folder(path, # the folder that must exist
+                    what:str, # how the error names it: 'Data folder', 'Teacher'
+                    fix:str, # what to give instead
+                   ) -> Path:
     "`path`, or a `TransferkitError` naming it when it does not exist or is a file"
     path = Path(path)
     if not path.exists(): raise TransferkitError(f"{what} {str(path)!r} does not exist: {fix}")
@@ -64,7 +79,8 @@ def existing_folder(path, what:str, # how the error names it: 'Data folder', 'Te
     return path
 
 # %% ../nbs/00_core.ipynb #0eac472b
-def confined(root, path, # relative to `root`, or absolute
+def confined(root, # the folder `path` must stay inside
+             path, # relative to `root`, or absolute
              what:str='Path', # what `path` is, for the message
              links:bool=True): # False: also refuse a path with a link inside `root` on its way
     "`path` resolved through its links, or a one-line `TransferkitError` naming it where it leads outside `root`"
@@ -72,9 +88,11 @@ def confined(root, path, # relative to `root`, or absolute
     lexical = Path(os.path.normpath(p if p.is_absolute() else base/p))
     real, rroot = lexical.resolve(), base.resolve()
     if not (real == rroot or real.is_relative_to(rroot)) or not (lexical == base or lexical.is_relative_to(base)):
-        raise TransferkitError(f"{what} {str(path)!r} leads outside {base} (through '..', an absolute path or a link): it is refused; keep it inside that folder")
+        raise TransferkitError(f"{what} {str(path)!r} leads outside {base} (through '..', an absolute path or a "
+                               "link): it is refused; keep it inside that folder")
     if not links and real.relative_to(rroot) != lexical.relative_to(base):
-        raise TransferkitError(f"{what} {str(path)!r} is reached through a link inside {base} (it is {real}): name the real path, or remove the link")
+        raise TransferkitError(f"{what} {str(path)!r} is reached through a link inside {base} (it is {real}): name "
+                               "the real path, or remove the link")
     return real
 
 # %% ../nbs/00_core.ipynb #bb6d7c8c
@@ -83,17 +101,20 @@ def _relative(path, root) -> str:
     return Path(os.path.relpath(Path(path).resolve(), Path(root).resolve())).as_posix()
 
 # %% ../nbs/00_core.ipynb #e9060e3d
-def safe_join(root, *parts) -> Path:
+def safe_join(root, # the folder the result must stay inside
+              *parts) -> Path:
     "`root/parts`, refusing parts that are absolute, contain '..' or otherwise resolve outside `root`"
     root = Path(root).resolve()
     rel = Path(*[str(p) for p in parts]) if parts else Path()
-    if rel.is_absolute() or '..' in rel.parts: raise TransferkitError(f"Path {str(rel)!r} would leave {root}: use a relative path without '..'")
+    if rel.is_absolute() or '..' in rel.parts:
+        raise TransferkitError(f"Path {str(rel)!r} would leave {root}: use a relative path without '..'")
     return confined(root, rel)
 
 # %% ../nbs/00_core.ipynb #d61edf84
 PARTIAL_SUFFIX = '.part'
 
-def partial_path(dest) -> Path:
+def partial_path(dest, # the file that will be written
+                ) -> Path:
     "The hidden temp name, unique to this process and thread, that `dest` is written under first"
     dest = Path(dest)
     return dest.with_name(f'.{dest.name}.{os.getpid()}-{threading.get_ident()}{PARTIAL_SUFFIX}')
@@ -108,10 +129,12 @@ def _fsync_dir(folder):
 
 # %% ../nbs/00_core.ipynb #9baeb29a
 @contextmanager
-def atomic_open(dest, mode:str='wb', # 'wb' or 'w'
+def atomic_open(dest, # the file to replace
+                mode:str='wb', # 'wb' or 'w'
                 **kwargs): # passed to `open` (`newline=''` for csv, `encoding`)
     "A new file object whose contents replace `dest` in one rename when the block ends without an error"
-    if mode not in ('w', 'wb'): raise ValueError(f"atomic_open writes whole files: mode must be 'w' or 'wb', not {mode!r}")
+    if mode not in ('w', 'wb'):
+        raise ValueError(f"atomic_open writes whole files: mode must be 'w' or 'wb', not {mode!r}")
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = partial_path(dest)
@@ -123,20 +146,26 @@ def atomic_open(dest, mode:str='wb', # 'wb' or 'w'
         _fsync_dir(dest.parent)
     finally: tmp.unlink(missing_ok=True)
 
-def atomic_write(dest, data:bytes) -> Path:
+def atomic_write(dest, # the file to replace
+                 data:bytes, # its new contents
+                ) -> Path:
     "Write `data` to `dest` through a temp file and a rename, so `dest` is never half-written"
     with atomic_open(dest) as f: f.write(data)
     return Path(dest)
 
 # %% ../nbs/00_core.ipynb #5de58528
-def remove_partials(root) -> int:
+def remove_partials(root, # the folder to clean, searched recursively
+                   ) -> int:
     "Delete the `.part` files an interrupted run left under `root`; returns how many"
     parts = [p for p in Path(root).rglob(f'.*{PARTIAL_SUFFIX}') if p.is_file()] if Path(root).exists() else []
     for p in parts: p.unlink()
     return len(parts)
 
 # %% ../nbs/00_core.ipynb #8ad62780
-def save_figure(fig, path, dpi:int=100) -> Path:
+def save_figure(fig, # a matplotlib figure
+                path, # the PNG to write
+                dpi:int=100, # dots per inch
+               ) -> Path:
     "Write the matplotlib figure `fig` to `path` as a PNG (`atomic_open`), then close it"
     import matplotlib.pyplot as plt
     try:
@@ -148,14 +177,16 @@ def save_figure(fig, path, dpi:int=100) -> Path:
 IMAGE_EXTS = ('.jpg', '.jpeg', '.png', '.webp', '.bmp', '.gif', '.tif', '.tiff')
 OUTPUT_MARKERS = ('export.pkl', 'model_card.json', 'training.json', 'report.json', 'manifest.csv')
 
-def is_output_folder(names) -> bool:
-    "Whether a folder holding the files `names` is one transferkit wrote: a model, a record or report, a fetch destination or cache"
+def is_output_folder(names, # the names of the files in a folder
+                    ) -> bool:
+    "Whether a folder holding the files `names` is one transferkit wrote: a model, record, report, fetch or cache"
     names = set(names)
     return not names.isdisjoint(OUTPUT_MARKERS) or {'config.json', 'model.safetensors'} <= names
 
 # %% ../nbs/00_core.ipynb #7adeb539
-def image_files(path) -> list:
-    "Image files under `path`, sorted by their path relative to `path`; hidden files and folders, and output folders below `path`, skipped"
+def image_files(path, # the folder to search, recursively
+               ) -> list:
+    "Image files under `path`, sorted by relative path; hidden files and folders, and output folders below it, skipped"
     root, out, todo = str(path), [], [str(path)]
     while todo:
         folder = todo.pop()
@@ -167,11 +198,13 @@ def image_files(path) -> list:
         for e in entries:
             if e.is_dir(follow_symlinks=False): todo.append(e.path)
             # the root written to as output (`--out DATA`): the images beside the model are its plots, not data
-            elif not output and os.path.splitext(e.name)[1].lower() in IMAGE_EXTS and e.is_file(): out.append(Path(e.path))
+            elif not output and os.path.splitext(e.name)[1].lower() in IMAGE_EXTS and e.is_file():
+                out.append(Path(e.path))
     return sorted(out, key=lambda p: p.relative_to(path).as_posix())
 
 # %% ../nbs/00_core.ipynb #d264d642
-def has_split_folders(path) -> bool:
+def has_split_folders(path, # a data folder
+                     ) -> bool:
     "Whether `path` holds `train/` and `valid/` folders, which then define the split"
     return (Path(path)/'train').is_dir() and (Path(path)/'valid').is_dir()
 
@@ -181,17 +214,24 @@ def _folder_parts(parts) -> tuple:
     rest = parts[1:] if split else parts
     return split, rest[0] if rest else '', rest[1:]
 
-def folder_label(path, root) -> tuple:
-    "`(split, label)` of the image at `path` under `root`: the first folder under `root` (or under `root/train|valid`) is the label"
+def folder_label(path, # an image file under `root`
+                 root, # the data folder
+                ) -> tuple:
+    "`(split, label)` of the image at `path`: the first folder under `root` (or under `root/train|valid`) is the label"
     return _folder_parts(Path(path).relative_to(root).parts[:-1])[:2]
 
 # %% ../nbs/00_core.ipynb #4c0c281d
-def nested_folders(files, root) -> list:
+def nested_folders(files, # image files under `root`
+                   root, # the data folder
+                  ) -> list:
     "The folders, relative to `root`, that hold some of `files` below their label folder"
     out = {Path(f).relative_to(root).parent for f in files}
     return sorted(p.as_posix() for p in out if _folder_parts(p.parts)[2])
 
-def warn_nested(files, root, show:int=3) -> list:
+def warn_nested(files, # image files under `root`
+                root, # the data folder
+                show:int=3, # how many of the nested folders the warning names
+               ) -> list:
     "Warn, in one line, that the folders of `files` nested in label folders count as their label; those folders"
     nested = nested_folders(files, root)
     if nested:
@@ -206,8 +246,9 @@ from contextlib import contextmanager
 
 @contextmanager
 def exclusive_lock(path, # the lock file (made, with its folder, if missing)
-                   busy:str="{path} is locked by another process (pid {pid}); wait for it to finish"): # the error when it is held; `{path}` and `{pid}` are filled in
-    "Hold an exclusive lock on the file `path` for the `with` block, or fail at once with `busy`; the lock dies with its process"
+                   # the error when it is held; `{path}` and `{pid}` are filled in
+                   busy:str="{path} is locked by another process (pid {pid}); wait for it to finish"):
+    "Hold an exclusive lock on the file `path` for the `with` block, or fail at once with `busy`; it dies with us"
     import fcntl # POSIX only, so loaded where it is used
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -227,7 +268,7 @@ def _jupyter() -> bool:
     return ip is not None and type(ip.get_ipython()).__name__ == 'ZMQInteractiveShell'
 
 def show_bars() -> bool:
-    "Whether progress bars are drawn: `TRANSFERKIT_BARS` (0 or 1) when set, else on a terminal or in a Jupyter kernel; not in a pipe or a log file"
+    "Whether progress bars are drawn: `TRANSFERKIT_BARS` (0 or 1) when set, else on a terminal or in a Jupyter kernel"
     if (force := os.environ.get('TRANSFERKIT_BARS')) in ('0', '1'): return force == '1'
     try:
         if sys.stdout.isatty(): return True
@@ -235,7 +276,10 @@ def show_bars() -> bool:
     return _jupyter()
 
 # %% ../nbs/00_core.ipynb #5d527ba4
-def bar(items, total:int=None, show:bool=True):
+def bar(items, # what to iterate over
+        total:int=None, # how many items there are, where `items` has no length
+        show:bool=True, # False: never draw a bar
+       ):
     "`items` wrapped in fastprogress's bar where `show` and `show_bars` agree, else `items` as they are"
     if not (show and show_bars()): return items
     from fastprogress.fastprogress import progress_bar # fastai's dependency, loaded only to draw
@@ -243,7 +287,7 @@ def bar(items, total:int=None, show:bool=True):
 
 # %% ../nbs/00_core.ipynb #c69547e3
 def hide_dependency_warnings():
-    "Hide the warnings of dependencies that are not the user's concern: torch's `torch.jit.script` deprecation, raised while fastai loads"
+    "Hide warnings of dependencies that are not the user's concern: torch's `torch.jit.script` deprecation (fastai)"
     warnings.filterwarnings('ignore', message=r'`?torch\.jit\.script', category=FutureWarning, module=r'torch\.jit')
 
 hide_dependency_warnings() # as transferkit loads: every module imports core before fastai

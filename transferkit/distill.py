@@ -26,7 +26,9 @@ __all__ = ['soften', 'distill_loss', 'check_distill', 'check_teacher', 'check_te
            'DistillationLoss', 'distill_folder']
 
 # %% ../nbs/80_distill.ipynb #4b3273ac
-def soften(logits, temperature:float=4.) -> torch.Tensor:
+def soften(logits, # teachers' raw outputs: (teachers, items, classes) or (items, classes)
+           temperature:float=4., # T: above 1 spreads the probabilities over more classes
+          ) -> torch.Tensor:
     "The mean over teachers of softmax(`logits`/T): `logits` (teachers, items, classes) or (items, classes)"
     z = torch.as_tensor(np.asarray(logits), dtype=torch.float32)
     return F.softmax(z/temperature, -1).mean(0) if z.ndim == 3 else F.softmax(z/temperature, -1)
@@ -35,41 +37,53 @@ def soften(logits, temperature:float=4.) -> torch.Tensor:
 def distill_loss(logits, # the student's raw outputs (batch, classes)
                  soft, # the teachers' softened probabilities (batch, classes), from `soften`
                  hard_loss, # the student's loss on the hard labels (cross-entropy)
-                 temperature:float=4., alpha:float=0.9) -> torch.Tensor:
+                 temperature:float=4., # the T `soft` was made with; the KL term is scaled by T²
+                 alpha:float=0.9, # the weight of the soft targets; 1 - alpha: the hard labels'
+                ) -> torch.Tensor:
     "Hinton's loss: `alpha`·T²·KL(`soft` ‖ softmax(`logits`/T)) + (1-`alpha`)·`hard_loss`, the KL averaged over the batch"
     kl = F.kl_div(F.log_softmax(logits.float()/temperature, -1), soft.float(), reduction='batchmean')
     return alpha*temperature**2*kl + (1-alpha)*hard_loss
 
 # %% ../nbs/80_distill.ipynb #d353b5eb
-def check_distill(temperature:float=4., alpha:float=0.9):
+def check_distill(temperature:float=4., # must be a number above 0
+                  alpha:float=0.9, # must be a number from 0 to 1
+                 ):
     "Refuse a temperature that is not above 0 or an alpha outside [0, 1]"
     if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not 0 < temperature < float('inf'):
         raise TransferkitError(f"temperature={temperature!r} must be a number above 0, such as 4")
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 <= alpha <= 1:
-        raise TransferkitError(f"alpha={alpha!r} must be a number from 0 to 1 (the weight of the teachers' soft targets), such as 0.9")
+        raise TransferkitError(f"alpha={alpha!r} must be a number from 0 to 1 (the weight of the teachers' soft "
+                               "targets), such as 0.9")
 
 # %% ../nbs/80_distill.ipynb #73de4ef1
-def check_teacher(folder) -> dict:
+def check_teacher(folder, # a model folder `transferkit train` wrote
+                 ) -> dict:
     "The verified `config.json` of the model folder `folder`, or a `TransferkitError` naming it"
     fix = "give a model folder `transferkit train` wrote (config.json + model.safetensors)"
     folder = existing_folder(folder, 'Teacher', fix)
     cfg = read_config(folder)
     if cfg is None or not (folder/WEIGHTS).is_file() or WEIGHTS not in cfg.get('files', {}):
-        raise TransferkitError(f"Teacher {str(folder)!r} is not a model folder (no config.json + model.safetensors): {fix}")
+        raise TransferkitError(f"Teacher {str(folder)!r} is not a model folder (no config.json + model.safetensors): "
+                               f"{fix}")
     verify_files(folder, cfg, required=(WEIGHTS,))
     return cfg
 
-def check_teachers(teachers, classes=None) -> list:
-    "The configs of `teachers`; a `TransferkitError` when one is not a model or their classes differ from each other or from `classes`"
+def check_teachers(teachers, # one model folder or a list of them
+                   classes=None, # the student's classes, which the teachers must have; None: not compared
+                  ) -> list:
+    "The configs of `teachers`; a `TransferkitError` when one is not a model or their classes differ (or from `classes`)"
     teachers = [teachers] if isinstance(teachers, (str, Path)) else list(teachers or [])
-    if not teachers: raise TransferkitError("No teacher given: give at least one model folder `transferkit train` wrote")
+    if not teachers:
+        raise TransferkitError("No teacher given: give at least one model folder `transferkit train` wrote")
     cfgs = [check_teacher(t) for t in teachers]
     first = sorted(map(str, cfgs[0]['vocab']))
     for t, c in zip(teachers[1:], cfgs[1:]):
         if sorted(map(str, c['vocab'])) != first:
-            raise TransferkitError(f"Teacher {str(t)!r} has classes {sorted(c['vocab'])}, but {str(teachers[0])!r} has {first}: give teachers trained on the same classes")
+            raise TransferkitError(f"Teacher {str(t)!r} has classes {sorted(c['vocab'])}, but {str(teachers[0])!r} "
+                                   f"has {first}: give teachers trained on the same classes")
     if classes is not None and sorted(map(str, classes)) != first:
-        raise TransferkitError(f"The teachers' classes {first} differ from the data's {sorted(map(str, classes))}: distil on data with the teachers' label folders")
+        raise TransferkitError(f"The teachers' classes {first} differ from the data's {sorted(map(str, classes))}: "
+                               "distil on data with the teachers' label folders")
     return cfgs
 
 # %% ../nbs/80_distill.ipynb #b174035b
@@ -83,8 +97,11 @@ class _Restandardise(nn.Module):
     def forward(self, x): return x*self.a + self.b
 
 class TeacherCache(FeatureCache):
-    "Logits of the teacher in model folder `teacher` per image content, kept in `cache_dir`; the teacher is loaded only for images not cached yet"
-    def __init__(self, cache_dir, teacher, bs:int=64, device=None):
+    "Logits of the teacher in model folder `teacher` per image content, kept in `cache_dir`; loaded for new images only"
+    def __init__(self, cache_dir, # the folder the logits are kept in (one sub-folder per teacher's weights)
+                 teacher, # the teacher's model folder
+                 bs:int=64, # images a batch
+                 device=None): # where the teacher runs; None: fastai's default device
         self.folder = Path(teacher)
         self.cfg = check_teacher(self.folder)
         self.weights_id = self.cfg['files'][WEIGHTS] # sha256 of model.safetensors, as config.json records it (verified)
@@ -99,12 +116,20 @@ class TeacherCache(FeatureCache):
         if self._model is None:
             net = load_model(self.folder, cpu=self.device.type == 'cpu').model
             stats = [list(map(float, imagenet_stats[0])), list(map(float, imagenet_stats[1]))]
-            if not np.allclose([self.cfg['mean'], self.cfg['std']], stats): net = nn.Sequential(_Restandardise(self.cfg['mean'], self.cfg['std']), net)
+            if not np.allclose([self.cfg['mean'], self.cfg['std']], stats):
+                net = nn.Sequential(_Restandardise(self.cfg['mean'], self.cfg['std']), net)
             self._model = net.eval().to(self.device)
         return self._model
 
 # %% ../nbs/80_distill.ipynb #940e0519
-def teacher_logits(teachers, files, cache_dir, vocab, bs:int=64, device=None, progress:bool=False) -> tuple:
+def teacher_logits(teachers, # the teachers' model folders
+                   files, # the image files
+                   cache_dir, # the folder the logits are cached in (`TeacherCache`)
+                   vocab, # the student's classes: the order of the logits' columns
+                   bs:int=64, # images a batch
+                   device=None, # where the teachers run; None: fastai's default device
+                   progress:bool=False, # show progress of each teacher
+                  ) -> tuple:
     "`(logits, computed)`: (teachers, files, classes) float32 logits of `teachers` on `files`, columns in `vocab` order, from `cache_dir` where cached; images pushed through a teacher"
     out, computed = [], 0
     for t in teachers:
@@ -116,11 +141,16 @@ def teacher_logits(teachers, files, cache_dir, vocab, bs:int=64, device=None, pr
 
 # %% ../nbs/80_distill.ipynb #0b21ec7c
 class DistillationLoss(Callback):
-    "Train on `distill_loss` against `soft` targets, a row per file of `files` (with label index `labels`), looked up for each batch's items"
+    "Train on `distill_loss` against `soft` targets, a row per file of `files` (label index `labels`), looked up per batch"
     order = 20 # after fastai's and transferkit's precision callbacks have turned the prediction back to float32
-    def __init__(self, files, soft, labels, temperature:float=4., alpha:float=0.9):
+    def __init__(self, files, # the training files, a row of `soft` each
+                 soft, # the teachers' softened probabilities (files, classes), from `soften`
+                 labels, # the class index of each file, checked against each batch's targets
+                 temperature:float=4., # the T `soft` was made with
+                 alpha:float=0.9): # the weight of the soft targets; 1 - alpha: the hard labels'
         self.row = {str(f): i for i,f in enumerate(files)}
-        self.soft, self.labels, self.temperature, self.alpha = torch.as_tensor(soft), torch.as_tensor(labels), temperature, alpha
+        self.soft, self.labels = torch.as_tensor(soft), torch.as_tensor(labels)
+        self.temperature, self.alpha = temperature, alpha
 
     def _rows(self, files) -> torch.Tensor: return torch.tensor([self.row[str(f)] for f in files], dtype=torch.long)
 
@@ -146,13 +176,16 @@ class DistillationLoss(Callback):
         if not self.training: return
         i = self.iter*self.dl.bs
         rows = self.epoch_rows[i:i+len(self.pred)]
-        if not torch.equal(self.labels[rows], self.yb[0].cpu().long()): raise RuntimeError("Soft targets do not follow the batch: the loader's order was not seen")
+        if not torch.equal(self.labels[rows], self.yb[0].cpu().long()):
+            raise RuntimeError("Soft targets do not follow the batch: the loader's order was not seen")
         self.learn.loss_grad = distill_loss(self.pred, self.soft[rows].to(self.pred.device), self.loss_grad, self.temperature, self.alpha)
         self.learn.loss = self.loss_grad.clone()
 
 # %% ../nbs/80_distill.ipynb #a42edf31
 @delegates(train_folder, but=['arch', 'plain'])
-def distill_folder(data, out, teachers, # model folders `transferkit train` wrote; several: their softened probabilities are averaged
+def distill_folder(data, # the label folders: one sub-folder of images per label (or train/ and valid/ holding them)
+                   out, # the output folder: model, record and report, swapped in as one set
+                   teachers, # model folders `transferkit train` wrote (several: their soft targets are averaged)
                    student:str='resnet18', # the architecture to train (`train_folder`'s `arch`)
                    temperature:float=4., # softens the teachers' and the student's probabilities alike
                    alpha:float=0.9, # the weight of the teachers' soft targets; 1 - alpha: the labels'

@@ -27,42 +27,59 @@ __all__ = ['ONNX_OPSET', 'model_card', 'model_config', 'write_weights', 'write_m
 def _versions() -> dict:
     import fastai, torchvision, safetensors
     return dict(transferkit=transferkit.__version__, fastai=fastai.__version__, torch=torch.__version__,
-                torchvision=torchvision.__version__, safetensors=safetensors.__version__, python=platform.python_version())
+                torchvision=torchvision.__version__, safetensors=safetensors.__version__,
+                python=platform.python_version())
 
-def model_card(learn, data_path=None, metrics:dict=None, record:dict=None,
-               root=None) -> dict: # the model folder: `data_path` is stored relative to it
+def model_card(learn, # the trained fastai `Learner`
+               data_path=None, # the training data folder: recorded with its fingerprint
+               metrics:dict=None, # `evaluate_learner`'s metrics: accuracy and the averages are kept
+               record:dict=None, # the training record: arch, epochs, seed, device (and a distillation)
+               root=None, # the model folder: `data_path` is stored relative to it
+              ) -> dict:
     "A JSON-able description of the model in `learn` and what it was trained on"
     resize = [t for t in learn.dls.after_item.fs if type(t).__name__ == 'Resize']
     size = list(resize[0].size) if resize else None
     arch = getattr(learn, 'arch', None)
-    return dict(classes=[str(c) for c in learn.dls.vocab], arch=(record or {}).get('arch') or getattr(arch, '__name__', str(arch)),
+    rec = record or {}
+    data = (dict(path=_relative(data_path, root or '.'), fingerprint=dataset_fingerprint(data_path))
+            if data_path else None)
+    return dict(classes=[str(c) for c in learn.dls.vocab], arch=rec.get('arch') or getattr(arch, '__name__', str(arch)),
                 pretrained=bool(getattr(learn, 'pretrained', False)), image_size=size,
                 metrics={k: v for k,v in (metrics or {}).items() if k in ('accuracy', 'macro', 'weighted', 'n')},
-                data=dict(path=_relative(data_path, root or '.'), fingerprint=dataset_fingerprint(data_path)) if data_path else None,
-                training=dict(epochs=len((record or {}).get('epochs', [])), seed=(record or {}).get('seed'), device=(record or {}).get('device')),
+                data=data,
+                training=dict(epochs=len(rec.get('epochs', [])), seed=rec.get('seed'), device=rec.get('device')),
                 versions=_versions(), created=time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()),
                 files=dict(config=CONFIG, weights=WEIGHTS, pickle=PICKLE, state_dict=STATE_DICT),
-                **{k: record[k] for k in ('distillation',) if k in (record or {})}) # a distilled model names its teachers, T and alpha
+                # a distilled model names its teachers, T and alpha
+                **{k: rec[k] for k in ('distillation',) if k in rec})
 
 # %% ../nbs/60_export.ipynb #b42f6bfd
-def model_config(learn, record:dict=None) -> dict:
+def model_config(learn, # the trained fastai `Learner`, its DataLoaders made by `get_dls`
+                 record:dict=None, # the training record: its 'arch' names a timm model fastai holds as a function
+                ) -> dict:
     "What `load_model` needs to rebuild `learn` without unpickling: architecture, classes, input pipeline, head"
     resize = [t for t in learn.dls.after_item.fs if type(t).__name__ == 'Resize']
     norm = [t for t in learn.dls.after_batch.fs if type(t).__name__ == 'Normalize']
-    if len(resize) != 1: raise TransferkitError("The learner's item transforms need exactly one Resize to be exported: build its DataLoaders with transferkit.data.get_dls")
+    if len(resize) != 1:
+        raise TransferkitError("The learner's item transforms need exactly one Resize to be exported: build its "
+                               "DataLoaders with transferkit.data.get_dls")
     arch = (record or {}).get('arch') or getattr(learn.arch, '__name__', learn.arch)
     w, h = resize[0].size # fastai keeps (width, height)
     stats = [t.flatten().tolist() for t in (norm[0].mean, norm[0].std)] if norm else [[0., 0., 0.], [1., 1., 1.]]
-    return dict(format='transferkit-model', format_version=1, arch=str(arch), n_out=len(learn.dls.vocab), vocab=[str(v) for v in learn.dls.vocab],
-                height=int(h), width=int(w), resize_method=str(resize[0].method), pad_mode=str(resize[0].pad_mode), scale=255,
+    return dict(format='transferkit-model', format_version=1, arch=str(arch), n_out=len(learn.dls.vocab),
+                vocab=[str(v) for v in learn.dls.vocab], height=int(h), width=int(w),
+                resize_method=str(resize[0].method), pad_mode=str(resize[0].pad_mode), scale=255,
                 mean=stats[0], std=stats[1], head=head_spec(learn.model[1]), dtype='float32', versions=_versions())
 
 # %% ../nbs/60_export.ipynb #aae3ad64
 def _cpu_state_dict(model) -> dict:
-    return {k: (v.detach().cpu().float() if v.is_floating_point() else v.detach().cpu()).contiguous() for k,v in model.state_dict().items()}
+    return {k: (v.detach().cpu().float() if v.is_floating_point() else v.detach().cpu()).contiguous()
+            for k,v in model.state_dict().items()}
 
-def write_weights(learn, dest) -> dict:
-    "Write `learn`'s CPU float32 state dict to `dest/model.safetensors` and the stock-fastai `dest/export.pkl` (made on the CPU); the state dict"
+def write_weights(learn, # the trained fastai `Learner`
+                  dest, # the folder to write into
+                 ) -> dict:
+    "Write `learn`'s CPU float32 state dict to `dest/model.safetensors` and fastai's `dest/export.pkl`; the state dict"
     from safetensors.torch import save
     if hasattr(learn, 'to_fp32'): learn.to_fp32() # the pickle holds no GPU mixed precision
     sd = _cpu_state_dict(learn.model)
@@ -71,8 +88,13 @@ def write_weights(learn, dest) -> dict:
     learn.model.cpu(); learn.export(Path(dest)/PICKLE); learn.model.to(device)
     return sd
 
-def write_model_files(learn, dest, root=None, # the folder `dest` will be swapped into (for relative paths)
-                      data_path=None, metrics:dict=None, record:dict=None):
+def write_model_files(learn, # the trained fastai `Learner`
+                      dest, # the folder to write into (a stage of `swap_folder`)
+                      root=None, # the folder `dest` will be swapped into (for relative paths)
+                      data_path=None, # the training data folder, for the model card
+                      metrics:dict=None, # `evaluate_learner`'s metrics, for the model card
+                      record:dict=None, # the training record, for the model card and config.json
+                     ):
     "Write the model files of `learn` into `dest`; config.json last, hashing every file already in `dest`"
     dest = Path(dest).resolve(); (dest/STATE_DICT).parent.mkdir(parents=True, exist_ok=True)
     cfg = model_config(learn, record)
@@ -80,8 +102,13 @@ def write_model_files(learn, dest, root=None, # the folder `dest` will be swappe
     atomic_write(dest/CARD, json.dumps(model_card(learn, data_path, metrics, record, root or dest), indent=1).encode())
     return write_config(dest, cfg)
 
-def export_model(learn, out, data_path=None, metrics:dict=None, record:dict=None) -> Path:
-    "Write the model folder `out` (safetensors + config, export.pkl, model.pth, model card) as one set; the path of the pickle"
+def export_model(learn, # the trained fastai `Learner`
+                 out, # the model folder to write (replaced as one set)
+                 data_path=None, # the training data folder, for the model card
+                 metrics:dict=None, # `evaluate_learner`'s metrics, for the model card
+                 record:dict=None, # the training record, for the model card and config.json
+                ) -> Path:
+    "Write the model folder `out` (safetensors + config, export.pkl, model.pth, card) as one set; the pickle's path"
     out = Path(out).resolve()
     with swap_folder(out) as stage: write_model_files(learn, stage, out, data_path, metrics, record)
     return out/PICKLE
@@ -91,19 +118,29 @@ ONNX_OPSET = 17
 
 class ImageClassifier(nn.Module):
     "`model` behind the input pipeline of a model folder: uint8 (or 0-255 float) images in, class probabilities out"
-    def __init__(self, model:nn.Module, mean, std, scale:float=255.):
+    def __init__(self, model:nn.Module, # the classifier: normalised float images in, logits out
+                 mean, # the per-channel means of the normalisation
+                 std, # the per-channel standard deviations of the normalisation
+                 scale:float=255.): # what the pixel values are divided by first
         super().__init__()
         self.model, self.scale = model, scale
         self.register_buffer('mean', torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
         self.register_buffer('std', torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
-    def forward(self, x): return torch.softmax(self.model((x.float()/self.scale - self.mean)/self.std).float(), 1)
+    def forward(self, x): # uint8 (or 0-255 float) images, (batch, 3, height, width)
+        return torch.softmax(self.model((x.float()/self.scale - self.mean)/self.std).float(), 1)
 
 # %% ../nbs/60_export.ipynb #1732dc9d
-def export_onnx(learn, dest, files, opset:int=ONNX_OPSET, tol:float=1e-4) -> dict:
-    "Write `dest/model.onnx` of `learn`, once onnxruntime matches PyTorch within `tol` on the images `files`; what config.json records"
+def export_onnx(learn, # the trained fastai `Learner`
+                dest, # the folder model.onnx is written to
+                files, # images to check the graph on (unreadable ones are skipped)
+                opset:int=ONNX_OPSET, # the ONNX opset to export to
+                tol:float=1e-4, # the largest difference in probability allowed between onnxruntime and PyTorch
+               ) -> dict:
+    "Write `dest/model.onnx` of `learn` once onnxruntime matches PyTorch within `tol` on `files`; config.json's entry"
     import onnxruntime as ort
     files = [f for f in files if not check_image(f)]
-    if not files: raise TransferkitError("Exporting to ONNX needs a few readable images to check the graph on: give --images DIR")
+    if not files:
+        raise TransferkitError("Exporting to ONNX needs a few readable images to check the graph on: give --images DIR")
     cfg = model_config(learn)
     net = ImageClassifier(learn.model, cfg['mean'], cfg['std']).cpu().eval()
     x = torch.from_numpy(image_batch([open_rgb(f) for f in files], cfg))
@@ -111,18 +148,22 @@ def export_onnx(learn, dest, files, opset:int=ONNX_OPSET, tol:float=1e-4) -> dic
     try:
         with warnings.catch_warnings():
             warnings.simplefilter('ignore')
-            torch.onnx.export(net, (x[:1],), str(tmp), dynamo=False, opset_version=opset, input_names=['images'], output_names=['probs'],
-                              dynamic_axes={'images': {0: 'batch'}, 'probs': {0: 'batch'}})
+            torch.onnx.export(net, (x[:1],), str(tmp), dynamo=False, opset_version=opset, input_names=['images'],
+                              output_names=['probs'], dynamic_axes={'images': {0: 'batch'}, 'probs': {0: 'batch'}})
         with torch.inference_mode(): ref = net(x).numpy()
         got = ort.InferenceSession(str(tmp), providers=['CPUExecutionProvider']).run(None, {'images': x.numpy()})[0]
         diff = float(np.abs(got - ref).max())
-        if not diff <= tol: raise TransferkitError(f"onnxruntime differs from PyTorch by {diff:.2g} (> {tol}) on {len(files)} images: model.onnx not written")
+        if not diff <= tol:
+            raise TransferkitError(f"onnxruntime differs from PyTorch by {diff:.2g} (> {tol}) on {len(files)} images: "
+                                   "model.onnx not written")
         with open(tmp, 'rb+') as f: os.fsync(f.fileno())
         os.replace(tmp, dest/ONNX)
     finally: tmp.unlink(missing_ok=True)
     learn.model.to(learn.dls.device or 'cpu')
-    return dict(file=ONNX, opset=opset, exporter='torch.onnx.export(dynamo=False)', input='images: uint8 (batch, 3, height, width), RGB 0-255',
-                output='probs: float32 (batch, classes), softmax', checked_images=len(files), max_abs_diff=diff, onnxruntime=ort.__version__)
+    return dict(file=ONNX, opset=opset, exporter='torch.onnx.export(dynamo=False)',
+                input='images: uint8 (batch, 3, height, width), RGB 0-255',
+                output='probs: float32 (batch, classes), softmax',
+                checked_images=len(files), max_abs_diff=diff, onnxruntime=ort.__version__)
 
 # %% ../nbs/60_export.ipynb #9bbc105e
 def _card_images(folder:Path, n:int) -> list:
@@ -130,11 +171,16 @@ def _card_images(folder:Path, n:int) -> list:
     try: rel = json.loads((folder/CARD).read_text())['data']['path']
     except (OSError, ValueError, KeyError, TypeError): rel = None
     files = image_files(folder/rel) if rel and (folder/rel).is_dir() else []
-    if not files: raise TransferkitError(f"The training images of {folder} are not where its model card says: give --images DIR (a few images of the model's kind)")
+    if not files:
+        raise TransferkitError(f"The training images of {folder} are not where its model card says: give --images DIR "
+                               "(a few images of the model's kind)")
     return files[::max(1, len(files)//n)][:n]
 
-def add_onnx(model_dir, images=None, # image files or folders to check the graph on; default: the training data
-             n:int=16, opset:int=ONNX_OPSET) -> Path:
+def add_onnx(model_dir, # the model folder `transferkit train` wrote
+             images=None, # image files or folders to check the graph on; default: the training data
+             n:int=16, # how many images to check the graph on
+             opset:int=ONNX_OPSET, # the ONNX opset to export to
+            ) -> Path:
     "Add a checked `model.onnx` to the model folder `model_dir` (config.json and model card updated in the same swap)"
     folder = Path(model_dir).resolve()
     learn = load_model(folder, cpu=True)
@@ -149,19 +195,24 @@ def add_onnx(model_dir, images=None, # image files or folders to check the graph
 
 # %% ../nbs/60_export.ipynb #2fd9ad51
 def _reader(learn):
-    "`f -> (image, error)`: the file decoded as training read it (`open_rgb`), resized as `learn`'s validation `Resize` does where PIL reproduces it"
+    "`f -> (image, error)`: the file decoded as training read it, resized as `learn`'s valid `Resize` (where PIL can)"
     rs = [t for t in learn.dls.after_item.fs if type(t).__name__ == 'Resize']
-    exact = len(rs) == 1 and (rs[0].pad_mode == 'zeros' or rs[0].method != 'pad') # fastai's Resize then leaves the image as it is
+    # fastai's Resize then leaves the image as it is
+    exact = len(rs) == 1 and (rs[0].pad_mode == 'zeros' or rs[0].method != 'pad')
     def read(f):
         try: img = open_rgb(f)
         except (TransferkitError, OSError, ValueError) as e: return None, str(e)
-        return PILImage(fastai_resize(img, tuple(rs[0].size), str(rs[0].method), str(rs[0].pad_mode)) if exact else img), ''
+        if exact: img = fastai_resize(img, tuple(rs[0].size), str(rs[0].method), str(rs[0].pad_mode))
+        return PILImage(img), ''
     return read
 
-def predict_files(model, paths, bs:int=64,
+def predict_files(model, # a model folder (or a file in it), or a fastai `Learner`
+                  paths, # image files, or folders searched recursively
+                  bs:int=64, # images a batch
                   trust:bool=False, # allow opening export.pkl where there is no safe pair
                   chunk:int=512, # images decoded and held at once
-                  workers:int=4) -> pd.DataFrame: # threads decoding (PIL lets go of the GIL while it decodes)
+                  workers:int=4, # threads decoding (PIL lets go of the GIL while it decodes)
+                 ) -> pd.DataFrame:
     "Label and probability for every image in `paths` (files or folders); unreadable files get an `error`"
     from concurrent.futures import ThreadPoolExecutor
     learn = model if hasattr(model, 'dls') else load_model(model, trust=trust)

@@ -22,8 +22,13 @@ __all__ = ['DEFAULT_GRID', 'image_loader', 'FeatureCache', 'make_head', 'fit_hea
            'cross_val_probs', 'search_heads', 'graft_head', 'train_head']
 
 # %% ../nbs/30_features.ipynb #6b31cf7a
-def image_loader(files, size:int=224, resize_method:str='crop', bs:int=64, device=None,
-                 normalize:bool=True) -> TfmdDL: # ImageNet statistics: what a pretrained body's learner adds (none from scratch, fastai's rule)
+def image_loader(files, # the image files, in order
+                 size:int=224, # side in pixels the images are resized to
+                 resize_method:str='crop', # 'crop', 'squish' or 'pad' (`resize_tfm`)
+                 bs:int=64, # images a batch
+                 device=None, # where the batches go; None: fastai's default device
+                 normalize:bool=True, # ImageNet statistics: what a pretrained body's learner adds (none from scratch)
+                ) -> TfmdDL:
     "Batches of `files`, resized and normalised as `get_dls` + `make_learner` do for validation"
     dsets = Datasets(list(files), [[DecodedImages(0)]], split_idx=1) # read as `get_dls` reads, nothing kept
     return TfmdDL(dsets, bs=bs, shuffle=False, drop_last=False, num_workers=0, device=device,
@@ -33,15 +38,23 @@ def image_loader(files, size:int=224, resize_method:str='crop', bs:int=64, devic
 # %% ../nbs/30_features.ipynb #a7145338
 class FeatureCache:
     "Pooled features of a pretrained body per image content, kept in `cache_dir` as .npy"
-    normalize = True # ImageNet statistics on the pixels: a pretrained body's (a random one sees raw pixels, as its learner does)
-    def __init__(self, cache_dir, arch:str='resnet18', pretrained:bool=True,
+    # ImageNet statistics on the pixels: a pretrained body's (a random one sees raw pixels, as its learner does)
+    normalize = True
+    def __init__(self, cache_dir, # the folder the .npy features are kept in (one sub-folder per body and size)
+                 arch:str='resnet18', # a torchvision architecture name (or model function)
+                 pretrained:bool=True, # pretrained weights; False: a random body, seeded by `seed`
                  weights=None, # a state-dict file instead of the cached torchvision weights
-                 size:int=224, resize_method:str='crop', bs:int=64, device=None,
+                 size:int=224, # side in pixels the images are resized to
+                 resize_method:str='crop', # 'crop', 'squish' or 'pad' (`resize_tfm`)
+                 bs:int=64, # images a batch
+                 device=None, # where the body runs; None: fastai's default device
                  seed:int=42): # seeds the random body when `pretrained=False`
         fn = get_arch(arch) if isinstance(arch, str) else arch
-        if isinstance(fn, str): raise TransferkitError(f"Feature caching needs a torchvision architecture; {arch!r} is a timm model")
+        if isinstance(fn, str):
+            raise TransferkitError(f"Feature caching needs a torchvision architecture; {arch!r} is a timm model")
         resize_tfm(size, resize_method) # an unknown method fails here, not at the first image
-        self.fn, self.arch, self.pretrained, self.size, self.resize_method, self.bs, self.seed = fn, fn.__name__, pretrained, size, resize_method, bs, seed
+        self.fn, self.arch, self.pretrained, self.seed = fn, fn.__name__, pretrained, seed
+        self.size, self.resize_method, self.bs = size, resize_method, bs
         self.normalize = pretrained
         self.weights_path = weights_file(self.arch, weights) if pretrained else None
         self.weights_id = hash_file(self.weights_path)[:16] if pretrained else f'random-seed{seed}-raw'
@@ -54,10 +67,13 @@ class FeatureCache:
         "The body, pooled (average and max, as fastai's head does) and flattened, in eval mode"
         if self._model is None:
             if self.weights_path is None: torch.manual_seed(self.seed)
-            self._model = nn.Sequential(arch_body(self.fn, self.weights_path), AdaptiveConcatPool2d(), Flatten()).eval().to(self.device)
+            body = arch_body(self.fn, self.weights_path)
+            self._model = nn.Sequential(body, AdaptiveConcatPool2d(), Flatten()).eval().to(self.device)
         return self._model
 
-    def compute(self, files, progress:bool=False) -> np.ndarray:
+    def compute(self, files, # the image files
+                progress:bool=False, # show a progress bar
+               ) -> np.ndarray:
         "Features of `files` from the model, bypassing the cache"
         dl, out = image_loader(files, self.size, self.resize_method, self.bs, self.device, normalize=self.normalize), []
         with torch.inference_mode():
@@ -74,10 +90,13 @@ class FeatureCache:
         return {h: i for i,h in enumerate(hashes[:n])}, X[:n]
 
     def _save(self, rows:dict, X:np.ndarray):
-        with atomic_open(self.path/'features.npy') as f: np.save(f, X) # the array first: an index never names missing rows
+        with atomic_open(self.path/'features.npy') as f:
+            np.save(f, X) # the array first: an index never names missing rows
         atomic_write(self.path/'index.txt', ''.join(f'{h}\n' for h in rows).encode())
 
-    def features(self, files, progress:bool=False) -> np.ndarray:
+    def features(self, files, # the image files
+                 progress:bool=False, # show progress (a bar, or a line when bars are off)
+                ) -> np.ndarray:
         "An array with a row of features for each of `files`, computing only contents not cached yet"
         files = [Path(f) for f in files]
         hashes = [hash_file(f) for f in files]
@@ -88,12 +107,20 @@ class FeatureCache:
             X = F if X is None else np.concatenate([X, F])
             for h in new: rows[h] = len(rows)
             self._save(rows, X)
-        if progress and not show_bars(): print(f"features: {len(files)} image(s), {len(files) - sum(h in new for h in hashes)} of them cached, {len(new)} computed", flush=True)
+        if progress and not show_bars():
+            print(f"features: {len(files)} image(s), {len(files) - sum(h in new for h in hashes)} of them cached, "
+                  f"{len(new)} computed", flush=True)
         if X is None: return np.zeros((0, 0), np.float32)
         return X[[rows[h] for h in hashes]]
 
 # %% ../nbs/30_features.ipynb #93d340dc
-def make_head(n_in:int, n_out:int, hidden:int=0, dropout:float=0.0, mean=None, var=None) -> nn.Sequential:
+def make_head(n_in:int, # how many features come in
+              n_out:int, # how many classes go out
+              hidden:int=0, # units of a hidden layer; 0: a linear head
+              dropout:float=0.0, # dropout on the features (and the hidden layer)
+              mean=None, # the features' means, for the BatchNorm's running mean; None: left at 0
+              var=None, # the features' variances, for its running variance (given with `mean`)
+             ) -> nn.Sequential:
     "BatchNorm1d (holding `mean`/`var` of the features), dropout, then a linear layer or an MLP with `hidden` units"
     bn = nn.BatchNorm1d(n_in)
     if mean is not None: bn.running_mean.copy_(torch.as_tensor(mean)); bn.running_var.copy_(torch.as_tensor(var))
@@ -112,7 +139,8 @@ def _row_weights(y, train_mask, n_classes, balance, seed) -> np.ndarray:
     elif balance == 'weighted':
         cw = class_weights(y[train_mask].tolist(), range(n_classes)).numpy()
         w = w * cw[y]
-    elif balance is not None: raise TransferkitError(f"Balance mode {balance!r} is not one of undersample, oversample, weighted")
+    elif balance is not None:
+        raise TransferkitError(f"Balance mode {balance!r} is not one of undersample, oversample, weighted")
     return w
 
 def _forward(Xs, P, dropout=0.0, train=False):
@@ -125,8 +153,19 @@ def _forward(Xs, P, dropout=0.0, train=False):
     return z
 
 # %% ../nbs/30_features.ipynb #bb172e81
-def fit_heads(X, y, train_masks, n_classes:int, hidden:int=0, lr:float=1e-2, wd:float=1e-2, dropout:float=0.25,
-              epochs:int=60, bs:int=256, balance:str=None, seed:int=42):
+def fit_heads(X, # feature rows, (rows, features)
+              y, # the class index of each row
+              train_masks, # bool (heads, rows): which rows each head trains on
+              n_classes:int, # how many classes the heads predict
+              hidden:int=0, # units of a hidden layer; 0: a linear head
+              lr:float=1e-2, # peak learning rate of the one-cycle schedule
+              wd:float=1e-2, # AdamW's weight decay
+              dropout:float=0.25, # dropout on the features (and the hidden layer)
+              epochs:int=60, # passes over the rows
+              bs:int=256, # rows a batch
+              balance:str=None, # undersample, oversample or weighted, as in `get_dls`
+              seed:int=42, # seeds the weights, the batches and the resampling
+             ):
     "`(params, mean, var)` of one head per row of `train_masks` (bool, heads × rows), trained together"
     X = torch.as_tensor(np.asarray(X), dtype=torch.float32); y_np = np.asarray(y, int); y = torch.as_tensor(y_np)
     masks = np.asarray(train_masks, bool); m, (n, d) = len(masks), X.shape
@@ -136,7 +175,9 @@ def fit_heads(X, y, train_masks, n_classes:int, hidden:int=0, lr:float=1e-2, wd:
     torch.manual_seed(seed)
     u = lambda *shape, fan: ((torch.rand(m, *shape) * 2 - 1) / fan**0.5).requires_grad_()
     P = {}
-    if hidden: P.update(W1=u(d, hidden, fan=d), b1=u(1, hidden, fan=d), W2=u(hidden, n_classes, fan=hidden), b2=u(1, n_classes, fan=hidden))
+    if hidden:
+        P.update(W1=u(d, hidden, fan=d), b1=u(1, hidden, fan=d),
+                 W2=u(hidden, n_classes, fan=hidden), b2=u(1, n_classes, fan=hidden))
     else: P.update(W1=u(d, n_classes, fan=d), b1=u(1, n_classes, fan=d))
     opt = torch.optim.AdamW(P.values(), lr=lr, weight_decay=wd)
     per_epoch = -(-n // bs)
@@ -146,7 +187,8 @@ def fit_heads(X, y, train_masks, n_classes:int, hidden:int=0, lr:float=1e-2, wd:
         perm = torch.randperm(n, generator=gen)
         for i in range(0, n, bs):
             b = perm[i:i+bs]; wb = W[:, b]
-            ce = torch.nn.functional.cross_entropy(_forward(Xs[b], P, dropout, True).transpose(1, 2), y[b].expand(m, -1), reduction='none')
+            logits = _forward(Xs[b], P, dropout, True).transpose(1, 2)
+            ce = torch.nn.functional.cross_entropy(logits, y[b].expand(m, -1), reduction='none')
             loss = ((ce * wb).sum(1) / wb.sum(1).clamp_min(1e-8)).sum()
             opt.zero_grad(); loss.backward(); opt.step(); sched.step()
     return {k: v.detach() for k,v in P.items()}, mean, var
@@ -157,23 +199,41 @@ def _stacked_probs(P, mean, var, X) -> np.ndarray:
     with torch.inference_mode(): return torch.softmax(_forward((X - mean) / torch.sqrt(var + 1e-5), P), -1).numpy()
 
 # %% ../nbs/30_features.ipynb #39646c3a
-def fit_head(X, y, n_classes:int, hidden:int=0, lr:float=1e-2, wd:float=1e-2, dropout:float=0.25, epochs:int=60, bs:int=256,
+def fit_head(X, # feature rows, (rows, features)
+             y, # the class index of each row
+             n_classes:int, # how many classes the head predicts
+             hidden:int=0, # units of a hidden layer; 0: a linear head
+             lr:float=1e-2, # peak learning rate of the one-cycle schedule
+             wd:float=1e-2, # AdamW's weight decay
+             dropout:float=0.25, # dropout on the features (and the hidden layer)
+             epochs:int=60, # passes over the rows
+             bs:int=256, # rows a batch
              balance:str=None, # undersample, oversample or weighted, as in `get_dls`
-             seed:int=42) -> nn.Sequential:
+             seed:int=42, # seeds the weights, the batches and the resampling
+            ) -> nn.Sequential:
     "A head trained on feature rows `X` with class indices `y`, as an `nn.Sequential`"
-    P, mean, var = fit_heads(X, y, np.ones((1, len(y)), bool), n_classes, hidden, lr, wd, dropout, epochs, bs, balance, seed)
+    P, mean, var = fit_heads(X, y, np.ones((1, len(y)), bool), n_classes, hidden, lr, wd, dropout, epochs, bs, balance,
+                             seed)
     head = make_head(mean.shape[-1], n_classes, hidden, dropout, mean, var)
     with torch.no_grad():
         lin = [l for l in head if isinstance(l, nn.Linear)]
-        for l, (w, b) in zip(lin, [('W1', 'b1'), ('W2', 'b2')]): l.weight.copy_(P[w][0].T); l.bias.copy_(P[b][0, 0])
+        for l, (w, b) in zip(lin, [('W1', 'b1'), ('W2', 'b2')]):
+            l.weight.copy_(P[w][0].T)
+            l.bias.copy_(P[b][0, 0])
     return head.eval()
 
-def head_probs(head, X) -> np.ndarray:
+def head_probs(head, # a head from `fit_head` (or `make_head`)
+               X, # feature rows, (rows, features)
+              ) -> np.ndarray:
     "Class probabilities of `head` for feature rows `X`"
-    with torch.inference_mode(): return torch.softmax(head.eval()(torch.as_tensor(np.asarray(X), dtype=torch.float32)), 1).numpy()
+    with torch.inference_mode():
+        return torch.softmax(head.eval()(torch.as_tensor(np.asarray(X), dtype=torch.float32)), 1).numpy()
 
 # %% ../nbs/30_features.ipynb #e46fc551
-def kfold(y, k:int=5, seed:int=42) -> list:
+def kfold(y, # the class index of each row
+          k:int=5, # how many folds (at least 2)
+          seed:int=42, # seeds the shuffle within each class
+         ) -> list:
     "`k` stratified `(train_idx, valid_idx)` pairs over the labels `y`"
     y = np.asarray(y)
     if k < 2: raise TransferkitError(f"k={k}: cross-validation needs at least 2 folds")
@@ -185,11 +245,18 @@ def kfold(y, k:int=5, seed:int=42) -> list:
         offset += len(idx)
     return [(np.flatnonzero(fold != i), np.flatnonzero(fold == i)) for i in range(k)]
 
-def cross_val_probs(X, y, n_classes:int, k:int=5, seed:int=42, **config) -> np.ndarray:
+def cross_val_probs(X, # feature rows, (rows, features)
+                    y, # the class index of each row
+                    n_classes:int, # how many classes the heads predict
+                    k:int=5, # folds, at most as many as the smallest class has rows
+                    seed:int=42, # seeds the folds and the heads
+                    **config, # more `fit_heads` settings: hidden, lr, wd, dropout, epochs, bs, balance
+                   ) -> np.ndarray:
     "Out-of-fold class probabilities for every row of `X`, from `k` heads fitted together with `config`"
     X, y = np.asarray(X), np.asarray(y)
     counts = np.bincount(y, minlength=n_classes)
-    folds = kfold(y, max(2, min(k, int(counts[counts > 0].min()))), seed) # no more folds than the smallest class has rows
+    # no more folds than the smallest class has rows
+    folds = kfold(y, max(2, min(k, int(counts[counts > 0].min()))), seed)
     masks = np.ones((len(folds), len(y)), bool)
     for i, (_, va) in enumerate(folds): masks[i, va] = False
     P, mean, var = fit_heads(X, y, masks, n_classes, seed=seed, **config)
@@ -201,7 +268,16 @@ def cross_val_probs(X, y, n_classes:int, k:int=5, seed:int=42, **config) -> np.n
 # %% ../nbs/30_features.ipynb #7ff755a6
 DEFAULT_GRID = dict(lr=[3e-4, 1e-3, 3e-3, 1e-2, 3e-2], hidden=[0, 64], wd=[1e-4, 1e-2], dropout=[0.25])
 
-def search_heads(X, y, n_classes:int, grid:dict=None, k:int=5, seed:int=42, epochs:int=30, balance:str=None, progress:bool=False) -> pd.DataFrame:
+def search_heads(X, # feature rows, (rows, features)
+                 y, # the class index of each row
+                 n_classes:int, # how many classes the heads predict
+                 grid:dict=None, # `fit_heads` setting: the values to try; None: `DEFAULT_GRID`
+                 k:int=5, # folds of the cross-validation
+                 seed:int=42, # seeds the folds and the heads
+                 epochs:int=30, # epochs of each head fit
+                 balance:str=None, # undersample, oversample or weighted, as in `get_dls`
+                 progress:bool=False, # show a bar over the configurations (or a line when bars are off)
+                ) -> pd.DataFrame:
     "Cross-validated accuracy and log-loss of a head for every configuration in `grid`, best first"
     grid = grid or DEFAULT_GRID
     y = np.asarray(y); rows = []
@@ -210,13 +286,21 @@ def search_heads(X, y, n_classes:int, grid:dict=None, k:int=5, seed:int=42, epoc
         t = time.perf_counter()
         p = cross_val_probs(X, y, n_classes, k=k, seed=seed, epochs=epochs, balance=balance, **cfg)
         rows.append(dict(cfg, cv_accuracy=float((p.argmax(1) == y).mean()),
-                         cv_loss=float(-np.log(np.clip(p[np.arange(len(y)), y], 1e-7, 1)).mean()), seconds=round(time.perf_counter() - t, 3)))
-    table = pd.DataFrame(rows).sort_values(['cv_accuracy', 'cv_loss'], ascending=[False, True], kind='stable').reset_index(drop=True)
-    if progress and len(table) and not show_bars(): print(f"heads: {len(configs)} configuration(s), {k}-fold cross-validated; best cv accuracy {table.cv_accuracy[0]:.4f}", flush=True)
+                         cv_loss=float(-np.log(np.clip(p[np.arange(len(y)), y], 1e-7, 1)).mean()),
+                         seconds=round(time.perf_counter() - t, 3)))
+    table = pd.DataFrame(rows).sort_values(['cv_accuracy', 'cv_loss'], ascending=[False, True], kind='stable')
+    table = table.reset_index(drop=True)
+    if progress and len(table) and not show_bars():
+        print(f"heads: {len(configs)} configuration(s), {k}-fold cross-validated; best cv accuracy "
+              f"{table.cv_accuracy[0]:.4f}", flush=True)
     return table
 
 # %% ../nbs/30_features.ipynb #f9d64131
-def graft_head(dls, head:nn.Module, cache:FeatureCache, **kwargs):
+def graft_head(dls, # the `DataLoaders` the learner trains on (`get_dls`)
+               head:nn.Module, # the head trained on the features of `cache` (`fit_head`)
+               cache:FeatureCache, # the cache whose body computed those features
+               **kwargs, # more `make_learner` arguments
+              ):
     "A fastai Learner on `dls`: the body of `cache` with `head` (trained on its features) on top, frozen"
     _add_normalize(dls, cache.pretrained) # what the features saw
     learn = make_learner(dls, cache.fn, pretrained=False, **kwargs)
@@ -227,20 +311,36 @@ def graft_head(dls, head:nn.Module, cache:FeatureCache, **kwargs):
     return learn
 
 # %% ../nbs/30_features.ipynb #383ce2c2
-def train_head(path, cache_dir, arch:str='resnet18', pretrained:bool=True, weights=None, size:int=224,
-               resize_method:str='crop', valid_pct:float=0.2, seed:int=42, bs:int=64, grid:dict=None, k:int=5,
+def train_head(path, # the data folder: one sub-folder of images per label (or train/ and valid/ holding them)
+               cache_dir, # the folder the features are cached in (`FeatureCache`)
+               arch:str='resnet18', # a torchvision architecture name
+               pretrained:bool=True, # start from pretrained weights; False: a random body, seeded by `seed`
+               weights=None, # a state-dict file instead of the cached torchvision weights
+               size:int=224, # side in pixels the images are resized to
+               resize_method:str='crop', # 'crop', 'squish' or 'pad' (`resize_tfm`)
+               valid_pct:float=0.2, # the fraction held out for validation where there is no valid/ folder
+               seed:int=42, # seeds the split, the folds and the heads
+               bs:int=64, # images a batch
+               grid:dict=None, # head settings to search (`search_heads`); None: `DEFAULT_GRID`
+               k:int=5, # folds of the head search
                epochs:int=30, # epochs of each head fit on the features
-               balance:str=None, aug=True, progress:bool=True) -> dict:
+               balance:str=None, # undersample, oversample or weighted, as in `get_dls`
+               aug=True, # the learner's DataLoaders augment (as `get_dls`)
+               progress:bool=True, # show progress of the features and the search
+              ) -> dict:
     "Search heads on cached features of the images under `path`; the best one grafted into `learn`"
-    dls = get_dls(path, size=size, valid_pct=valid_pct, seed=seed, bs=bs, resize_method=resize_method, aug=aug, balance=balance)
-    cache = FeatureCache(cache_dir, arch, pretrained=pretrained, weights=weights, size=size, resize_method=resize_method, bs=bs, device=dls.device, seed=seed)
+    dls = get_dls(path, size=size, valid_pct=valid_pct, seed=seed, bs=bs, resize_method=resize_method, aug=aug,
+                  balance=balance)
+    cache = FeatureCache(cache_dir, arch, pretrained=pretrained, weights=weights, size=size,
+                         resize_method=resize_method, bs=bs, device=dls.device, seed=seed)
     vocab = list(dls.vocab)
     train = list(dict.fromkeys(dls.train_ds.items)) # oversampling repeats files: features once, resampled per fold
     valid = list(dls.valid_ds.items)
     t = time.perf_counter()
     Xt, Xv = cache.features(train, progress=progress), cache.features(valid, progress=progress)
     feature_seconds = time.perf_counter() - t
-    yt = np.array([vocab.index(folder_label(f, path)[1]) for f in train]); yv = np.array([vocab.index(folder_label(f, path)[1]) for f in valid])
+    yt = np.array([vocab.index(folder_label(f, path)[1]) for f in train])
+    yv = np.array([vocab.index(folder_label(f, path)[1]) for f in valid])
     t = time.perf_counter()
     table = search_heads(Xt, yt, len(vocab), grid, k=k, seed=seed, epochs=epochs,
                          balance=None if balance == 'weighted' else balance, progress=progress)
@@ -251,4 +351,5 @@ def train_head(path, cache_dir, arch:str='resnet18', pretrained:bool=True, weigh
     valid_accuracy = float((head_probs(head, Xv).argmax(1) == yv).mean())
     learn = graft_head(dls, head, cache)
     return dict(learn=learn, table=table, config=best, valid_accuracy=valid_accuracy, cache=cache,
-                computed=cache.computed, feature_seconds=round(feature_seconds, 3), search_seconds=round(search_seconds, 3))
+                computed=cache.computed, feature_seconds=round(feature_seconds, 3),
+                search_seconds=round(search_seconds, 3))

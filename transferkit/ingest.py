@@ -30,8 +30,10 @@ MAX_PIXELS = 40_000_000 # a 40-megapixel photo; anything bigger is refused befor
 MAX_BYTES = 30_000_000
 
 # %% ../nbs/01_ingest.ipynb #56b4d381
-def open_image(fh, max_pixels:int=MAX_PIXELS) -> Image.Image:
-    "The image in the binary file `fh`, opened but not decoded, once its first bytes and header pass; else `BadImage` saying why (PIL's own errors pass through)"
+def open_image(fh, # a binary file object, at the image's first byte
+               max_pixels:int=MAX_PIXELS, # larger images are refused as decompression bombs
+              ) -> Image.Image:
+    "The image in `fh`, opened not decoded, once its first bytes and header pass; else `BadImage` saying why"
     head = fh.read(512)
     if not head: raise BadImage('empty file (0 bytes)')
     if head[:200].lstrip()[:14].lower().startswith((b'<!doctype', b'<html', b'<?xml', b'<head')):
@@ -43,20 +45,24 @@ def open_image(fh, max_pixels:int=MAX_PIXELS) -> Image.Image:
     if w*h > max_pixels: raise BadImage(f'{w}x{h} is over the limit of {max_pixels:,} pixels')
     return img
 
-def decode_image(data:bytes, max_pixels:int=MAX_PIXELS,
-                 draft:tuple=None # (w, h) the image will be shrunk to: a JPEG is then decoded at a reduced scale, never smaller
+def decode_image(data:bytes, # an image file's bytes
+                 max_pixels:int=MAX_PIXELS, # larger images are refused as decompression bombs
+                 draft:tuple=None, # (w, h) the image will be shrunk to: a JPEG is then decoded at a reduced scale
                 ) -> Image.Image:
     "Fully decoded image from `data`, or `BadImage` saying why not"
     try:
         with warnings.catch_warnings():
             warnings.simplefilter('error', Image.DecompressionBombWarning)
             img = open_image(io.BytesIO(data), max_pixels)
-            if draft and img.format == 'JPEG': img.draft('RGB', draft) # the whole stream is still read: truncation still fails
+            if draft and img.format == 'JPEG':
+                img.draft('RGB', draft) # the whole stream is still read: truncation still fails
             img.load()
     except BadImage: raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e: raise BadImage(f'decompression bomb refused ({e})') from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise BadImage(f'decompression bomb refused ({e})') from None
     except UnidentifiedImageError: raise BadImage('not an image (format not recognised)') from None
-    except (OSError, SyntaxError, ValueError, EOFError) as e: raise BadImage(f'corrupt or truncated image ({e})') from None
+    except (OSError, SyntaxError, ValueError, EOFError) as e:
+        raise BadImage(f'corrupt or truncated image ({e})') from None
     return img
 
 # %% ../nbs/01_ingest.ipynb #2102cbb7
@@ -70,7 +76,8 @@ def _scaled_gray(img) -> Image.Image:
     else: a = (a - lo)*(255/(hi - lo)) if hi > lo else np.zeros_like(a)
     return Image.fromarray(np.rint(a).clip(0, 255).astype(np.uint8), 'L')
 
-def to_rgb(img:Image.Image) -> Image.Image:
+def to_rgb(img:Image.Image, # a decoded PIL image of any mode
+          ) -> Image.Image:
     "`img` in 8-bit RGB: higher bit depths scaled (never clipped), any transparency composited over white"
     if img.mode in ('I', 'F') or img.mode.startswith('I;16'): img = _scaled_gray(img)
     if img.mode in ('RGBA', 'LA', 'PA', 'RGBa', 'La') or 'transparency' in img.info:
@@ -88,10 +95,11 @@ def _target_size(size, max_side=None, short_side=None):
 # %% ../nbs/01_ingest.ipynb #9c55e7ef
 def _draft_size(data, max_side, short_side,
                 margin:int=1): # the draft keeps at least `margin` times the target size
-    "The stored (not yet rotated) size an image in `data` will be decoded at for shrinking, when it will be shrunk; else None"
+    "The stored (not yet rotated) size the image in `data` is decoded at to be shrunk; None when it is not shrunk"
     if not (max_side or short_side): return None
     try:
-        with Image.open(io.BytesIO(data)) as probe: (w, h), turned = probe.size, probe.getexif().get(0x0112, 1) in (5, 6, 7, 8)
+        with Image.open(io.BytesIO(data)) as probe:
+            (w, h), turned = probe.size, probe.getexif().get(0x0112, 1) in (5, 6, 7, 8)
     except Exception: return None # decode_image says what is wrong
     tw, th = _target_size((h, w) if turned else (w, h), max_side, short_side)
     if (tw, th) == ((h, w) if turned else (w, h)): return None
@@ -100,10 +108,12 @@ def _draft_size(data, max_side, short_side,
 
 LOSSY_FORMATS = ('JPEG', 'MPO', 'WEBP') # stored as JPEG when changed (a fetch's `max_side`); every other format as PNG
 
-def prepare_image(data:bytes,
-                  max_side:int=None, # a fetch's shrink: longer side at most this, Lanczos, lossy sources re-encoded as JPEG
-                  short_side:int=None, # the training copy's shrink: shorter side this, as fastai's `Resize` resamples, lossless
-                  max_pixels:int=MAX_PIXELS, quality:int=90):
+def prepare_image(data:bytes, # an image file's bytes
+                  max_side:int=None, # a fetch's shrink: longer side at most this, Lanczos, lossy re-encoded as JPEG
+                  short_side:int=None, # the training copy's shrink: shorter side this, as fastai resamples, lossless
+                  max_pixels:int=MAX_PIXELS, # larger images are refused as decompression bombs
+                  quality:int=90, # the JPEG quality of a re-encoded lossy image
+                 ):
     "`(bytes, extension, (w,h))` of `data` verified, upright, 8-bit RGB and shrunk as asked"
     # the training copy must hold what fastai's `Resize` makes from the original: a JPEG drafted at >= 2x the target
     # (DCT scaling, then bilinear: within 0.2/255 of bilinear from the full decode), resampled bilinear, stored as PNG
@@ -119,12 +129,18 @@ def prepare_image(data:bytes,
     size = _target_size(out.size, max_side, short_side)
     if size != out.size: out = out.resize(size, Image.Resampling.BILINEAR if train else Image.Resampling.LANCZOS)
     buf = io.BytesIO()
-    if img.format in LOSSY_FORMATS and not train: out.save(buf, 'JPEG', quality=quality); ext = '.jpg'
-    else: out.save(buf, 'PNG', compress_level=1); ext = '.png' # zlib's fastest level: ~15x faster than the default, ~20% larger
+    if img.format in LOSSY_FORMATS and not train:
+        out.save(buf, 'JPEG', quality=quality)
+        ext = '.jpg'
+    else: # zlib's fastest level: ~15x faster than the default, ~20% larger
+        out.save(buf, 'PNG', compress_level=1)
+        ext = '.png'
     return buf.getvalue(), ext, out.size
 
 # %% ../nbs/01_ingest.ipynb #03052085
-def read_rgb(path, max_pixels:int=MAX_PIXELS) -> Image.Image:
+def read_rgb(path, # an image file
+             max_pixels:int=MAX_PIXELS, # larger images are refused as decompression bombs
+            ) -> Image.Image:
     "The image file at `path` as `prepare_image` sees it: verified, upright (EXIF) and in 8-bit RGB by `to_rgb`"
     img = decode_image(Path(path).read_bytes(), max_pixels)
     if img.getexif().get(0x0112, 1) != 1: img = ImageOps.exif_transpose(img)
@@ -133,10 +149,18 @@ def read_rgb(path, max_pixels:int=MAX_PIXELS) -> Image.Image:
 # %% ../nbs/01_ingest.ipynb #5952a95d
 class FetchError(TransferkitError):
     "Reading one item failed; `transient` says whether trying again may help"
-    def __init__(self, msg, transient=False): super().__init__(msg); self.transient = transient
+    def __init__(self, msg, # what went wrong, in one line
+                 transient=False): # a timeout or server error: trying again may help
+        super().__init__(msg)
+        self.transient = transient
 
 # %% ../nbs/01_ingest.ipynb #bc0a98fe
-def with_retries(fn, retries:int=2, backoff:float=0.5, max_backoff:float=8., sleep=time.sleep):
+def with_retries(fn, # called without arguments
+                 retries:int=2, # tries after the first
+                 backoff:float=0.5, # seconds before the first retry, doubled each time
+                 max_backoff:float=8., # the longest wait between tries, in seconds
+                 sleep=time.sleep, # how to wait (a test passes a fake)
+                ):
     "Call `fn`, retrying transient `FetchError`s up to `retries` times with exponential backoff"
     for attempt in range(retries+1):
         try: return fn()
@@ -148,15 +172,21 @@ def with_retries(fn, retries:int=2, backoff:float=0.5, max_backoff:float=8., sle
 TRANSIENT_STATUS = (408, 425, 429, 500, 502, 503, 504)
 USER_AGENT = 'Mozilla/5.0 (X11; Linux x86_64) transferkit'
 
-def http_get(url:str, session:requests.Session=None, timeout:float=10., max_bytes:int=MAX_BYTES) -> bytes:
+def http_get(url:str, # the http(s) URL to read
+             session:requests.Session=None, # a session to reuse connections; None: a plain request
+             timeout:float=10., # seconds for the whole download
+             max_bytes:int=MAX_BYTES, # larger bodies are refused
+            ) -> bytes:
     "Body of `url`, within `timeout` seconds overall and `max_bytes` bytes, or `FetchError`"
     import requests
     deadline = time.monotonic() + timeout
     get = (session or requests).get
     try:
         with get(url, timeout=(timeout, timeout), stream=True, headers={'User-Agent': USER_AGENT}) as r:
-            if r.status_code >= 400: raise FetchError(f'HTTP {r.status_code}', transient=r.status_code in TRANSIENT_STATUS)
-            if int(r.headers.get('Content-Length') or 0) > max_bytes: raise FetchError(f'too large (over {max_bytes:,} bytes)')
+            if r.status_code >= 400:
+                raise FetchError(f'HTTP {r.status_code}', transient=r.status_code in TRANSIENT_STATUS)
+            if int(r.headers.get('Content-Length') or 0) > max_bytes:
+                raise FetchError(f'too large (over {max_bytes:,} bytes)')
             buf = bytearray()
             for chunk in r.iter_content(64*1024):
                 buf += chunk
@@ -164,16 +194,17 @@ def http_get(url:str, session:requests.Session=None, timeout:float=10., max_byte
                 if time.monotonic() > deadline: raise FetchError(f'timed out after {timeout}s', transient=True)
             return bytes(buf)
     except requests.Timeout: raise FetchError(f'timed out after {timeout}s', transient=True) from None
-    except requests.ConnectionError as e: raise FetchError(f'connection failed ({type(e).__name__})', transient=True) from None
+    except requests.ConnectionError as e:
+        raise FetchError(f'connection failed ({type(e).__name__})', transient=True) from None
     except requests.RequestException as e: raise FetchError(f'bad request ({e})') from None
 
 # %% ../nbs/01_ingest.ipynb #009b6b6e
 @dataclass(frozen=True)
 class Item:
     "One image a source offers: `origin` (URL, key or path) and where it goes (`label`, optional `split`)"
-    origin: str
-    label: str
-    split: str = ''
+    origin: str # a URL, a bucket key or a file path
+    label: str # the class the image belongs to: its folder name
+    split: str = '' # 'train' or 'valid' where the source says; '': the split is made later
 
 MANIFEST_COLUMNS = ['source', 'origin', 'label', 'split', 'status', 'reason', 'hash', 'file', 'bytes', 'width', 'height',
                     'stamp'] # size and mtime of a local origin when it was read: a file changed in place is read again
@@ -182,7 +213,8 @@ STATUSES = ('ok', 'duplicate', 'failed', 'removed') # removed: taken out by the 
 # %% ../nbs/01_ingest.ipynb #b08c75c6
 class Manifest:
     "The record of every item fetched into a dataset folder, kept in `manifest.csv` there"
-    def __init__(self, root, name='manifest.csv'):
+    def __init__(self, root, # the dataset folder
+                 name='manifest.csv'): # the file name of the manifest in `root`
         self.root, self.path, self.rows, self.lock = Path(root), Path(root)/name, {}, threading.Lock()
         data = self.path.read_bytes() if self.path.exists() else b''
         torn = bool(data) and not data.endswith(b'\n') # killed while appending: the last line is partial
@@ -194,19 +226,23 @@ class Manifest:
     @staticmethod
     def _key(row): return (row['origin'], row['label'], row.get('split') or '')
 
-    def get(self, item:Item):
+    def get(self, item:Item, # the item to look up
+           ):
         "The row recorded for `item`, if any"
         return self.rows.get((item.origin, item.label, item.split))
 
-    def finished(self, item:Item, stamp:str='') -> bool:
-        "Whether `item` needs no more work: saved (and still on disk) or known to duplicate another item, and, given its `stamp`, unchanged since"
+    def finished(self, item:Item, # the item to look up
+                 stamp:str='', # the origin's stamp now (size, mtime); '': not compared
+                ) -> bool:
+        "Whether `item` needs no more work: saved (still on disk) or a known duplicate, and unchanged (its `stamp`)"
         row = self.get(item)
         if row is None or row['status'] == 'failed': return False
         if row['status'] == 'removed': return True # taken out by the cleaner: not brought back
         if stamp and row.get('stamp') != stamp: return False # changed in place (or read before stamps were kept)
         return row['status'] == 'duplicate' or (self.root/row['file']).exists()
 
-    def record(self, row:dict):
+    def record(self, row:dict, # a manifest row: `MANIFEST_COLUMNS`, missing ones empty
+              ):
         "Add or replace the row for one item, appending it to the file at once"
         row = {c: '' if row.get(c) is None else str(row.get(c)) for c in MANIFEST_COLUMNS}
         with self.lock:
@@ -236,13 +272,13 @@ def _place(rel:str) -> tuple:
     return folder_label(rel, '')
 
 class _Store:
-    "Content-hash claims shared by the workers of one ingest, so concurrent duplicates are stored once; keyed by content *and* place (split, label)"
+    "Content-hash claims of an ingest's workers, so concurrent duplicates are stored once; keyed by content and place"
     def __init__(self, rows):
         self.lock = threading.Lock()
         self.files = {(r['hash'], *_place(r['file'])): r['file'] for r in rows if r['status'] == 'ok' and r['hash']}
 
     def claim(self, h, rel):
-        "`None` if the content `h` is new in the folder of `rel` (now claimed for `rel`), else the file there that already holds it"
+        "`None` if the content `h` is new in the folder of `rel` (now claimed for `rel`), else the file holding it"
         with self.lock:
             if (key := (h, *_place(rel))) in self.files: return self.files[key]
             self.files[key] = rel
@@ -258,14 +294,15 @@ def _link_into(src, dest):
     try: os.link(src, tmp); os.replace(tmp, dest)
     finally: tmp.unlink(missing_ok=True)
 
-# decoding takes CPU and memory (up to max_pixels per image): at most one per core at a time, however many threads wait on I/O
+# decoding takes CPU and memory (up to max_pixels per image): at most one per core at a time,
+# however many threads wait on I/O
 _DECODING = threading.BoundedSemaphore(max(2, os.cpu_count() or 2))
 
 def _ingest_one(item, dest, read, store, source, link=False,
                 prepared=None, # a `PreparedAhead`, or None
                 stamp:str='', # the origin's stamp (size, mtime) taken before it is read
                 **img_kw) -> dict:
-    "The manifest row for reading, verifying and storing one item; a `TransferkitError` when the disk cannot take it (full, read-only)"
+    "The manifest row for reading, verifying and storing one item; a `TransferkitError` when the disk cannot take it"
     row = dict(source=source, origin=item.origin, label=item.label, split=item.split, stamp=stamp)
     try:
         folder = safe_join(dest, *([item.split] if item.split else []), check_label(item.label))
@@ -279,7 +316,8 @@ def _ingest_one(item, dest, read, store, source, link=False,
     except Exception as e: return dict(row, status='failed', reason=f'{type(e).__name__}: {e}')
     rel = (folder/f'{digest[:20]}{ext}').relative_to(Path(dest).resolve()).as_posix()
     row.update(hash=digest, bytes=len(data), width=w, height=h)
-    if (other := store.claim(digest, rel)) is not None: return dict(row, status='duplicate', reason=f'same bytes as {other}', file=other)
+    if (other := store.claim(digest, rel)) is not None:
+        return dict(row, status='duplicate', reason=f'same bytes as {other}', file=other)
     try:
         if link and data is raw and Path(item.origin).is_file():
             try: _link_into(item.origin, Path(dest)/rel)
@@ -293,28 +331,33 @@ def _ingest_one(item, dest, read, store, source, link=False,
 
 # %% ../nbs/01_ingest.ipynb #3c40bf58
 def _plan_ingest(manifest:Manifest, items:list, stamps:dict) -> tuple:
-    "`(todo, kept)`: the items to read, and the rows of those that are finished, each keyed by its content *and* its place"
+    "`(todo, kept)`: the items to read, and the rows of those that are finished, keyed by content *and* place"
     done = {it: manifest.get(it) for it in items if manifest.finished(it, stamps.get(it, ''))}
     owned = {r['file'] for r in done.values() if r['status'] == 'ok'}
     # a duplicate stands only while the file it points to is kept for an item of this run, in the same place
-    done = {it: r for it, r in done.items() if r['status'] != 'duplicate' or (r['file'] in owned and _place(r['file']) == (it.split, it.label))}
+    done = {it: r for it, r in done.items()
+            if r['status'] != 'duplicate' or (r['file'] in owned and _place(r['file']) == (it.split, it.label))}
     return [it for it in items if it not in done], list(done.values())
 
 def _drop_replaced(dest:Path, manifest:Manifest, before:dict):
     "Remove the copies of items read again (changed in place) that no row keeps any more"
     kept = {r['file'] for r in manifest.rows.values() if r['status'] in ('ok', 'duplicate')}
     for it, old in before.items():
-        if old and old['status'] == 'ok' and old['file'] and old['file'] not in kept: confined(dest, old['file'], 'A replaced copy').unlink(missing_ok=True)
+        if old and old['status'] == 'ok' and old['file'] and old['file'] not in kept:
+            confined(dest, old['file'], 'A replaced copy').unlink(missing_ok=True)
 
-def ingest(items, dest, read, source:str='local',
+def ingest(items, # the `Item`s to read
+           dest, # the dataset folder: images go to [split/]label/, the record to manifest.csv
+           read, # `read(item) -> bytes`, raising `FetchError` where it cannot
+           source:str='local', # the source's name, for the manifest's source column
            workers:int=64, # threads reading items at once (mostly waiting on I/O; decoding is bounded apart)
            max_side:int=None, # shrink so the longer side is at most this
            short_side:int=None, # shrink so the shorter side is this
-           max_pixels:int=MAX_PIXELS,
+           max_pixels:int=MAX_PIXELS, # larger images are refused as decompression bombs
            link:bool=False, # hard-link local files that need no change instead of copying them
            progress:bool=True, # a bar on a terminal or in Jupyter (`show_bars`), else one line at the end
-           prepared=None, # a `PreparedAhead`: images already decoded and shrunk by a child process, taken where the bytes match
-           stamp=None, # `stamp(item) -> str` (size and mtime of a local file): a finished item whose stamp changed is read again
+           prepared=None, # a `PreparedAhead`: images a child process decoded and shrunk, taken where the bytes match
+           stamp=None, # `stamp(item) -> str` (a local file's size and mtime): an item whose stamp changed is read again
           ) -> pd.DataFrame:
     "Read `items` with `read(item) -> bytes` into `dest`, resuming past work; the manifest rows of `items`"
     import pandas as pd
@@ -332,7 +375,8 @@ def ingest(items, dest, read, source:str='local',
     kw = dict(max_side=max_side, short_side=short_side, max_pixels=max_pixels, link=link, prepared=prepared)
     if todo:
         with ThreadPoolExecutor(max(1, min(workers, len(todo)))) as ex:
-            futs = [ex.submit(_ingest_one, it, dest, read, store, source, stamp=stamps.get(it, ''), **kw) for it in todo]
+            futs = [ex.submit(_ingest_one, it, dest, read, store, source, stamp=stamps.get(it, ''), **kw)
+                    for it in todo]
             try:
                 for fut in bar(as_completed(futs), total=len(futs), show=progress): manifest.record(fut.result())
             except OSError as e:
@@ -344,11 +388,14 @@ def ingest(items, dest, read, source:str='local',
     keys = {(it.origin, it.label, it.split) for it in items}
     df = manifest.frame()
     rows = df[[k in keys for k in zip(df.origin, df.label, df.split)]].reset_index(drop=True)
-    if progress and not show_bars(): print(f"ingest: {(rows.status == 'ok').sum()} image(s) in {dest}, {len(todo)} read now", flush=True) # a line, not bar frames, in a log
+    if progress and not show_bars():
+        # a line, not bar frames, in a log
+        print(f"ingest: {(rows.status == 'ok').sum()} image(s) in {dest}, {len(todo)} read now", flush=True)
     return rows
 
 # %% ../nbs/01_ingest.ipynb #95583e88
-def summarize(rows:pd.DataFrame) -> pd.DataFrame:
+def summarize(rows:pd.DataFrame, # manifest rows, as `ingest` returns them
+             ) -> pd.DataFrame:
     "Per-label counts of ok / duplicate / failed items (and removed, once the cleaner has removed some)"
     import pandas as pd
     cols = [s for s in STATUSES if s != 'removed' or (rows['status'] == 'removed').any()]
@@ -375,15 +422,21 @@ def _prepare_worker():
     os._exit(0)
 
 # %% ../nbs/01_ingest.ipynb #8ba62be6
-def ingest_copy(out, size:int) -> Path:
+def ingest_copy(out, # the training run's output folder
+                size:int, # the image size it trains at
+               ) -> Path:
     "Where a training run that writes to `out` keeps its ingest copy of the data, shrunk to `size`"
     return Path(out)/f'data-{size}px'
 
 class PreparedAhead:
-    "`prepare_image` of the image files under `folder`, worked out by a child process while this one does other work; `ingest(prepared=)` takes them"
-    def __init__(self, folder, max_side:int=None, short_side:int=None, max_pixels:int=MAX_PIXELS,
+    "`prepare_image` of the images under `folder`, made by a child process while this one works, for `ingest`"
+    def __init__(self, folder, # the folder whose image files are prepared
+                 max_side:int=None, # as `prepare_image`
+                 short_side:int=None, # as `prepare_image`
+                 max_pixels:int=MAX_PIXELS, # as `prepare_image`
                  max_mb:float=256): # results kept at most: past this the child is stopped
-        self.kw, self.max_bytes, self.results, self.nbytes = dict(max_side=max_side, short_side=short_side, max_pixels=max_pixels), max_mb*2**20, {}, 0
+        self.kw = dict(max_side=max_side, short_side=short_side, max_pixels=max_pixels)
+        self.max_bytes, self.results, self.nbytes = max_mb*2**20, {}, 0
         code = 'from transferkit.ingest import _prepare_worker; _prepare_worker()'
         self.proc = subprocess.Popen([sys.executable, '-c', code, json.dumps(dict(folder=str(folder), kw=self.kw))],
                                      stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
@@ -398,7 +451,9 @@ class PreparedAhead:
             self.results[meta['digest']] = (body or None, meta['ext'], tuple(meta['size'])); self.nbytes += bn
         self.proc.kill()
 
-    def get(self, raw:bytes, digest:str, **img_kw):
+    def get(self, raw:bytes, # the file's bytes, as the ingest read them
+            digest:str, # the sha256 of `raw`
+            **img_kw): # the `prepare_image` settings the ingest wants: must be the child's
         "`prepare_image(raw, **img_kw)` if the child has sent it (`digest`: the sha256 of `raw`), else None"
         if img_kw != self.kw or (r := self.results.get(digest)) is None: return None
         return (raw if r[0] is None else r[0]), r[1], r[2]

@@ -49,16 +49,20 @@ def _append_journal(root, rec:dict):
 # %% ../nbs/52_journal.ipynb #d9c284b4
 def _bad_move(root:Path, m) -> str:
     "Why the journalled move `m` is not one the cleaner could have made under `root` (None: it is)"
-    if not isinstance(m, dict) or not all(isinstance(m.get(k), str) for k in ('src', 'dst', 'hash')): return 'has a move without src, dst and hash'
+    if not isinstance(m, dict) or not all(isinstance(m.get(k), str) for k in ('src', 'dst', 'hash')):
+        return 'has a move without src, dst and hash'
     h = m['hash']
     if len(h) != 64 or any(c not in '0123456789abcdef' for c in h): return f"names no sha256 for {m['src']!r}"
-    try: src, dst = confined(root, m['src'], 'its source', links=False), confined(root, m['dst'], 'its destination', links=False)
+    try:
+        src, dst = confined(root, m['src'], 'its source', links=False), confined(root, m['dst'], 'its destination', links=False)
     except TransferkitError as e: return f"moves a file that is not in {root}: {e}"
     own, trash = _own(root), _own(root, 'trash')
     if src == dst: return f"moves {m['src']!r} onto itself"
     if src == own or own in src.parents: return f"moves {m['src']!r} out of the cleaner's own folder"
-    if m.get('action') == 'delete' and trash not in dst.parents: return f"deletes {m['src']!r} somewhere other than the trash"
-    if m.get('action') != 'delete' and (dst == own or own in dst.parents): return f"relabels {m['src']!r} into the cleaner's own folder"
+    if m.get('action') == 'delete' and trash not in dst.parents:
+        return f"deletes {m['src']!r} somewhere other than the trash"
+    if m.get('action') != 'delete' and (dst == own or own in dst.parents):
+        return f"relabels {m['src']!r} into the cleaner's own folder"
 
 def _batches(root) -> list:
     "The journal's batches in order, each a dict of `id`, `moves`, `new_dirs` and `state` (begun, done, undoing or undone), every move checked by `_bad_move`"
@@ -79,7 +83,8 @@ def _batches(root) -> list:
         for d in b['new_dirs'] if why is None else []:
             try: confined(root, str(d), 'its new folder', links=False)
             except TransferkitError as e: why = f"names a folder that is not in {root}: {e}"
-        if why: raise TransferkitError(f"The cleaner's journal {_journal(root)} is not one it wrote for this folder (batch {b['id']} {why}): nothing was moved; "
+        if why: raise TransferkitError(f"The cleaner's journal {_journal(root)} is not one it wrote for this folder "
+                                       f"(batch {b['id']} {why}): nothing was moved; "
                                        f"if it came with the data, delete {_own(root)}")
     return list(out.values())
 
@@ -98,13 +103,16 @@ def _fault(sig): os.kill(os.getpid(), sig)
 
 def _unwritable(root:Path, e:OSError) -> TransferkitError:
     "The one-line error for `e`, raised while writing under the data folder `root`"
-    return TransferkitError(f"Cannot write under {root} ({e.strerror or e}{': ' + str(e.filename) if e.filename else ''}): "
-                            f"the cleaner moves files there and keeps its journal and trash in {CLEAN_DIR}/; make the folder writable (or free space) and run again")
+    return TransferkitError(f"Cannot write under {root} "
+                            f"({e.strerror or e}{': ' + str(e.filename) if e.filename else ''}): "
+                            f"the cleaner moves files there and keeps its journal and trash in {CLEAN_DIR}/; make the "
+                            "folder writable (or free space) and run again")
 
 @contextmanager
 def _locked(root:Path):
     "The exclusive lock on the data folder `root` that an apply or undo holds; one line where it cannot be made"
-    lock = exclusive_lock(_own(root, 'lock'), f"{root} is busy: another `transferkit clean` is applying or undoing there (pid {{pid}}); wait for it to finish")
+    lock = exclusive_lock(_own(root, 'lock'), f"{root} is busy: another `transferkit clean` is applying or undoing "
+                                              f"there (pid {{pid}}); wait for it to finish")
     try: lock.__enter__()
     except OSError as e: raise _unwritable(root, e) from None
     try: yield
@@ -113,7 +121,9 @@ def _locked(root:Path):
 def _data_root(root) -> Path:
     "The data folder `root`, resolved (links and all), with its cleaner's folder checked: never a link"
     root = Path(root).resolve()
-    if not root.is_dir(): raise TransferkitError(f"Data folder {str(root)!r} {'is a file' if root.exists() else 'does not exist'}: give a folder with one sub-folder of images per label")
+    if not root.is_dir():
+        raise TransferkitError(f"Data folder {str(root)!r} {'is a file' if root.exists() else 'does not exist'}: give "
+                               "a folder with one sub-folder of images per label")
     _own(root, 'trash'); _journal(root)
     return root
 
@@ -133,7 +143,8 @@ def _move(src:Path, dst:Path, step=lambda: None):
     "Move `src` to `dst` without ever replacing an existing `dst`, calling `step` after each durable change"
     dst.parent.mkdir(parents=True, exist_ok=True)
     try: os.link(src, dst)
-    except FileExistsError: raise TransferkitError(f"{dst} appeared while moving {src} there: nothing was overwritten; run again") from None
+    except FileExistsError:
+        raise TransferkitError(f"{dst} appeared while moving {src} there: nothing was overwritten; run again") from None
     except OSError as e: # no hard links on this file system: check, then rename
         if e.errno not in _NO_LINKS: raise # a full or read-only disk is not a reason to rename
         if dst.exists(): raise TransferkitError(f"{dst} exists: nothing was overwritten; run again") from None
@@ -158,7 +169,8 @@ def _where(root:Path, m:dict) -> str:
     if s.exists() and d.exists():
         if not os.path.samefile(s, d): return f"{m['src']} exists again, so {m['dst']} cannot go back there"
         return 'linked' if hash_file(d) == m['hash'] else f"{m['dst']} changed since it was moved (its hash differs)"
-    if d.exists(): return 'after' if hash_file(d) == m['hash'] else f"{m['dst']} changed since it was moved (its hash differs)"
+    if d.exists():
+        return 'after' if hash_file(d) == m['hash'] else f"{m['dst']} changed since it was moved (its hash differs)"
     return 'before' if s.exists() else f"{m['src']} is missing and so is {m['dst']}"
 
 def _roll_back(root:Path, b:dict, step) -> list:
@@ -166,7 +178,8 @@ def _roll_back(root:Path, b:dict, step) -> list:
     where = [_where(root, m) for m in b['moves']]
     problems = [w for w in where if w not in _MOVE_STATES]
     what = dict(begun='roll back the interrupted', undoing='finish undoing').get(b['state'], 'undo')
-    if problems: raise TransferkitError(f"Cannot {what} batch {b['id']}, nothing was changed: " + '; '.join(problems[:5]) + (f'; and {len(problems)-5} more' if len(problems) > 5 else ''))
+    if problems:
+        raise TransferkitError(f"Cannot {what} batch {b['id']}, nothing was changed: " + '; '.join(problems[:5]) + (f'; and {len(problems)-5} more' if len(problems) > 5 else ''))
 
     if b['state'] != 'undoing': _append_journal(root, dict(batch=b['id'], state='undoing')); step()
     for m, w in reversed(list(zip(b['moves'], where))):
@@ -192,12 +205,18 @@ def _target(root:Path, src:Path, new:str) -> Path:
     split, _ = folder_label(src, root)
     return root/split/new if split else root/new
 
-def check_decisions(root, decisions, allow_new_labels:bool=False) -> list:
+def check_decisions(root, # the data folder the decisions' files are relative to
+                    decisions, # a decisions CSV (file, action, new_label), or its rows as a DataFrame or list of dicts
+                    allow_new_labels:bool=False, # let a relabel name a label folder that does not exist yet
+                   ) -> list:
     "`(file, action, new_label)` for each change in `decisions`, or one error listing every bad row"
     root = Path(root).resolve()
-    df = pd.read_csv(decisions, dtype=str, keep_default_na=False) if isinstance(decisions, (str, Path)) else pd.DataFrame(decisions).astype(str)
+    df = (pd.read_csv(decisions, dtype=str, keep_default_na=False) if isinstance(decisions, (str, Path))
+          else pd.DataFrame(decisions).astype(str))
     missing = {'file', 'action'} - set(df.columns)
-    if missing: raise TransferkitError(f"Decisions need the columns file and action (and new_label to relabel); missing: {', '.join(sorted(missing))}")
+    if missing:
+        raise TransferkitError("Decisions need the columns file and action (and new_label to relabel); missing: "
+                               f"{', '.join(sorted(missing))}")
     if 'new_label' not in df.columns: df['new_label'] = ''
     labels = {folder_label(f, root)[1] for f in image_files(root)} - {''} if root.is_dir() else set()
     errors, out, seen = [], [], set()
@@ -206,21 +225,40 @@ def check_decisions(root, decisions, allow_new_labels:bool=False) -> list:
         if action in ('', 'keep', 'nan'): continue
         where = f"row {n} ({r.file!r})"
         if action not in ACTIONS: errors.append(f"{where}: action {r.action!r} is not one of {', '.join(ACTIONS)}"); continue
-        try: p = confined(root, r.file, 'the file', links=False) # an alias folder (`cat2 -> cat`) would move one file twice
+        try:
+            p = confined(root, r.file, 'the file', links=False) # an alias folder (`cat2 -> cat`) would move one file twice
         except TransferkitError as e: errors.append(f"{where}: {e}"); continue
-        if CLEAN_DIR in p.relative_to(root).parts: errors.append(f"{where}: the file is in the cleaner's trash; use undo to restore it"); continue
-        if not p.is_file(): errors.append(f"{where}: no such file under {root}"); continue
-        if p in seen: errors.append(f"{where}: the file is named by more than one decision"); continue
+        if CLEAN_DIR in p.relative_to(root).parts:
+            errors.append(f"{where}: the file is in the cleaner's trash; use undo to restore it")
+            continue
+        if not p.is_file():
+            errors.append(f"{where}: no such file under {root}")
+            continue
+        if p in seen:
+            errors.append(f"{where}: the file is named by more than one decision")
+            continue
         seen.add(p)
         if action == 'relabel':
-            try: check_label(new); target = confined(root, _target(root, p, new), f'label folder {new!r}', links=False)
-            except TransferkitError as e: errors.append(f"{where}: {e}"); continue
-            if target.exists() and not target.is_dir(): errors.append(f"{where}: label {new!r} is the name of a file in {target.parent}: pick another label or move that file"); continue
-            if new not in labels and not allow_new_labels: errors.append(f"{where}: unknown label {new!r} (labels: {', '.join(sorted(labels))}); pass allow_new_labels to make a new class"); continue
+            try:
+                check_label(new)
+                target = confined(root, _target(root, p, new), f'label folder {new!r}', links=False)
+            except TransferkitError as e:
+                errors.append(f"{where}: {e}")
+                continue
+            if target.exists() and not target.is_dir():
+                errors.append(f"{where}: label {new!r} is the name of a file in {target.parent}: pick another label "
+                              "or move that file")
+                continue
+            if new not in labels and not allow_new_labels:
+                errors.append(f"{where}: unknown label {new!r} (labels: {', '.join(sorted(labels))}); pass "
+                              "allow_new_labels to make a new class")
+                continue
             if p.parent == target: continue # already there: nothing to do
         out.append((p, action, new))
     if errors:
-        raise TransferkitError(f"{len(errors)} bad decision(s), nothing was changed:\n" + '\n'.join(f'  {e}' for e in errors[:20]) + (f'\n  … and {len(errors)-20} more' if len(errors) > 20 else ''))
+        more = f'\n  … and {len(errors)-20} more' if len(errors) > 20 else ''
+        raise TransferkitError(f"{len(errors)} bad decision(s), nothing was changed:\n"
+                               + '\n'.join(f'  {e}' for e in errors[:20]) + more)
     return out
 
 # %% ../nbs/52_journal.ipynb #2df7a9b6
@@ -232,8 +270,11 @@ def _manifest_follow(root:Path, b:dict, undo:bool=False):
     for m in moves:
         row = m['manifest']
         if undo: pass
-        elif m['action'] == 'delete': row = dict(row, file=m['dst'], status='removed', reason=f"moved to the cleaner's trash (batch {b['id']})")
-        else: row = dict(row, file=m['dst'], reason=f"relabelled {row['label']} -> {m['new_label']} by the cleaner (batch {b['id']})")
+        elif m['action'] == 'delete':
+            row = dict(row, file=m['dst'], status='removed', reason=f"moved to the cleaner's trash (batch {b['id']})")
+        else:
+            row = dict(row, file=m['dst'], reason=f"relabelled {row['label']} -> {m['new_label']} by the cleaner "
+                                                  f"(batch {b['id']})")
         key = Manifest._key(row)
         if man.rows.get(key) != row: man.rows[key], changed = row, True
     if changed: man.compact()
@@ -247,7 +288,8 @@ def _plan(root:Path, changes:list) -> tuple:
         rel = src.relative_to(root)
         dst = _free_name(_own(root, 'trash')/rel if action == 'delete' else _target(root, src, new)/src.name, taken); taken.add(dst)
         confined(root, dst, f'The destination of {rel.as_posix()!r}', links=False) # a link planted in the trash leads nowhere
-        if action == 'relabel' and not dst.parent.exists() and dst.parent.relative_to(root).as_posix() not in new_dirs: new_dirs.append(dst.parent.relative_to(root).as_posix())
+        if action == 'relabel' and not dst.parent.exists() and dst.parent.relative_to(root).as_posix() not in new_dirs:
+            new_dirs.append(dst.parent.relative_to(root).as_posix())
         moves.append(dict(action=action, src=rel.as_posix(), dst=dst.relative_to(root).as_posix(), hash=hash_file(src),
                           label=folder_label(src, root)[1], new_label=new if action == 'relabel' else '', manifest=rows.get(rel.as_posix())))
     return moves, new_dirs
@@ -261,7 +303,8 @@ def apply_decisions(root, # the data folder: one sub-folder of images per label
     "Carry out `decisions` (a CSV path or table: file, action, new_label) under `root` as one write-ahead journalled batch; the moves made"
     root = _data_root(root)
     _batches(root) # a journal that does not check out stops everything, before the lock is made
-    if not (root/CLEAN_DIR).exists(): check_decisions(root, decisions, allow_new_labels) # bad decisions leave no trace, not even the lock file
+    if not (root/CLEAN_DIR).exists():
+        check_decisions(root, decisions, allow_new_labels) # bad decisions leave no trace, not even the lock file
     with _locked(root):
         step = _Steps()
         recovered = _recover(root, step)
@@ -291,7 +334,8 @@ def undo(root, # the data folder `apply_decisions` changed
     "Reverse the last batch of changes under `root` not undone yet (an interrupted one as far as it got); the moves reversed"
     root = _data_root(root)
     nothing = f"Nothing to undo under {root}: no applied changes in {_journal(root)}"
-    if not _journal(root).exists() or not [b for b in _batches(root) if b['state'] != 'undone']: raise TransferkitError(nothing)
+    if not _journal(root).exists() or not [b for b in _batches(root) if b['state'] != 'undone']:
+        raise TransferkitError(nothing)
     with _locked(root):
         todo = [b for b in _batches(root) if b['state'] != 'undone']
         if not todo: raise TransferkitError(nothing)

@@ -17,17 +17,19 @@ __all__ = ['CONFIG', 'WEIGHTS', 'PICKLE', 'CARD', 'STATE_DICT', 'ONNX', 'MODEL_F
            'write_config', 'read_config', 'check_config', 'check_weights', 'verify_files', 'open_folder', 'open_model']
 
 # %% ../nbs/05_modelfolder.ipynb #f7427e33
-CONFIG, WEIGHTS, PICKLE, CARD, STATE_DICT, ONNX = 'config.json', 'model.safetensors', 'export.pkl', 'model_card.json', 'models/model.pth', 'model.onnx'
+CONFIG, WEIGHTS, PICKLE, CARD = 'config.json', 'model.safetensors', 'export.pkl', 'model_card.json'
+STATE_DICT, ONNX = 'models/model.pth', 'model.onnx'
 # every file a transferkit trainer may write into a model folder: a new set replaces all of them
-MODEL_FILES = (PICKLE, WEIGHTS, CONFIG, CARD, STATE_DICT, ONNX, 'training.json', 'loss_curve.png', 'report.json', 'report.md',
-               'confusion_matrix.csv', 'confusion_matrix.png', 'top_losses.csv', 'top_losses.png', 'head_search.csv')
+MODEL_FILES = (PICKLE, WEIGHTS, CONFIG, CARD, STATE_DICT, ONNX, 'training.json', 'loss_curve.png', 'report.json',
+               'report.md', 'confusion_matrix.csv', 'confusion_matrix.png', 'top_losses.csv', 'top_losses.png',
+               'head_search.csv')
 SWAP_MARKER, STAGING_PREFIX = '.tk-swap.json', '.tk-staging-'
 
 # %% ../nbs/05_modelfolder.ipynb #ca4055b5
 _steps = [0]
 
 def fault_point():
-    "Test hook: with TRANSFERKIT_FAULT_EXPORT=N set, SIGKILL this process at the N-th durable step of a model folder swap"
+    "Test hook: with TRANSFERKIT_FAULT_EXPORT=N set, SIGKILL this process at the N-th durable step of a swap"
     n = os.environ.get('TRANSFERKIT_FAULT_EXPORT', '')
     if not n.isdigit(): return
     _steps[0] += 1
@@ -46,9 +48,10 @@ def _alive(pid) -> bool:
 
 # %% ../nbs/05_modelfolder.ipynb #74a2942b
 def _roll_forward(out:Path, m:dict):
-    "Carry out the swap described by marker `m`: rename the staged files into `out`, remove the stale ones, drop the marker"
+    "Carry out the swap marker `m` describes: rename the staged files into `out`, remove stale ones, drop the marker"
     stage = safe_join(out, m['staging'])
-    if not stage.name.startswith(STAGING_PREFIX): raise TransferkitError(f"{out/SWAP_MARKER} names {m['staging']!r}, not a staging folder: delete the marker")
+    if not stage.name.startswith(STAGING_PREFIX):
+        raise TransferkitError(f"{out/SWAP_MARKER} names {m['staging']!r}, not a staging folder: delete the marker")
     for name in m['files']:
         src, dst = safe_join(stage, name), safe_join(out, name)
         if src.is_file():
@@ -59,27 +62,35 @@ def _roll_forward(out:Path, m:dict):
     (out/SWAP_MARKER).unlink(missing_ok=True); _fsync(out); fault_point()
 
 def _check_marker(out:Path, m) -> dict:
-    "The marker `m` a killed swap left in `out`, when finishing it can only complete a set: else a one-line error, nothing touched"
-    bad = lambda why: TransferkitError(f"{out/SWAP_MARKER} {why}: it was not left by an interrupted export (planted, or damaged); delete it and check the model folder")
-    if not (isinstance(m, dict) and isinstance(m.get('pid'), int) and m.get('staging') == f'{STAGING_PREFIX}{m.get("pid")}'
-            and all(isinstance(m.get(k), list) and all(isinstance(n, str) for n in m[k]) for k in ('files', 'remove'))): raise bad('is not a swap record')
+    "The marker `m` a killed swap left in `out`, when finishing it can only complete a set: else a one-line error"
+    bad = lambda why: TransferkitError(f"{out/SWAP_MARKER} {why}: it was not left by an interrupted export (planted, "
+                                       "or damaged); delete it and check the model folder")
+    names_ok = lambda k: isinstance(m.get(k), list) and all(isinstance(n, str) for n in m[k])
+    if not (isinstance(m, dict) and isinstance(m.get('pid'), int)
+            and m.get('staging') == f'{STAGING_PREFIX}{m.get("pid")}' and names_ok('files') and names_ok('remove')):
+        raise bad('is not a swap record')
     stage = safe_join(out, m['staging'])
     missing = [n for n in m['files'] if not (safe_join(stage, n).is_file() or safe_join(out, n).is_file())]
     if missing: raise bad(f"names files that are neither staged nor in place ({', '.join(missing[:3])})")
     if CONFIG not in m['files'] or set(m['remove']) & set(m['files']): raise bad('does not describe a whole model set')
     new = safe_join(stage, CONFIG) if safe_join(stage, CONFIG).is_file() else safe_join(out, CONFIG)
     listed = set(_load_json(new, 'config.json').get('files', {}))
-    if kept := sorted(set(m['remove']) & listed): raise bad(f"would delete files the new config.json lists ({', '.join(kept[:3])})")
+    if kept := sorted(set(m['remove']) & listed):
+        raise bad(f"would delete files the new config.json lists ({', '.join(kept[:3])})")
     return m
 
-def finish_swap(out, wait:float=60) -> bool:
+def finish_swap(out, # the model folder
+                wait:float=60, # seconds to wait for another live process's swap to end before refusing
+               ) -> bool:
     "Finish a swap a killed process left in `out` (roll forward) and drop dead staging folders; True if there was one"
     out = Path(out); marker = out/SWAP_MARKER; deadline = time.monotonic() + wait
     while marker.is_file():
         try: m = _load_json(marker, 'The swap marker')
-        except OSError: raise TransferkitError(f"{marker} is unreadable: delete it and check the model folder") from None
+        except OSError:
+            raise TransferkitError(f"{marker} is unreadable: delete it and check the model folder") from None
         if m.get('pid') != os.getpid() and _alive(m.get('pid')): # another process is swapping right now
-            if time.monotonic() > deadline: raise TransferkitError(f"{out} is being written by process {m.get('pid')}: wait for it to finish")
+            if time.monotonic() > deadline:
+                raise TransferkitError(f"{out} is being written by process {m.get('pid')}: wait for it to finish")
             time.sleep(0.1); continue
         _roll_forward(out, _check_marker(out, m)); return True
     for d in out.glob(f'{STAGING_PREFIX}*') if out.is_dir() else []:
@@ -87,12 +98,16 @@ def finish_swap(out, wait:float=60) -> bool:
     return False
 
 # %% ../nbs/05_modelfolder.ipynb #510170b8
-def listed_files(folder) -> list:
+def listed_files(folder, # a model folder
+                ) -> list:
     "The files the `config.json` in `folder` lists (empty without a readable one)"
     try: return list(json.loads((Path(folder)/CONFIG).read_text()).get('files', {}))
     except (OSError, ValueError, AttributeError): return []
 
-def commit_swap(out, stage, replace:bool=True):
+def commit_swap(out, # the model folder
+                stage, # the staging folder inside `out` holding the new set
+                replace:bool=True, # also remove the previous set's files the new one lacks
+               ):
     "Swap the files in `stage` into `out` as one set; `replace`: also remove the previous set's files the new one lacks"
     out, stage = Path(out), Path(stage)
     files = sorted(p.relative_to(stage).as_posix() for p in stage.rglob('*') if p.is_file())
@@ -105,8 +120,10 @@ def commit_swap(out, stage, replace:bool=True):
     _roll_forward(out, m)
 
 @contextmanager
-def swap_folder(out, replace:bool=True):
-    "A staging folder inside `out`; what is written there replaces `out`'s model files as one set when the block ends without error"
+def swap_folder(out, # the model folder (created if missing)
+                replace:bool=True, # the staged files are the whole new set: remove the old set's other files
+               ):
+    "A staging folder inside `out`; what is written there replaces `out`'s model files as one set when the block ends"
     out = Path(out).resolve(); out.mkdir(parents=True, exist_ok=True)
     finish_swap(out)
     stage = out/f'{STAGING_PREFIX}{os.getpid()}'
@@ -118,7 +135,7 @@ def swap_folder(out, replace:bool=True):
 # %% ../nbs/05_modelfolder.ipynb #90c6da02
 def write_config(dest, # the folder (a staging folder of `swap_folder`) whose files config.json lists with their sha256
                  cfg:dict, # what config.json says besides its `files`
-                 keep:bool=False, # also keep the hashes `cfg['files']` holds for files not in `dest` (a partial set, `replace=False`)
+                 keep:bool=False, # keep the hashes `cfg['files']` holds for files not in `dest` (a partial set)
                 ) -> Path:
     "Write `cfg` to `dest/config.json` with the sha256 of every other file under `dest`"
     dest = Path(dest)
@@ -132,88 +149,132 @@ MAX_CONFIG_BYTES = 4 << 20 # a real config.json is a few kB; a bigger one is ref
 def _load_json(p:Path, what:str) -> dict:
     "The JSON object in the file `p` (no link, at most `MAX_CONFIG_BYTES`), or a one-line error naming `what`"
     confined(p.parent, p.name, what, links=False)
-    if p.stat().st_size > MAX_CONFIG_BYTES: raise TransferkitError(f"{p} is {p.stat().st_size:,} bytes, over the {MAX_CONFIG_BYTES:,} a transferkit file holds: restore it or re-export the model")
+    if p.stat().st_size > MAX_CONFIG_BYTES:
+        raise TransferkitError(f"{p} is {p.stat().st_size:,} bytes, over the {MAX_CONFIG_BYTES:,} a transferkit file "
+                               "holds: restore it or re-export the model")
     try: out = json.loads(p.read_bytes())
-    except (ValueError, UnicodeDecodeError, RecursionError): raise TransferkitError(f"{p} is not valid JSON: restore it or re-export the model") from None
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise TransferkitError(f"{p} is not valid JSON: restore it or re-export the model") from None
     if not isinstance(out, dict): raise TransferkitError(f"{p} is not a JSON object: restore it or re-export the model")
     return out
 
-def read_config(folder) -> dict:
+def read_config(folder, # a model folder
+               ) -> dict:
     "The checked `config.json` of the model folder `folder` (`check_config`), or None when there is none"
     p = Path(folder)/CONFIG
     if not p.is_file() and not p.is_symlink(): return None
     cfg = _load_json(p, 'config.json')
-    if cfg.get('format') != 'transferkit-model': raise TransferkitError(f"{p} is not a transferkit model config: restore it or re-export the model")
+    if cfg.get('format') != 'transferkit-model':
+        raise TransferkitError(f"{p} is not a transferkit model config: restore it or re-export the model")
     return check_config(cfg, p)
 
 # %% ../nbs/05_modelfolder.ipynb #6ccb08d8
-_HEAD_ARGS = {'Sequential': {'layers'}, 'Linear': {'in_features', 'out_features', 'bias'}, 'BatchNorm1d': {'num_features', 'eps', 'momentum', 'affine'},
-              'Dropout': {'p', 'inplace'}, 'ReLU': {'inplace'}, 'AdaptiveConcatPool2d': {'size'}, 'AdaptiveAvgPool2d': {'output_size'}, 'Flatten': {'full'}}
+_HEAD_ARGS = {'Sequential': {'layers'}, 'Linear': {'in_features', 'out_features', 'bias'},
+              'BatchNorm1d': {'num_features', 'eps', 'momentum', 'affine'}, 'Dropout': {'p', 'inplace'},
+              'ReLU': {'inplace'},
+              'AdaptiveConcatPool2d': {'size'}, 'AdaptiveAvgPool2d': {'output_size'}, 'Flatten': {'full'}}
 _MAX_WIDTH, _MAX_CLASSES, _MAX_LAYERS = 1 << 16, 100_000, 64
 
 def _whole(v, lo:int, hi:int) -> bool: return isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi
-def _real(v, lo:float, hi:float) -> bool: return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and lo <= v <= hi
+def _real(v, lo:float, hi:float) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and lo <= v <= hi
 
 def _head_problem(spec, n:list, depth:int=0) -> str:
     "Why the head `spec` is not one `learner.build_head` may build (None: it is); `n` counts its layers"
     n[0] += 1
-    if not isinstance(spec, dict) or spec.get('type') not in _HEAD_ARGS: return f"a head layer {str(spec)[:60]!r} is not one of {', '.join(_HEAD_ARGS)}"
+    if not isinstance(spec, dict) or spec.get('type') not in _HEAD_ARGS:
+        return f"a head layer {str(spec)[:60]!r} is not one of {', '.join(_HEAD_ARGS)}"
     t, args = spec['type'], {k: v for k, v in spec.items() if k != 'type'}
-    if set(args) != _HEAD_ARGS[t] or depth > 4 or n[0] > _MAX_LAYERS: return f"a {t} layer has settings {sorted(args)} (or the head is too deep or long)"
+    if set(args) != _HEAD_ARGS[t] or depth > 4 or n[0] > _MAX_LAYERS:
+        return f"a {t} layer has settings {sorted(args)} (or the head is too deep or long)"
     ok = {'Sequential': lambda: isinstance(args['layers'], list),
-          'Linear': lambda: _whole(args['in_features'], 1, _MAX_WIDTH) and _whole(args['out_features'], 1, _MAX_WIDTH) and isinstance(args['bias'], bool),
-          'BatchNorm1d': lambda: _whole(args['num_features'], 1, _MAX_WIDTH) and _real(args['eps'], 0, 1) and args['eps'] > 0
-                                 and (args['momentum'] is None or _real(args['momentum'], 0, 1)) and isinstance(args['affine'], bool),
-          'Dropout': lambda: _real(args['p'], 0, 1) and isinstance(args['inplace'], bool), 'ReLU': lambda: isinstance(args['inplace'], bool),
-          'AdaptiveConcatPool2d': lambda: args['size'] is None or _whole(args['size'], 1, 64), 'Flatten': lambda: isinstance(args['full'], bool),
-          'AdaptiveAvgPool2d': lambda: _whole(args['output_size'], 1, 64) or (isinstance(args['output_size'], list) and len(args['output_size']) == 2 and all(_whole(v, 1, 64) for v in args['output_size']))}[t]()
+          'Linear': lambda: _whole(args['in_features'], 1, _MAX_WIDTH) and _whole(args['out_features'], 1, _MAX_WIDTH)
+                            and isinstance(args['bias'], bool),
+          'BatchNorm1d': lambda: _whole(args['num_features'], 1, _MAX_WIDTH)
+                                 and _real(args['eps'], 0, 1) and args['eps'] > 0
+                                 and (args['momentum'] is None or _real(args['momentum'], 0, 1))
+                                 and isinstance(args['affine'], bool),
+          'Dropout': lambda: _real(args['p'], 0, 1) and isinstance(args['inplace'], bool),
+          'ReLU': lambda: isinstance(args['inplace'], bool),
+          'AdaptiveConcatPool2d': lambda: args['size'] is None or _whole(args['size'], 1, 64),
+          'Flatten': lambda: isinstance(args['full'], bool),
+          'AdaptiveAvgPool2d': lambda: _whole(args['output_size'], 1, 64)
+                                       or (isinstance(args['output_size'], list) and len(args['output_size']) == 2
+                                           and all(_whole(v, 1, 64) for v in args['output_size']))}[t]()
     if not ok: return f"a {t} layer has out-of-range settings {args if t != 'Sequential' else ''}"
     if t == 'Sequential': return next(filter(None, (_head_problem(s, n, depth + 1) for s in args['layers'])), None)
 
-def check_config(cfg:dict, path='config.json') -> dict:
-    "`cfg` when every value a loader uses is of the type and in the range transferkit writes; else a one-line error naming the key"
+def check_config(cfg:dict, # a parsed config.json
+                 path='config.json', # the file it came from, named in the error
+                ) -> dict:
+    "`cfg` when every value a loader uses is of the type and range transferkit writes; else an error naming the key"
     seg = cfg.get('kind') == 'segmentation'
     names = 'codes' if seg else 'vocab'
-    checks = {'files': lambda v: isinstance(v, dict) and all(isinstance(k, str) and isinstance(h, str) and len(h) == 64 for k, h in v.items()),
+    checks = {'files': lambda v: isinstance(v, dict) and all(isinstance(k, str) and isinstance(h, str) and len(h) == 64
+                                                             for k, h in v.items()),
               'arch': lambda v: isinstance(v, str) and 0 < len(v) <= 100,
-              names: lambda v: isinstance(v, list) and 1 <= len(v) <= _MAX_CLASSES and all(isinstance(s, str) and 0 < len(s) <= 200 for s in v),
+              names: lambda v: isinstance(v, list) and 1 <= len(v) <= _MAX_CLASSES
+                               and all(isinstance(s, str) and 0 < len(s) <= 200 for s in v),
               'n_out': lambda v: _whole(v, 1, _MAX_CLASSES) and v == len(cfg.get(names) or []),
               'height': lambda v: _whole(v, 8, 4096), 'width': lambda v: _whole(v, 8, 4096),
               'resize_method': lambda v: v in (('squish',) if seg else ('crop', 'squish', 'pad')),
               'mean': lambda v: isinstance(v, list) and len(v) == 3 and all(_real(x, -100, 100) for x in v),
               'std': lambda v: isinstance(v, list) and len(v) == 3 and all(_real(x, 1e-6, 100) for x in v)}
-    if not seg: checks.update(pad_mode=lambda v: v in ('zeros', 'border', 'reflection'), head=lambda v: isinstance(v, dict))
-    optional = {'dtype': lambda v: v == 'float32', 'scale': lambda v: v == 255, 'kind': lambda v: v in ('classification', 'segmentation')}
+    if not seg:
+        checks.update(pad_mode=lambda v: v in ('zeros', 'border', 'reflection'), head=lambda v: isinstance(v, dict))
+    optional = {'dtype': lambda v: v == 'float32', 'scale': lambda v: v == 255,
+                'kind': lambda v: v in ('classification', 'segmentation')}
     for k, ok in [*checks.items(), *optional.items()]:
         if (k in checks or k in cfg) and not ok(cfg.get(k)):
             v = repr(cfg.get(k)); v = v if len(v) <= 60 else v[:57] + '...'
-            raise TransferkitError(f"{path}: {k} = {v} is not a value transferkit writes (missing, of the wrong type, or out of range): restore the file or re-export the model")
-    if not seg and (why := _head_problem(cfg['head'], [0])): raise TransferkitError(f"{path}: head: {why}: restore the file or re-export the model")
+            raise TransferkitError(f"{path}: {k} = {v} is not a value transferkit writes (missing, of the wrong type, "
+                                   "or out of range): restore the file or re-export the model")
+    if not seg and (why := _head_problem(cfg['head'], [0])):
+        raise TransferkitError(f"{path}: head: {why}: restore the file or re-export the model")
     return cfg
 
-def check_weights(path) -> None:
-    "Refuse a `model.safetensors` whose header (read alone, bounded) holds other than float32 tensors (and BatchNorm's int64 counters)"
+def check_weights(path, # a model.safetensors file
+                 ) -> None:
+    "Refuse a `model.safetensors` whose header holds other than float32 tensors (and BatchNorm's int64 counters)"
     path = Path(path)
     with open(path, 'rb') as f:
         head = f.read(8); n = struct.unpack('<Q', head)[0] if len(head) == 8 else -1
-        if not 0 < n <= MAX_CONFIG_BYTES: raise TransferkitError(f"{path} is not a safetensors file (its header length is {n}): restore it or re-export the model")
+        if not 0 < n <= MAX_CONFIG_BYTES:
+            raise TransferkitError(f"{path} is not a safetensors file (its header length is {n}): restore it or "
+                                   "re-export the model")
         try: header = json.loads(f.read(n))
-        except (ValueError, UnicodeDecodeError): raise TransferkitError(f"{path} has no readable safetensors header: restore it or re-export the model") from None
-    bad = [f"{k} ({v.get('dtype')})" for k, v in (header.items() if isinstance(header, dict) else []) if k != '__metadata__'
-           and not (isinstance(v, dict) and (v.get('dtype') == 'F32' or (v.get('dtype') == 'I64' and k.endswith('num_batches_tracked'))))]
-    if bad or not isinstance(header, dict): raise TransferkitError(f"{path} holds tensors transferkit does not write ({', '.join(bad[:3]) or 'no header'}): float32 only; restore it or re-export the model")
+        except (ValueError, UnicodeDecodeError):
+            raise TransferkitError(f"{path} has no readable safetensors header: restore it or re-export the "
+                                   "model") from None
+    written = lambda k, v: isinstance(v, dict) and (v.get('dtype') == 'F32'
+                                                    or (v.get('dtype') == 'I64' and k.endswith('num_batches_tracked')))
+    bad = [f"{k} ({v.get('dtype')})" for k, v in (header.items() if isinstance(header, dict) else [])
+           if k != '__metadata__' and not written(k, v)]
+    if bad or not isinstance(header, dict):
+        raise TransferkitError(f"{path} holds tensors transferkit does not write "
+                               f"({', '.join(bad[:3]) or 'no header'}): float32 only; restore it or re-export the "
+                               "model")
 
-def verify_files(folder, cfg:dict, required=()):
-    "Refuse, naming the file, a file in `folder` whose sha256 differs from `cfg`'s record, or a missing one of `required`"
+def verify_files(folder, # the model folder
+                 cfg:dict, # its config: `files` maps each file name to its sha256
+                 required=(), # files that must be there
+                ):
+    "Refuse, naming it, a file in `folder` whose sha256 differs from `cfg`'s record, or a missing one of `required`"
     folder = Path(folder)
     for name, digest in cfg.get('files', {}).items():
         p = safe_join(folder, name)
         if not p.is_file():
-            if name in required: raise TransferkitError(f"{name} is missing from {folder} although config.json lists it: restore it or re-export the model")
+            if name in required:
+                raise TransferkitError(f"{name} is missing from {folder} although config.json lists it: restore it or "
+                                       "re-export the model")
             continue
-        if hash_file(p) != digest: raise TransferkitError(f"{name} in {folder} does not match the sha256 in config.json (altered, or left from another export): restore it or re-export the model")
+        if hash_file(p) != digest:
+            raise TransferkitError(f"{name} in {folder} does not match the sha256 in config.json (altered, or left "
+                                   "from another export): restore it or re-export the model")
 
-def open_folder(folder, required=()) -> dict:
+def open_folder(folder, # a model folder
+                required=(), # files that must be there (`verify_files`)
+               ) -> dict:
     "The checked config of the model folder `folder` (None without one), after finishing an interrupted swap"
     folder = Path(folder)
     try: finish_swap(folder)
@@ -228,7 +289,7 @@ def open_model(path, # a model folder, or a file in one
                fix:str, # what to give instead, for the error when `path` does not exist
                required=(), # files that must be there (`verify_files`)
               ) -> tuple:
-    "`(folder, cfg)`: the model folder `path` is or lies in, and its checked `config.json` (`open_folder`; None without one)"
+    "`(folder, cfg)`: the model folder `path` is or lies in, and its checked `config.json` (None without one)"
     path = Path(path)
     if not path.exists(): raise TransferkitError(f"No model at {str(path)!r}: {fix}")
     folder = path if path.is_dir() else path.parent

@@ -19,11 +19,16 @@ __all__ = ['open_rgb', 'fastai_resize', 'image_batch', 'collect_images', 'check_
            'predict_onnx', 'build_head', 'body_cut', 'NeedsFastai', 'TorchModel', 'predict_torch']
 
 # %% ../nbs/06_predict.ipynb #291b9c11
-def open_rgb(fn) -> Image.Image:
-    "The image at `fn` as training saw it (ingest's `read_rgb`): verified, upright, 8-bit RGB with 16-bit and float ranges scaled, never clipped"
+def open_rgb(fn, # an image file
+            ) -> Image.Image:
+    "The image at `fn` as training saw it (ingest's `read_rgb`): verified, upright, 8-bit RGB, wide ranges scaled"
     return read_rgb(fn)
 
-def fastai_resize(img:Image.Image, size, method:str='crop', pad_mode:str='zeros') -> Image.Image:
+def fastai_resize(img:Image.Image, # the PIL image to resize
+                  size, # the side in pixels, or (height, width)
+                  method:str='crop', # 'crop' (centre), 'squish' or 'pad', as fastai's `ResizeMethod`
+                  pad_mode:str='zeros', # how 'pad' fills: only 'zeros' is reproduced without fastai
+                 ) -> Image.Image:
     "`img` resized to `size` (int, or (height, width)) as fastai's validation `Resize(size, method, pad_mode)` does it"
     sw, sh = (size, size) if isinstance(size, int) else (size[1], size[0])
     w, h = img.size
@@ -36,18 +41,23 @@ def fastai_resize(img:Image.Image, size, method:str='crop', pad_mode:str='zeros'
     if tl[0] >= 0 or tl[1] >= 0 or br[0] <= w or br[1] <= h:
         img = img.crop((max(tl[0], 0), max(tl[1], 0), min(br[0], w), min(br[1], h)))
     if tl[0] < 0 or tl[1] < 0 or br[0] >= w or br[1] >= h:
-        if pad_mode != 'zeros': raise TransferkitError(f"Padding mode {pad_mode!r} is not reproduced without fastai: only 'zeros'")
+        if pad_mode != 'zeros':
+            raise TransferkitError(f"Padding mode {pad_mode!r} is not reproduced without fastai: only 'zeros'")
         p, f = (max(-tl[0], 0), max(-tl[1], 0)), (max(sz[0] - w + tl[0], 0), max(sz[1] - h + tl[1], 0))
         if any(p) or any(f): img = Image.fromarray(np.pad(np.asarray(img), ((p[1], f[1]), (p[0], f[0]), (0, 0))))
     return img.resize((sw, sh), Image.Resampling.BILINEAR)
 
 # %% ../nbs/06_predict.ipynb #77d2abfd
-def image_batch(imgs, cfg:dict) -> np.ndarray:
+def image_batch(imgs, # PIL images in RGB
+                cfg:dict, # a model folder's config: its height, width, resize_method and pad_mode
+               ) -> np.ndarray:
     "uint8 (batch, 3, height, width) array of the PIL images `imgs`, resized as the model folder's `cfg` says"
     size = (cfg['height'], cfg['width'])
-    return np.stack([np.asarray(fastai_resize(im, size, cfg['resize_method'], cfg['pad_mode'])).transpose(2, 0, 1) for im in imgs])
+    resized = (fastai_resize(im, size, cfg['resize_method'], cfg['pad_mode']) for im in imgs)
+    return np.stack([np.asarray(im).transpose(2, 0, 1) for im in resized])
 
-def collect_images(paths) -> list:
+def collect_images(paths, # an image file or folder, or a list of them
+                  ) -> list:
     "Image files named by `paths`: files as given, folders searched recursively"
     out = []
     for p in [paths] if isinstance(paths, (str, Path)) else paths:
@@ -57,34 +67,44 @@ def collect_images(paths) -> list:
         else: raise TransferkitError(f"{str(p)!r} does not exist: give image files or folders of images")
     return out
 
-def check_image(f, draft:tuple=None) -> str: # (w, h): a JPEG is checked decoded at a reduced scale, never smaller
+def check_image(f, # the file to check
+                draft:tuple=None, # (w, h): a JPEG is checked decoded at a reduced scale, never smaller
+               ) -> str:
     "Why the file `f` is not a usable image ('' when it is)"
     try: decode_image(Path(f).read_bytes(), draft=draft); return ''
     except (TransferkitError, OSError) as e: return str(e)
 
 # %% ../nbs/06_predict.ipynb #102ccf27
 class OnnxModel:
-    "The `model.onnx` of a model folder (or the file itself) run by onnxruntime; `vocab` and `cfg` come from its config.json"
-    def __init__(self, path, threads:int=None):
+    "A model folder's `model.onnx` run by onnxruntime; `vocab` and `cfg` come from its config.json"
+    def __init__(self, path, # model.onnx, or the model folder that holds it
+                 threads:int=None): # onnxruntime's intra-op threads; None: its default
         path = Path(path)
-        if not path.exists(): raise TransferkitError(f"No model at {str(path)!r}: give model.onnx or the folder holding it")
+        if not path.exists():
+            raise TransferkitError(f"No model at {str(path)!r}: give model.onnx or the folder holding it")
         folder, onnx = (path, path/ONNX) if path.is_dir() else (path.parent, path)
         cfg = open_folder(folder, required=[onnx.name])
         if cfg is None or onnx.name not in cfg.get('files', {}) or not onnx.is_file():
-            raise TransferkitError(f"{onnx} needs the config.json that `transferkit export-onnx` writes beside it: run `transferkit export-onnx {folder}`")
+            raise TransferkitError(f"{onnx} needs the config.json that `transferkit export-onnx` writes beside it: "
+                                   f"run `transferkit export-onnx {folder}`")
         try: import onnxruntime as ort
-        except ImportError: raise TransferkitError("Running model.onnx needs onnxruntime: pip install 'transferkit[onnx]' (or onnxruntime)") from None
+        except ImportError:
+            raise TransferkitError("Running model.onnx needs onnxruntime: pip install 'transferkit[onnx]' (or "
+                                   "onnxruntime)") from None
         opts = ort.SessionOptions()
         if threads: opts.intra_op_num_threads = threads
         try: self.session = ort.InferenceSession(str(onnx), opts, providers=['CPUExecutionProvider'])
         except Exception as e: # e.g. external data that points outside the folder: onnxruntime refuses in many lines
             why = ' '.join(str(e).split())[:300]
-            raise TransferkitError(f"{onnx} cannot be loaded by onnxruntime ({type(e).__name__}: {why}): re-export it with `transferkit export-onnx {folder}`") from None
+            raise TransferkitError(f"{onnx} cannot be loaded by onnxruntime ({type(e).__name__}: {why}): re-export it "
+                                   f"with `transferkit export-onnx {folder}`") from None
         self.cfg, self.vocab, self.path = cfg, list(cfg['vocab']), onnx
 
-    def probs(self, batch:np.ndarray) -> np.ndarray:
+    def probs(self, batch:np.ndarray, # uint8 images, (batch, 3, height, width), as `image_batch` makes them
+             ) -> np.ndarray:
         "Class probabilities of a uint8 (batch, 3, height, width) array"
-        return self.session.run(None, {self.session.get_inputs()[0].name: np.ascontiguousarray(batch, dtype=np.uint8)})[0]
+        feed = {self.session.get_inputs()[0].name: np.ascontiguousarray(batch, dtype=np.uint8)}
+        return self.session.run(None, feed)[0]
 
 # %% ../nbs/06_predict.ipynb #e36427bf
 def _prepare(f):
@@ -97,7 +117,7 @@ def predict_rows(model, # an `OnnxModel` or `TorchModel`: its `cfg`, `vocab` and
                  bs:int=64, # images a forward pass
                  workers:int=4, # threads decoding and resizing (PIL lets go of the GIL)
                 ) -> list:
-    "`{file, label, probability, error}` rows for every image in `paths` (files or folders); an unreadable file gets its `error`"
+    "`{file, label, probability, error}` rows for every image in `paths`; an unreadable file gets its `error`"
     files, rows = collect_images(paths), []
     with ThreadPoolExecutor(workers) as ex:
         for i in range(0, len(files), bs):
@@ -113,13 +133,16 @@ def predict_rows(model, # an `OnnxModel` or `TorchModel`: its `cfg`, `vocab` and
     return rows
 
 def predict_onnx(model, # model.onnx, the folder holding it, or an `OnnxModel`
-                 paths, bs:int=64, workers:int=4) -> list: # as `predict_rows`
+                 paths, # image files, or folders searched recursively
+                 bs:int=64, # images a batch
+                 workers:int=4, # threads decoding and resizing
+                ) -> list:
     "`predict_rows` by `model.onnx` (a file, folder or `OnnxModel`) alone: onnxruntime, PIL and numpy"
     return predict_rows(model if isinstance(model, OnnxModel) else OnnxModel(model), paths, bs, workers)
 
 # %% ../nbs/06_predict.ipynb #0340b192
 def _lean_layers() -> dict:
-    "torch modules for every head layer config.json may name; fastai's `AdaptiveConcatPool2d` and `Flatten` written again (no weights)"
+    "torch modules for every head layer config.json may name; fastai's `AdaptiveConcatPool2d` and `Flatten` again"
     import torch
     from torch import nn
     class AdaptiveConcatPool2d(nn.Module):
@@ -133,57 +156,73 @@ def _lean_layers() -> dict:
     return {'Linear': nn.Linear, 'BatchNorm1d': nn.BatchNorm1d, 'Dropout': nn.Dropout, 'ReLU': nn.ReLU,
             'AdaptiveConcatPool2d': AdaptiveConcatPool2d, 'AdaptiveAvgPool2d': nn.AdaptiveAvgPool2d, 'Flatten': Flatten}
 
-def build_head(spec:dict,
+def build_head(spec:dict, # a head's description from config.json (`learner.head_spec`): its type and arguments
                layers:dict=None): # layer name -> module class; default: torch's own (`_lean_layers`)
     "The modules `learner.head_spec` described, with fresh weights"
     from torch import nn
     layers = layers or _lean_layers()
     if spec['type'] == 'Sequential': return nn.Sequential(*[build_head(s, layers) for s in spec['layers']])
-    if spec['type'] not in layers: raise TransferkitError(f"config.json names a head layer {spec['type']!r} transferkit does not build: re-export the model")
+    if spec['type'] not in layers:
+        raise TransferkitError(f"config.json names a head layer {spec['type']!r} transferkit does not build: "
+                               "re-export the model")
     return layers[spec['type']](**{k: v for k,v in spec.items() if k != 'type'})
 
 # %% ../nbs/06_predict.ipynb #0d5d57e4
-def body_cut(arch:str, children:list) -> int:
-    "How many of a torchvision model's `children` fastai's `create_body` keeps: its `model_meta` cut, else up to the last child holding a pooling layer"
+def body_cut(arch:str, # the torchvision architecture's name
+             children:list, # the model's top-level modules, in order
+            ) -> int:
+    "How many `children` fastai's `create_body` keeps: its `model_meta` cut, else up to the last one that pools"
     import re
     if arch.startswith('densenet'): return len(children) - 1 # fastai's model_meta: the pooling rule would keep nothing
     pools = lambda m: bool(re.search(r'Pool[123]d$', type(m).__name__)) or any(pools(c) for c in m.children())
     return next(i for i in reversed(range(len(children))) if pools(children[i]))
 
 class NeedsFastai(TransferkitError):
-    "The model folder holds a model that only fastai can open: a timm architecture, or `export.pkl` without `model.safetensors`"
+    "The model folder holds a model only fastai can open: a timm architecture, or `export.pkl` alone"
 
 class TorchModel:
-    "The classifier of a model folder rebuilt by torch and torchvision from config.json + model.safetensors; `cfg`, `vocab`, `model`, `device`"
+    "A model folder's classifier rebuilt by torch from config.json + model.safetensors; `cfg`, `vocab`, `model`"
     def __init__(self, path, # a model folder, or a file in one
                  device=None): # default: the GPU when there is one
         import torch, torchvision
         from safetensors.torch import load_file
         path = Path(path)
-        folder, cfg = open_model(path, "give the folder `transferkit train` wrote, or a file in it") # every file config.json lists is checked
-        if (cfg or {}).get('kind') == 'segmentation': raise TransferkitError(f"{folder} holds a segmentation model: use `transferkit predict-seg {folder} FILES --out MASKS_DIR`")
-        if cfg is None or not (folder/WEIGHTS).is_file() or not (path.is_dir() or path.name in (WEIGHTS, CONFIG, CARD, PICKLE)):
+        # every file config.json lists is checked
+        folder, cfg = open_model(path, "give the folder `transferkit train` wrote, or a file in it")
+        if (cfg or {}).get('kind') == 'segmentation':
+            raise TransferkitError(f"{folder} holds a segmentation model: use `transferkit predict-seg {folder} FILES "
+                                   "--out MASKS_DIR`")
+        named = path.is_dir() or path.name in (WEIGHTS, CONFIG, CARD, PICKLE)
+        if cfg is None or not (folder/WEIGHTS).is_file() or not named:
             raise NeedsFastai(f"{path} holds no config.json + model.safetensors: open it with `learner.load_model`")
         if cfg['resize_method'] == 'pad' and cfg['pad_mode'] != 'zeros': # `fastai_resize` pads with zeros only
             raise NeedsFastai(f"{folder} pads with {cfg['pad_mode']!r}: open it with `learner.load_model`")
         arch = getattr(torchvision.models, cfg['arch'], None)
         if arch is None or cfg['arch'] not in torchvision.models.list_models(module=torchvision.models):
-            raise NeedsFastai(f"{cfg['arch']!r} is not a torchvision architecture: open {folder} with `learner.load_model`")
+            raise NeedsFastai(f"{cfg['arch']!r} is not a torchvision architecture: open {folder} with "
+                              "`learner.load_model`")
         kids = list(arch(weights=None).children())
         model = torch.nn.Sequential(torch.nn.Sequential(*kids[:body_cut(cfg['arch'], kids)]), build_head(cfg['head']))
         try: model.load_state_dict(load_file(folder/WEIGHTS))
-        except Exception as e: raise TransferkitError(f"{folder/WEIGHTS} does not fit the network config.json describes ({type(e).__name__}): re-export the model") from None
+        except Exception as e:
+            raise TransferkitError(f"{folder/WEIGHTS} does not fit the network config.json describes "
+                                   f"({type(e).__name__}): re-export the model") from None
         self.device = torch.device(device or ('cuda' if torch.cuda.is_available() else 'cpu'))
         self.model, self.cfg, self.vocab, self.torch = model.to(self.device).eval(), cfg, list(cfg['vocab']), torch
-        self.mean, self.std = (torch.tensor(cfg[k], dtype=torch.float32, device=self.device).view(1, -1, 1, 1) for k in ('mean', 'std'))
+        self.mean, self.std = (torch.tensor(cfg[k], dtype=torch.float32, device=self.device).view(1, -1, 1, 1)
+                               for k in ('mean', 'std'))
 
-    def probs(self, batch:np.ndarray) -> np.ndarray:
-        "Class probabilities of a uint8 (batch, 3, height, width) array: fastai's `IntToFloatTensor`, `Normalize` and softmax"
+    def probs(self, batch:np.ndarray, # uint8 images, (batch, 3, height, width), as `image_batch` makes them
+             ) -> np.ndarray:
+        "Class probabilities of a uint8 batch: fastai's `IntToFloatTensor`, `Normalize` and softmax"
         torch = self.torch
         x = torch.from_numpy(np.ascontiguousarray(batch)).to(self.device).float().div_(self.cfg.get('scale', 255))
         with torch.inference_mode(): return torch.softmax(self.model((x - self.mean)/self.std).float(), 1).cpu().numpy()
 
 def predict_torch(model, # a model folder (or a file in it), or a `TorchModel`
-                  paths, bs:int=64, workers:int=4) -> list: # as `predict_rows`
+                  paths, # image files, or folders searched recursively
+                  bs:int=64, # images a batch
+                  workers:int=4, # threads decoding and resizing
+                 ) -> list:
     "`predict_rows` by the model folder `model` (or a `TorchModel`) with torch alone: no fastai, no pandas"
     return predict_rows(model if isinstance(model, TorchModel) else TorchModel(model), paths, bs, workers)

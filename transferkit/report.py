@@ -18,14 +18,20 @@ __all__ = ['confusion_matrix', 'classification_metrics', 'top_losses', 'contact_
            'plot_confusion', 'report_markdown', 'save_report']
 
 # %% ../nbs/40_report.ipynb #5769edac
-def confusion_matrix(y_true, y_pred, n_classes:int) -> np.ndarray:
+def confusion_matrix(y_true, # the actual class indices
+                     y_pred, # the predicted class indices
+                     n_classes:int, # how many classes: the matrix is n_classes × n_classes
+                    ) -> np.ndarray:
     "Counts of (actual, predicted) pairs: rows are actual classes, columns predicted ones"
     cm = np.zeros((n_classes, n_classes), dtype=int)
     np.add.at(cm, (np.asarray(y_true, int), np.asarray(y_pred, int)), 1)
     return cm
 
 # %% ../nbs/40_report.ipynb #7c14e13d
-def classification_metrics(y_true, y_pred, classes) -> dict:
+def classification_metrics(y_true, # the actual class indices
+                           y_pred, # the predicted class indices
+                           classes, # the class names, in index order
+                          ) -> dict:
     "Accuracy, per-class precision/recall/F1/support, and their macro and weighted averages"
     classes = [str(c) for c in classes]
     cm = confusion_matrix(y_true, y_pred, len(classes))
@@ -33,7 +39,8 @@ def classification_metrics(y_true, y_pred, classes) -> dict:
     div = lambda a,b: np.divide(a, b, out=np.zeros(len(classes)), where=b>0)
     p, r = div(tp, predicted), div(tp, support)
     f1 = div(2*p*r, p+r)
-    per_class = {c: dict(precision=float(p[i]), recall=float(r[i]), f1=float(f1[i]), support=int(support[i])) for i,c in enumerate(classes)}
+    per_class = {c: dict(precision=float(p[i]), recall=float(r[i]), f1=float(f1[i]), support=int(support[i]))
+                 for i,c in enumerate(classes)}
     w = support / max(support.sum(), 1)
     avg = lambda weights: {m: float((v*weights).sum()) for m,v in dict(precision=p, recall=r, f1=f1).items()}
     return dict(accuracy=float(tp.sum() / max(cm.sum(), 1)), n=int(cm.sum()), per_class=per_class,
@@ -41,22 +48,35 @@ def classification_metrics(y_true, y_pred, classes) -> dict:
                 classes=classes, confusion=cm.tolist())
 
 # %% ../nbs/40_report.ipynb #eccccfd3
-def top_losses(files, probs, targs, losses, vocab, k:int=16) -> list:
+def top_losses(files, # the items' files, in order (None: no file names)
+               probs, # the class probabilities, one row an item
+               targs, # the actual class indices
+               losses, # the loss of each item
+               vocab, # the class names, in index order
+               k:int=16, # how many items to keep
+              ) -> list:
     "The `k` items with the highest loss: file, actual, predicted, probability of the prediction, loss"
     probs, targs, losses = np.asarray(probs), np.asarray(targs), np.asarray(losses)
     order = np.argsort(-losses, kind='stable')[:k]
-    return [dict(file=str(files[i]) if files is not None else None, actual=str(vocab[int(targs[i])]), predicted=str(vocab[int(probs[i].argmax())]),
+    return [dict(file=str(files[i]) if files is not None else None, actual=str(vocab[int(targs[i])]),
+                 predicted=str(vocab[int(probs[i].argmax())]),
                  probability=round(float(probs[i].max()), 4), loss=round(float(losses[i]), 4)) for i in order]
 
 def _thumb(im:Image.Image, side:int) -> Image.Image:
-    "`im` fitted into a `side`-px square: shrunk smoothly, or enlarged by a whole factor with `NEAREST` so small images stay crisp"
+    "`im` fitted into a `side`-px square: shrunk smoothly, or enlarged by a whole factor (`NEAREST`: crisp)"
     k = side/max(im.size)
     if k >= 2: return im.resize((im.width*int(k), im.height*int(k)), Image.Resampling.NEAREST)
     if k < 1: im = im.copy(); im.thumbnail((side, side), Image.Resampling.LANCZOS)
     return im
 
-def contact_sheet(rows:list, path, title:str=None, cols:int=4, caption=None, side:int=192,
-                  root=None) -> Path: # the folder relative file names are in (default: the working directory)
+def contact_sheet(rows:list, # dicts with a 'file' each (and what `caption` reads: by default a top-loss row's)
+                  path, # the PNG to write
+                  title:str=None, # a line above the grid
+                  cols:int=4, # thumbnails a row
+                  caption=None, #`caption(row)`: the text above a thumbnail; default: predicted/actual, loss/probability
+                  side:int=192, # a thumbnail's side in pixels
+                  root=None, # the folder relative file names are in (default: the working directory)
+                 ) -> Path:
     "A PNG grid of `side`-px thumbnails of `rows[i]['file']`, each under its caption `caption(row)`"
     caption = caption or (lambda r: f"{r['predicted']}/{r['actual']}\n{r['loss']:.2f} / {r['probability']:.2f}")
     font = ImageFont.load_default(size=13)
@@ -69,13 +89,18 @@ def contact_sheet(rows:list, path, title:str=None, cols:int=4, caption=None, sid
         x, y = pad + (k % cols)*(side + pad), top + pad + (k // cols)*(cap + side + pad)
         draw.multiline_text((x + side//2, y), caption(r), fill='black', font=font, anchor='ma', align='center')
         try: im = _thumb(read_rgb(Path(root or '.')/r['file']), side) # 16-bit images scaled, not clipped
-        except (TransferkitError, OSError, TypeError, ValueError): draw.text((x + side//2, y + cap + side//2), 'unreadable', fill='gray', font=font, anchor='mm'); continue
+        except (TransferkitError, OSError, TypeError, ValueError):
+            draw.text((x + side//2, y + cap + side//2), 'unreadable', fill='gray', font=font, anchor='mm')
+            continue
         sheet.paste(im, (x + (side - im.width)//2, y + cap + (side - im.height)//2))
     with atomic_open(path) as f: sheet.save(f, format='PNG')
     return Path(path)
 
 # %% ../nbs/40_report.ipynb #ca58dfee
-def evaluate_learner(learn, dl=None, top_k:int=16) -> dict:
+def evaluate_learner(learn, # a trained fastai `Learner`
+                     dl=None, # the DataLoader to evaluate on; None: the learner's validation set
+                     top_k:int=16, # how many of the highest losses to list
+                    ) -> dict:
     "Metrics of `learn` on `dl` (default: its validation set), per-class counts of both splits, the `top_k` losses"
     dl = dl or learn.dls.valid
     with learn.no_bar(): probs, targs, losses = learn.get_preds(dl=dl, with_loss=True)
@@ -83,27 +108,39 @@ def evaluate_learner(learn, dl=None, top_k:int=16) -> dict:
     out = classification_metrics(targs.numpy(), probs.argmax(1).numpy(), vocab)
     out['top_losses'] = top_losses(getattr(dl, 'items', None), probs, targs, losses, vocab, k=top_k)
     # a fastai Datasets keeps its labels in its second TfmdLists (an unlabelled test set has none)
-    count = lambda ds: pd.Series([vocab[int(y)] for y in ds.tls[1]] if len(getattr(ds, 'tls', [])) > 1 else [], dtype=object).value_counts().reindex(vocab, fill_value=0)
+    labels = lambda ds: [vocab[int(y)] for y in ds.tls[1]] if len(getattr(ds, 'tls', [])) > 1 else []
+    count = lambda ds: pd.Series(labels(ds), dtype=object).value_counts().reindex(vocab, fill_value=0)
     out['counts'] = {'train': {k: int(v) for k,v in count(learn.dls.train_ds).items()},
                      'valid': {k: int(v) for k,v in count(dl.dataset).items()}}
     return out
 
 # %% ../nbs/40_report.ipynb #c4d2e8f1
-def labelled_test_dl(dls, root, files=None, bs:int=64):
-    "A labelled test DataLoader of `dls` for the images under `root` (or `files`): labels by `folder_label`, pixels by `read_rgb`"
+def labelled_test_dl(dls, # the `DataLoaders` the model was trained with: its vocab and transforms
+                     root, # the folder of label folders the test images are in
+                     files=None, # the image files to use; None: every image under `root`
+                     bs:int=64, # images a batch
+                    ):
+    "A labelled test DataLoader of `dls` for the images under `root` (or `files`): label by folder, pixels by `read_rgb`"
     from transferkit.data import FolderLabel, DecodedImages
     root = Path(root)
     files = image_files(root) if files is None else list(files)
     vocab = [str(v) for v in dls.vocab]
     unknown = sorted({FolderLabel(root)(f) for f in files} - set(vocab))
-    if unknown: raise TransferkitError(f"Label folder(s) {', '.join(unknown)} in {root} are not classes of the model ({', '.join(vocab)}): give folders named after its classes")
+    if unknown:
+        raise TransferkitError(f"Label folder(s) {', '.join(unknown)} in {root} are not classes of the model "
+                               f"({', '.join(vocab)}): give folders named after its classes")
     dl = dls.test_dl(files, with_labels=True, bs=bs, num_workers=0)
-    for tl, fn in zip(dl.dataset.tls, (DecodedImages(0), FolderLabel(root))): # the pipelines are lazy: swapping their first step changes every item
-        tl.tfms.fs[0] = type(tl.tfms.fs[0])(fn) # wrapped as fastai wraps a function (fastcore's or fasttransform's `Transform`)
+    # the pipelines are lazy: swapping their first step changes every item
+    for tl, fn in zip(dl.dataset.tls, (DecodedImages(0), FolderLabel(root))):
+        tl.tfms.fs[0] = type(tl.tfms.fs[0])(fn) # wrapped as fastai wraps a function (fastcore's or fasttransform's)
     return dl
 
 # %% ../nbs/40_report.ipynb #fc083575
-def plot_confusion(cm, classes, path, title='Confusion matrix'):
+def plot_confusion(cm, # the confusion matrix: rows actual, columns predicted
+                   classes, # the class names, in index order
+                   path, # the PNG to write
+                   title='Confusion matrix', # the plot's title
+                  ):
     "Save the confusion matrix `cm` as a PNG at `path`"
     import matplotlib; matplotlib.use('Agg')
     import matplotlib.pyplot as plt
@@ -112,41 +149,51 @@ def plot_confusion(cm, classes, path, title='Confusion matrix'):
     ax.imshow(cm, cmap='Blues')
     ax.set_xticks(range(n), classes, rotation=45, ha='right'); ax.set_yticks(range(n), classes)
     for i in range(n):
-        for j in range(n): ax.text(j, i, cm[i,j], ha='center', va='center', color='white' if cm[i,j] > cm.max()/2 else 'black')
+        for j in range(n):
+            ax.text(j, i, cm[i,j], ha='center', va='center', color='white' if cm[i,j] > cm.max()/2 else 'black')
     ax.set_xlabel('predicted'); ax.set_ylabel('actual'); ax.set_title(title)
     fig.tight_layout()
     return save_figure(fig, path)
 
 # %% ../nbs/40_report.ipynb #708d6a8b
-def report_markdown(m:dict) -> str:
+def report_markdown(m:dict, # metrics as `evaluate_learner` (or `classification_metrics`) gives them
+                   ) -> str:
     "The metrics `m` as a Markdown report"
     lines = [f"# Evaluation\n\nAccuracy **{m['accuracy']:.4f}** on {m['n']} images.\n",
              '| class | precision | recall | f1 | support |', '|---|---|---|---|---|']
-    lines += [f"| {c} | {v['precision']:.3f} | {v['recall']:.3f} | {v['f1']:.3f} | {v['support']} |" for c,v in m['per_class'].items()]
-    for k in ('macro', 'weighted'): lines.append(f"| *{k} avg* | {m[k]['precision']:.3f} | {m[k]['recall']:.3f} | {m[k]['f1']:.3f} | {m['n']} |")
+    lines += [f"| {c} | {v['precision']:.3f} | {v['recall']:.3f} | {v['f1']:.3f} | {v['support']} |"
+              for c,v in m['per_class'].items()]
+    for k in ('macro', 'weighted'):
+        lines.append(f"| *{k} avg* | {m[k]['precision']:.3f} | {m[k]['recall']:.3f} | {m[k]['f1']:.3f} | {m['n']} |")
     if 'counts' in m:
         lines += ['\n## Images per class\n', '| class | train | valid |', '|---|---|---|']
         lines += [f"| {c} | {m['counts']['train'].get(c,0)} | {m['counts']['valid'].get(c,0)} |" for c in m['classes']]
     if m.get('top_losses'):
         lines += ['\n## Top losses\n', '| file | actual | predicted | probability | loss |', '|---|---|---|---|---|']
-        lines += [f"| {r['file']} | {r['actual']} | {r['predicted']} | {r['probability']:.3f} | {r['loss']:.3f} |" for r in m['top_losses'][:10]]
+        lines += [f"| {r['file']} | {r['actual']} | {r['predicted']} | {r['probability']:.3f} | {r['loss']:.3f} |"
+                  for r in m['top_losses'][:10]]
     return '\n'.join(lines) + '\n'
 
 def _write_csv(df, path, **kwargs):
     with atomic_open(path, 'w', newline='', encoding='utf-8') as f: df.to_csv(f, **kwargs)
 
-def save_report(m:dict, out,
-                root=None) -> Path: # the folder the top losses' relative file names are in (default: the working directory)
+def save_report(m:dict, # metrics as `evaluate_learner` gives them
+                out, # the folder to write the report to (created if missing)
+                root=None, # the folder the top losses' relative file names are in (default: the working directory)
+               ) -> Path:
     "Write `m` to `out/`, each file atomically: report.json, report.md, confusion_matrix.csv/.png, top_losses.csv/.png"
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
-    atomic_write(out/'report.json', json.dumps(m, indent=1).encode()) # first: it marks `out` as output, never data (`image_files`)
+    # first: it marks `out` as output, never data (`image_files`)
+    atomic_write(out/'report.json', json.dumps(m, indent=1).encode())
     atomic_write(out/'report.md', report_markdown(m).encode())
-    _write_csv(pd.DataFrame(m['confusion'], index=m['classes'], columns=m['classes']).rename_axis('actual \\ predicted'), out/'confusion_matrix.csv')
+    cm = pd.DataFrame(m['confusion'], index=m['classes'], columns=m['classes']).rename_axis('actual \\ predicted')
+    _write_csv(cm, out/'confusion_matrix.csv')
     plot_confusion(m['confusion'], m['classes'], out/'confusion_matrix.png')
     losses = m.get('top_losses') or []
     # without top losses, an older report's files would no longer match this one: they go
     if losses: _write_csv(pd.DataFrame(losses), out/'top_losses.csv', index=False)
     else: (out/'top_losses.csv').unlink(missing_ok=True)
-    if losses and all(r['file'] for r in losses): contact_sheet(losses, out/'top_losses.png', title='Top losses: predicted/actual, loss/probability', root=root)
+    if losses and all(r['file'] for r in losses):
+        contact_sheet(losses, out/'top_losses.png', title='Top losses: predicted/actual, loss/probability', root=root)
     else: (out/'top_losses.png').unlink(missing_ok=True)
     return out/'report.json'

@@ -17,24 +17,36 @@ __all__ = ['SUSPECT_COLUMNS', 'folder_items', 'model_probs', 'learner_features',
            'find_suspects']
 
 # %% ../nbs/50_scoring.ipynb #939eea38
-def folder_items(path, valid_pct:float=0.2, seed:int=42) -> pd.DataFrame:
+def folder_items(path, # the data folder: one sub-folder of images per label (or train/ and valid/ holding them)
+                 valid_pct:float=0.2, # the fraction held out for validation where there is no valid/ folder
+                 seed:int=42, # the seed of that random split
+                ) -> pd.DataFrame:
     "file (relative to `path`), label and split of every image under `path`"
     from transferkit.data import split_files
     path = Path(path)
-    if not path.is_dir(): raise TransferkitError(f"Data folder {str(path)!r} does not exist: give a folder with one sub-folder of images per label")
+    if not path.is_dir():
+        raise TransferkitError(f"Data folder {str(path)!r} does not exist: give a folder with one sub-folder of "
+                               "images per label")
     files, splitter = split_files(path, valid_pct, seed)
     valid = set(splitter(files)[1])
     split = ['valid' if i in valid else 'train' for i in range(len(files))]
-    return pd.DataFrame(dict(file=[f.relative_to(path).as_posix() for f in files], label=[folder_label(f, path)[1] for f in files], split=split))
+    return pd.DataFrame(dict(file=[f.relative_to(path).as_posix() for f in files],
+                             label=[folder_label(f, path)[1] for f in files], split=split))
 
 # %% ../nbs/50_scoring.ipynb #b9125344
-def model_probs(learn, files, bs:int=64) -> np.ndarray:
+def model_probs(learn, # a fastai `Learner`, live or loaded
+                files, # the image files to score
+                bs:int=64, # images a batch
+               ) -> np.ndarray:
     "Class probabilities of `learn` (a Learner, live or loaded) for `files`, in batches"
     dl = learn.dls.test_dl(list(files), bs=bs, num_workers=0)
     with learn.no_bar(): probs, _ = learn.get_preds(dl=dl)
     return probs.numpy()
 
-def learner_features(learn, files, bs:int=64) -> np.ndarray:
+def learner_features(learn, # a fastai `Learner`, live or loaded: its body gives the features
+                     files, # the image files
+                     bs:int=64, # images a batch
+                    ) -> np.ndarray:
     "Pooled features of `files` from the body of `learn` itself (average and max pooled, as its head sees them)"
     import torch
     from fastai.vision.all import AdaptiveConcatPool2d, Flatten
@@ -43,7 +55,9 @@ def learner_features(learn, files, bs:int=64) -> np.ndarray:
     with torch.inference_mode(): return torch.cat([body(b[0]).float().cpu() for b in dl]).numpy()
 
 # %% ../nbs/50_scoring.ipynb #7395bef5
-def label_issue_scores(probs, y) -> tuple:
+def label_issue_scores(probs, # class probabilities, one row an image (out-of-sample ones are best)
+                       y, # the class index each image is labelled with
+                      ) -> tuple:
     "`(score, flagged)` for every row of `probs` given labels `y`: higher scores are likelier label errors"
     probs, y = np.asarray(probs, float), np.asarray(y, int)
     n, c = probs.shape
@@ -58,9 +72,12 @@ def label_issue_scores(probs, y) -> tuple:
 # %% ../nbs/50_scoring.ipynb #7c31c026
 _POP = np.array([bin(i).count('1') for i in range(256)], np.uint8)
 
-def dhash(path, size:int=8) -> np.uint64:
+def dhash(path, # an image file
+          size:int=8, # the hash compares `size`×`size` neighbouring pixels: 8 makes 64 bits
+         ) -> np.uint64:
     "64-bit difference hash of the image at `path`"
-    with Image.open(path) as im: g = np.asarray(im.convert('L').resize((size+1, size), Image.Resampling.BILINEAR), dtype=np.int16)
+    with Image.open(path) as im:
+        g = np.asarray(im.convert('L').resize((size+1, size), Image.Resampling.BILINEAR), dtype=np.int16)
     return np.packbits((g[:, 1:] > g[:, :-1]).ravel()).view('>u8')[0].astype(np.uint64)
 
 def _hamming(a:np.ndarray, b:np.ndarray) -> np.ndarray:
@@ -68,7 +85,11 @@ def _hamming(a:np.ndarray, b:np.ndarray) -> np.ndarray:
     return _POP[x.view(np.uint8)].reshape(*x.shape, 8).sum(-1)
 
 # %% ../nbs/50_scoring.ipynb #8ee9a307
-def find_duplicates(path, items:pd.DataFrame=None, max_distance:int=5, block:int=512) -> pd.DataFrame:
+def find_duplicates(path, # the data folder
+                    items:pd.DataFrame=None, # `folder_items` of `path` (file, label, split); None: made here
+                    max_distance:int=5, # the most bits two difference hashes may differ by and count as near-duplicates
+                    block:int=512, # images compared at once: bounds the memory of the distance matrix
+                   ) -> pd.DataFrame:
     "Pairs of exact and near-duplicate images under `path`, with their labels and splits and whether they leak"
     path = Path(path); items = folder_items(path) if items is None else items
     files = [path/f for f in items.file]
@@ -83,7 +104,8 @@ def find_duplicates(path, items:pd.DataFrame=None, max_distance:int=5, block:int
     it = items.reset_index(drop=True)
     rows = [dict(file_a=it.file[i], file_b=it.file[j], kind=k, distance=dist, label_a=it.label[i], label_b=it.label[j],
                  split_a=it.split[i], split_b=it.split[j], leak=it.split[i] != it.split[j]) for i, j, k, dist in pairs]
-    return pd.DataFrame(rows, columns=['file_a', 'file_b', 'kind', 'distance', 'label_a', 'label_b', 'split_a', 'split_b', 'leak'])
+    columns = ['file_a', 'file_b', 'kind', 'distance', 'label_a', 'label_b', 'split_a', 'split_b', 'leak']
+    return pd.DataFrame(rows, columns=columns)
 
 # %% ../nbs/50_scoring.ipynb #497bc09c
 SUSPECT_COLUMNS = ['file', 'label', 'split', 'predicted', 'probability', 'loss', 'issue_score', 'reason', 'action', 'new_label']
@@ -103,12 +125,16 @@ def find_suspects(path, # the data folder: one sub-folder of images per label (o
                  ) -> pd.DataFrame:
     "Images under `path` worth a look, most suspect first, scored by `learn` and/or out-of-fold heads on `cache`"
     from transferkit.features import cross_val_probs
-    if learn is None and cache is None: raise TransferkitError("find_suspects needs a learner (learn=, or an exported model) or a feature cache (cache=) to score images")
+    if learn is None and cache is None:
+        raise TransferkitError("find_suspects needs a learner (learn=, or an exported model) or a feature cache "
+                               "(cache=) to score images")
     path = Path(path); items = folder_items(path, valid_pct, seed)
     if not len(items): raise TransferkitError(f"No images under {path}: give a folder of label folders")
     vocab = [str(v) for v in learn.dls.vocab] if learn is not None else sorted(items.label.unique())
     unknown = sorted(set(items.label) - set(vocab))
-    if unknown: raise TransferkitError(f"Label folder(s) {', '.join(unknown)} in {path} are not classes of the model ({', '.join(vocab)}): score with a model trained on these labels")
+    if unknown:
+        raise TransferkitError(f"Label folder(s) {', '.join(unknown)} in {path} are not classes of the model "
+                               f"({', '.join(vocab)}): score with a model trained on these labels")
     y = np.array([vocab.index(l) for l in items.label]); files = [path/f for f in items.file]
     probs = model_probs(learn, files, bs) if learn is not None else None
     X = cache.features(files) if cache is not None else learner_features(learn, files, bs) if out_of_fold else None

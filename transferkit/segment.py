@@ -37,12 +37,17 @@ __all__ = ['CODES', 'IMAGES', 'MASKS', 'SEG_CODES', 'SEG_FOLDERS', 'read_codes',
 # %% ../nbs/85_segment.ipynb #eddde6f7
 CODES, IMAGES, MASKS = 'codes.txt', 'images', 'masks'
 
-def read_codes(data) -> list:
+def read_codes(data, # the segmentation folder: images/, masks/ and codes.txt
+              ) -> list:
     "The class names in `data/codes.txt`, one a line (line 1 is pixel value 0)"
     p = Path(data)/CODES
-    if not p.is_file(): raise TransferkitError(f"No {CODES} in {data}: write the class names there, one a line (line 1 is pixel value 0)")
+    if not p.is_file():
+        raise TransferkitError(f"No {CODES} in {data}: write the class names there, one a line (line 1 is pixel value "
+                               "0)")
     codes = [l.strip() for l in p.read_text(encoding='utf-8').splitlines() if l.strip()]
-    if len(codes) < 2: raise TransferkitError(f"{p} names {len(codes)} class(es): a segmentation needs at least two (such as background and object), one a line")
+    if len(codes) < 2:
+        raise TransferkitError(f"{p} names {len(codes)} class(es): a segmentation needs at least two (such as "
+                               "background and object), one a line")
     return codes
 
 # %% ../nbs/85_segment.ipynb #9a9d9e85
@@ -51,7 +56,8 @@ def _by_stem(folder, what:str) -> dict:
     out = {}
     for f in sorted(Path(folder).iterdir()) if Path(folder).is_dir() else []:
         if f.name.startswith('.') or f.suffix.lower() not in IMAGE_EXTS or not f.is_file(): continue
-        if f.stem in out: raise TransferkitError(f"{what} {out[f.stem]} and {f} share the stem {f.stem!r}: rename or remove one")
+        if f.stem in out:
+            raise TransferkitError(f"{what} {out[f.stem]} and {f} share the stem {f.stem!r}: rename or remove one")
         out[f.stem] = f
     return out
 
@@ -62,19 +68,26 @@ def _upright_size(f) -> tuple:
         return (h, w) if im.getexif().get(0x0112, 1) in (5, 6, 7, 8) else (w, h)
 
 # %% ../nbs/85_segment.ipynb #5d857677
-def check_seg_folder(data) -> tuple:
-    "`(pairs, codes)`: the (image, mask) files of the segmentation folder `data` and its class names; a `TransferkitError` naming the first bad file"
+def check_seg_folder(data, # the segmentation folder: images/, masks/ and codes.txt
+                    ) -> tuple:
+    "`(pairs, codes)`: the (image, mask) files of `data` and its class names; a `TransferkitError` naming the first bad file"
     data = Path(data); hint = f"give the folder that holds {IMAGES}/, {MASKS}/ and {CODES}"
-    if not data.is_dir(): raise TransferkitError(f"Data folder {str(data)!r} {'is a file' if data.exists() else 'does not exist'}: {hint}")
+    if not data.is_dir():
+        raise TransferkitError(f"Data folder {str(data)!r} {'is a file' if data.exists() else 'does not exist'}: {hint}")
     codes = read_codes(data)
     images, masks = _by_stem(data/IMAGES, 'Images'), _by_stem(data/MASKS, 'Masks')
-    if not images: raise TransferkitError(f"No images ({', '.join(IMAGE_EXTS)}) in {data/IMAGES}: put the images there and their masks in {data/MASKS}")
+    if not images:
+        raise TransferkitError(f"No images ({', '.join(IMAGE_EXTS)}) in {data/IMAGES}: put the images there and their "
+                               f"masks in {data/MASKS}")
     for stem, m in masks.items():
-        if m.suffix.lower() != '.png': raise TransferkitError(f"Mask {m} is not a PNG: save it as {stem}.png (8-bit, one class index a pixel)")
-        if stem not in images: raise TransferkitError(f"Mask {m} has no image {data/IMAGES}/{stem}.*: add the image or remove the mask")
+        if m.suffix.lower() != '.png':
+            raise TransferkitError(f"Mask {m} is not a PNG: save it as {stem}.png (8-bit, one class index a pixel)")
+        if stem not in images:
+            raise TransferkitError(f"Mask {m} has no image {data/IMAGES}/{stem}.*: add the image or remove the mask")
     pairs = []
     for stem, f in images.items():
-        if stem not in masks: raise TransferkitError(f"Image {f} has no mask {data/MASKS}/{stem}.png: add the mask or remove the image")
+        if stem not in masks:
+            raise TransferkitError(f"Image {f} has no mask {data/MASKS}/{stem}.png: add the mask or remove the image")
         pairs.append((f, masks[stem]))
     for f, m in pairs: _check_pair(f, m, len(codes))
     return pairs, codes
@@ -83,14 +96,21 @@ def check_seg_folder(data) -> tuple:
 def _check_pair(f, m, n_codes:int):
     "Refuse the mask `m` of the image `f`: unreadable, not one class index a pixel, not the image's size, or with a value that has no code"
     try: size = _upright_size(f)
-    except Exception as e: raise TransferkitError(f"Image {f} cannot be read ({type(e).__name__}): replace or remove it and its mask") from None
+    except Exception as e:
+        raise TransferkitError(f"Image {f} cannot be read ({type(e).__name__}): replace or remove it and its mask") from None
     try:
         with Image.open(m) as im: mode, msize, px = im.mode, im.size, np.asarray(im) if im.mode in ('L', 'P') else None
-    except Exception as e: raise TransferkitError(f"Mask {m} cannot be read ({type(e).__name__}): save it again as an 8-bit PNG") from None
-    if px is None: raise TransferkitError(f"Mask {m} is mode {mode}: save it as 8-bit grayscale (L) or palette (P) PNG, one class index a pixel")
-    if msize != size: raise TransferkitError(f"Mask {m} is {msize[0]}x{msize[1]} but its image {f} is {size[0]}x{size[1]}: save the mask at the image's size")
+    except Exception as e:
+        raise TransferkitError(f"Mask {m} cannot be read ({type(e).__name__}): save it again as an 8-bit PNG") from None
+    if px is None:
+        raise TransferkitError(f"Mask {m} is mode {mode}: save it as 8-bit grayscale (L) or palette (P) PNG, one "
+                               "class index a pixel")
+    if msize != size:
+        raise TransferkitError(f"Mask {m} is {msize[0]}x{msize[1]} but its image {f} is {size[0]}x{size[1]}: save the "
+                               "mask at the image's size")
     if (v := int(px.max())) >= n_codes:
-        raise TransferkitError(f"Mask {m} has pixel value {v}, which has no code ({CODES} names {n_codes}, values 0-{n_codes-1}): add the class to {CODES} or fix the mask")
+        raise TransferkitError(f"Mask {m} has pixel value {v}, which has no code ({CODES} names {n_codes}, values "
+                               f"0-{n_codes-1}): add the class to {CODES} or fix the mask")
 
 # %% ../nbs/85_segment.ipynb #c012bfee
 SEG_CODES = ['background', 'disc', 'square']
@@ -121,8 +141,12 @@ def _seg_example(rng, w:int, h:int) -> tuple:
     img += rng.normal(0, 6, img.shape)
     return np.clip(img, 0, 255).astype(np.uint8), mask
 
-def make_seg_data(dest, n:int=48, size:int=64, seed:int=0) -> Path:
-    "A segmentation folder of `n` JPEG images (`size` high, up to 1.25x as wide) with exact PNG masks and codes.txt; existing files are kept"
+def make_seg_data(dest, # the folder to make (existing files are kept)
+                  n:int=48, # how many images
+                  size:int=64, # the images' height in pixels
+                  seed:int=0, # seeds the shapes and textures
+                 ) -> Path:
+    "A segmentation folder of `n` JPEG images (`size` high, up to 1.25x as wide) with exact PNG masks and codes.txt"
     dest, rng = Path(dest), np.random.default_rng(seed)
     for i in range(n):
         img, mask = _seg_example(rng, int(size*rng.uniform(1, 1.25)), size)
@@ -145,7 +169,8 @@ def _ingest_pair(f, m, dest:Path, size:int) -> str:
     img = read_rgb(f)
     with Image.open(m) as im: mask = Image.fromarray(np.asarray(im)) # class indices as mode L, whatever the palette
     wh = _shrunk(img.size, size)
-    if wh != img.size: img, mask = img.resize(wh, Image.Resampling.BILINEAR), mask.resize(wh, Image.Resampling.NEAREST) # fastai's `Resize` filters
+    if wh != img.size:
+        img, mask = img.resize(wh, Image.Resampling.BILINEAR), mask.resize(wh, Image.Resampling.NEAREST) # fastai's `Resize` filters
     atomic_write(dest/IMAGES/f'{Path(f).stem}.png', _png(img)); atomic_write(dest/MASKS/f'{Path(f).stem}.png', _png(mask))
     return Path(f).stem
 
@@ -166,7 +191,10 @@ def _read_record(dest) -> dict:
 def _write_record(dest, pairs:dict): atomic_write(Path(dest)/_RECORD, json.dumps(pairs, indent=1, sort_keys=True).encode())
 
 # %% ../nbs/85_segment.ipynb #76e9e265
-def ingest_seg(data, dest, size:int, workers:int=4,
+def ingest_seg(data, # the segmentation folder: images/, masks/ and codes.txt
+               dest, # the training copy's folder
+               size:int, # the training size: images and masks shrunk so the shorter side is this (never grown)
+               workers:int=4, # threads copying pairs
                progress:bool=True, # a bar on a terminal or in Jupyter (`show_bars`), else one line at the end
                checkpoint:float=2., # seconds between rewrites of the record while pairs are copied
                checked:tuple=None): # what `check_seg_folder(data)` returned, when the caller has checked `data` already
@@ -192,45 +220,58 @@ def ingest_seg(data, dest, size:int, workers:int=4,
             if p.name not in keep: p.unlink()
     text = ('\n'.join(codes) + '\n').encode()
     if not (dest/CODES).is_file() or (dest/CODES).read_bytes() != text: atomic_write(dest/CODES, text)
-    if progress and not show_bars(): print(f"ingest: {len(pairs)} pair(s) in {dest}, {len(todo)} read now", flush=True) # a line, not bar frames, in a log
+    if progress and not show_bars():
+        print(f"ingest: {len(pairs)} pair(s) in {dest}, {len(todo)} read now", flush=True) # a line, not bar frames, in a log
     return dest
 
 # %% ../nbs/85_segment.ipynb #c0778666
 class MaskFile:
     "The mask file of an image: `masks/<stem>.png` beside its `images/` folder; pickles as fastai's `noop`"
-    def __init__(self, masks): self.masks = Path(masks)
+    def __init__(self, masks, # the masks/ folder
+                ): self.masks = Path(masks)
     def __call__(self, f): return self.masks/f'{Path(f).stem}.png'
     # an exported learner must load where transferkit is not installed
     def __reduce__(self): return (partial, (noop,))
 
 # %% ../nbs/85_segment.ipynb #dc7e1fd4
-def get_seg_dls(path, size:int=128, valid_pct:float=0.2, seed:int=42,
+def get_seg_dls(path, # the segmentation folder: images/, masks/ and codes.txt
+                size:int=128, # the training image size, in pixels (square)
+                valid_pct:float=0.2, # the fraction of the pairs held out for validation
+                seed:int=42, # seeds the split and the augmentations
                 bs:int=None, # default: `auto_batch_size`, as for classification
                 aug=True, # True for `aug_transforms()`, a dict of its arguments, or False for none
-                device=None):
+                device=None, # where the batches go; None: fastai's default device
+               ):
     "fastai `DataLoaders` of the (checked, or ingested) segmentation folder `path`"
     path = Path(path); codes = read_codes(path)
     files = sorted(_by_stem(path/IMAGES, 'Images').values())
     set_seed(seed)
     splitter = RandomSplitter(valid_pct, seed=seed)
     n_train = len(splitter(files)[0])
-    if n_train < 2 or len(files) - n_train < 1: raise TransferkitError(f"{len(files)} image(s) in {path/IMAGES} leave {n_train} to train and {len(files) - n_train} to validate with valid_pct={valid_pct}: add images (at least 3)")
+    if n_train < 2 or len(files) - n_train < 1:
+        raise TransferkitError(f"{len(files)} image(s) in {path/IMAGES} leave {n_train} to train and "
+                               f"{len(files) - n_train} to validate with valid_pct={valid_pct}: add images (at least 3)")
     batch_tfms = one_pass(aug_transforms(**(aug if isinstance(aug, dict) else {}))) if aug else None
     dblock = DataBlock(blocks=(TransformBlock(type_tfms=DecodedImages(), batch_tfms=IntToFloatTensor), MaskBlock(codes)),
                        splitter=splitter, get_y=MaskFile(path/MASKS), item_tfms=Resize(size, method=ResizeMethod.Squish), batch_tfms=batch_tfms)
     return dblock.dataloaders(files, bs=max(2, auto_batch_size(n_train, bs)), num_workers=0, device=device)
 
-def seg_codes(dls) -> list:
+def seg_codes(dls, # segmentation `DataLoaders` from `get_seg_dls`
+             ) -> list:
     "The class names of segmentation `dls` (fastai's `MaskBlock` keeps them in its item transform)"
     return [str(c) for c in dls.after_item.vocab]
 
 # %% ../nbs/85_segment.ipynb #4f56d5c4
-def seg_learner(dls, arch:str='resnet18', pretrained:bool=True,
+def seg_learner(dls, # segmentation `DataLoaders` from `get_seg_dls`
+                arch:str='resnet18', # the torchvision architecture of the encoder
+                pretrained:bool=True, # the encoder starts from ImageNet weights
                 weights=None, # a state-dict file to use instead of the cached torchvision weights
                 fp16:bool=None): # mixed precision (bfloat16 where the GPU has it, else float16); default: on a GPU only
     "fastai's `unet_learner` for `dls` on torchvision's `arch`, its encoder `pretrained` from the torch cache or `weights`"
     fn = get_arch(arch) if isinstance(arch, str) else arch
-    if isinstance(fn, str): raise TransferkitError(f"Segmentation takes a torchvision architecture (resnet18, resnet34, ...); {arch!r} is a timm model")
+    if isinstance(fn, str):
+        raise TransferkitError(f"Segmentation takes a torchvision architecture (resnet18, resnet34, ...); {arch!r} is "
+                               "a timm model")
     path = weights_file(fn.__name__, weights) if pretrained else None
     _add_normalize(dls, pretrained) # as `unet_learner` does: the weights' statistics, none from scratch
     learn = unet_learner(dls, fn, pretrained=False, normalize=False, opt_func=fused_adam, metrics=[DiceMulti()])
@@ -240,8 +281,16 @@ def seg_learner(dls, arch:str='resnet18', pretrained:bool=True,
     return gpu_mixed_precision(learn, fp16)
 
 # %% ../nbs/85_segment.ipynb #7654230b
-def train_seg(dls, arch:str='resnet18', epochs:int=4, pretrained:bool=True, weights=None, lr:float=2e-3, seed:int=42,
-              progress:bool=True, bf16:bool=None) -> tuple:
+def train_seg(dls, # segmentation `DataLoaders` from `get_seg_dls`
+              arch:str='resnet18', # the torchvision architecture of the encoder
+              epochs:int=4, # epochs after the frozen one (pretrained), or of the one cycle (from scratch)
+              pretrained:bool=True, # the encoder starts from ImageNet weights
+              weights=None, # a state-dict file to use instead of the cached torchvision weights
+              lr:float=2e-3, # peak learning rate
+              seed:int=42, # seeds the weights and the batches
+              progress:bool=True, # show progress bars
+              bf16:bool=None, # bfloat16 on the CPU; None: `TRANSFERKIT_BF16`, else float32
+             ) -> tuple:
     "`(learner, record)`: a U-Net trained on `dls`"
     set_seed(seed, reproducible=True)
     learn = seg_learner(dls, arch, pretrained=pretrained, weights=weights)
@@ -253,8 +302,11 @@ def train_seg(dls, arch:str='resnet18', epochs:int=4, pretrained:bool=True, weig
                        channels_last=cl and _on_cpu(dls), epochs=rows)
 
 # %% ../nbs/85_segment.ipynb #8475a575
-def seg_metrics(truth, pred, codes) -> dict:
-    "Per-class IoU and Dice, their means, pixel accuracy and the pixel confusion matrix of the class-index arrays `truth` and `pred`"
+def seg_metrics(truth, # the true class index of each pixel
+                pred, # the predicted class index of each pixel
+                codes, # the class names, in index order
+               ) -> dict:
+    "Per-class IoU and Dice, their means, pixel accuracy and the pixel confusion matrix of `truth` and `pred`"
     n = len(codes); t, p = np.asarray(truth, np.int64).ravel(), np.asarray(pred, np.int64).ravel()
     cm = np.bincount(t*n + p, minlength=n*n).reshape(n, n) # rows: truth, columns: prediction
     tp, fp, fn = np.diag(cm), cm.sum(0) - np.diag(cm), cm.sum(1) - np.diag(cm)
@@ -273,14 +325,22 @@ def _palette(n:int) -> np.ndarray:
     cols = [matplotlib.colormaps['tab10'](i)[:3] for i in range(10)] + [matplotlib.colormaps['tab20'](i)[:3] for i in range(20)]
     return np.array([(0, 0, 0)] + [cols[(i - 1) % len(cols)] for i in range(1, n)])*255
 
-def overlay(img, mask, n:int, alpha:float=0.5) -> np.ndarray:
+def overlay(img, # an RGB image (array or PIL)
+            mask, # the class index of each pixel, the image's size
+            n:int, # how many classes: the palette's length
+            alpha:float=0.5, # how opaque the class colours are
+           ) -> np.ndarray:
     "The RGB image `img` with the class-index `mask` painted over it in `_palette` colours (class 0 left clear)"
     img, mask = np.asarray(img, np.float32), np.asarray(mask)
     col = _palette(n)[mask]
     return np.where((mask > 0)[..., None], (1 - alpha)*img + alpha*col, img).astype(np.uint8)
 
-def overlay_sheet(rows:list, path, codes, title:str=None) -> Path:
-    "A PNG with one line per row of `rows` (`image`, `truth`, `pred`, `caption`): image | truth | prediction, written atomically"
+def overlay_sheet(rows:list, # dicts with `image`, `truth`, `pred` and `caption`
+                  path, # the PNG to write
+                  codes, # the class names, in index order
+                  title:str=None, # a line above the sheet
+                 ) -> Path:
+    "A PNG with one line per row of `rows`: image | truth | prediction, written atomically"
     import matplotlib; matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     n = max(len(rows), 1)
@@ -301,8 +361,11 @@ def _image_iou(t:np.ndarray, p:np.ndarray, n:int) -> float:
     "Mean IoU of one image over the classes in its truth or prediction"
     return seg_metrics(t, p, range(n))['mean_iou']
 
-def evaluate_seg(learn, dl=None, worst:int=6) -> dict:
-    "`seg_metrics` of `learn` on `dl` (default: its validation set), each image's IoU, and the `worst` images' arrays for `overlay_sheet`"
+def evaluate_seg(learn, # a trained segmentation `Learner`
+                 dl=None, # the DataLoader to evaluate on; None: the learner's validation set
+                 worst:int=6, # how many of the lowest-IoU images to keep for `overlay_sheet`
+                ) -> dict:
+    "`seg_metrics` of `learn` on `dl`, each image's IoU, and the `worst` images' arrays for `overlay_sheet`"
     dl = dl or learn.dls.valid
     with learn.no_bar(): probs, targs = learn.get_preds(dl=dl)
     preds, targs, codes = probs.argmax(1).numpy(), targs.numpy(), seg_codes(learn.dls)
@@ -317,18 +380,25 @@ def evaluate_seg(learn, dl=None, worst:int=6) -> dict:
     return m | dict(images=per_image, n_images=len(preds), worst=rows)
 
 # %% ../nbs/85_segment.ipynb #a3bb5138
-def seg_report_markdown(m:dict) -> str:
+def seg_report_markdown(m:dict, # metrics as `evaluate_seg` gives them
+                       ) -> str:
     "The segmentation metrics `m` as a Markdown report"
     f = lambda v: '–' if v is None else f'{v:.3f}'
-    lines = [f"# Segmentation\n\nMean IoU **{f(m['mean_iou'])}**, mean Dice **{f(m['mean_dice'])}**, pixel accuracy {m['pixel_accuracy']:.3f} "
+    lines = [f"# Segmentation\n\nMean IoU **{f(m['mean_iou'])}**, mean Dice **{f(m['mean_dice'])}**, pixel accuracy "
+             f"{m['pixel_accuracy']:.3f} "
              f"on {m['n_images']} images ({m['n_pixels']} pixels).\n", '| class | IoU | Dice | pixels |', '|---|---|---|---|']
     lines += [f"| {c} | {f(v['iou'])} | {f(v['dice'])} | {v['pixels']} |" for c,v in m['per_class'].items()]
     worst = sorted((r for r in m['images'] if r['iou'] is not None), key=lambda r: r['iou'])[:10]
-    if worst: lines += ['\n## Worst images (see worst_cases.png)\n', '| file | IoU |', '|---|---|'] + [f"| {r['file']} | {r['iou']:.3f} |" for r in worst]
+    if worst:
+        lines += ['\n## Worst images (see worst_cases.png)\n', '| file | IoU |', '|---|---|'] + [f"| {r['file']} | "
+                                                                                                 f"{r['iou']:.3f} |" for r in worst]
     return '\n'.join(lines) + '\n'
 
-def save_seg_report(m:dict, out, root=None) -> Path: # `root`: the folder the file names are made relative to (default `out`)
-    "Write report.json, report.md and worst_cases.png (image | truth | prediction) of `evaluate_seg`'s `m` to `out`, each atomically"
+def save_seg_report(m:dict, # metrics as `evaluate_seg` gives them
+                    out, # the folder to write the report to (created if missing)
+                    root=None, # the folder the file names are made relative to (default `out`)
+                   ) -> Path:
+    "Write report.json, report.md and worst_cases.png (image | truth | prediction) of `m` to `out`, each atomically"
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     rel = lambda f: _relative(f, root or out) if f else f
     doc = {k: v for k,v in m.items() if k != 'worst'} | dict(images=[dict(r, file=rel(r['file'])) for r in m['images']])
@@ -339,7 +409,10 @@ def save_seg_report(m:dict, out, root=None) -> Path: # `root`: the folder the fi
     return out/'report.json'
 
 # %% ../nbs/85_segment.ipynb #539974d5
-def seg_config(learn, size:int, record:dict=None) -> dict:
+def seg_config(learn, # the trained segmentation `Learner`
+               size:int, # the image size it trained at
+               record:dict=None, # the training record: its 'arch'
+              ) -> dict:
     "What `load_seg_model` needs to rebuild `learn`'s U-Net without unpickling: architecture, codes, input size, normalisation"
     from fastai.vision.all import Normalize
     norm = [t for t in learn.dls.after_batch.fs if isinstance(t, Normalize)]
@@ -349,7 +422,14 @@ def seg_config(learn, size:int, record:dict=None) -> dict:
                 n_out=len(seg_codes(learn.dls)), height=int(size), width=int(size), resize_method='squish', scale=255,
                 mean=stats[0], std=stats[1], dtype='float32', versions=_versions())
 
-def write_seg_model(learn, dest, size:int, root=None, data_path=None, metrics:dict=None, record:dict=None) -> Path:
+def write_seg_model(learn, # the trained segmentation `Learner`
+                    dest, # the folder to write into (a stage of `swap_folder`)
+                    size:int, # the image size it trained at
+                    root=None, # the folder `dest` will be swapped into (for relative paths)
+                    data_path=None, # the training data folder, for the model card
+                    metrics:dict=None, # `evaluate_seg`'s metrics, for the model card
+                    record:dict=None, # the training record
+                   ) -> Path:
     "Write the model files of the U-Net `learn` into `dest`; config.json last, hashing every file in `dest`"
     dest = Path(dest).resolve(); dest.mkdir(parents=True, exist_ok=True)
     cfg = seg_config(learn, size, record)
@@ -365,18 +445,29 @@ def write_seg_model(learn, dest, size:int, root=None, data_path=None, metrics:di
 # %% ../nbs/85_segment.ipynb #38cef3e9
 class SegModel:
     "A U-Net rebuilt from a model folder's config.json + model.safetensors; `cfg`, `codes`, `model` (eval mode) and `device`"
-    def __init__(self, model, cfg:dict, device): self.model, self.cfg, self.codes, self.device = model, cfg, list(cfg['codes']), device
+    def __init__(self, model, # the U-Net, in eval mode
+                 cfg:dict, # its config.json
+                 device): # where it runs
+        self.model, self.cfg, self.codes, self.device = model, cfg, list(cfg['codes']), device
 
-def load_seg_model(path, cpu:bool=None) -> SegModel: # default: the GPU when there is one
+def load_seg_model(path, # a model folder `transferkit train-seg` wrote, or a file in it
+                   cpu:bool=None, # run on the CPU; default: the GPU when there is one
+                  ) -> SegModel:
     "The segmentation model in the folder `path` (or a file in it), from config.json + model.safetensors: nothing is unpickled"
     from safetensors.torch import load_file
     folder, cfg = open_model(path, "give the folder `transferkit train-seg` wrote", required=[WEIGHTS])
-    if cfg is None or not (folder/WEIGHTS).is_file(): raise TransferkitError(f"{folder} holds no config.json + model.safetensors: give the folder `transferkit train-seg` wrote")
-    if cfg.get('kind') != 'segmentation': raise TransferkitError(f"{folder} holds a classifier, not a segmentation model: use `transferkit predict {folder} FILES`")
+    if cfg is None or not (folder/WEIGHTS).is_file():
+        raise TransferkitError(f"{folder} holds no config.json + model.safetensors: give the folder `transferkit "
+                               "train-seg` wrote")
+    if cfg.get('kind') != 'segmentation':
+        raise TransferkitError(f"{folder} holds a classifier, not a segmentation model: use `transferkit predict "
+                               f"{folder} FILES`")
     device = torch.device('cpu') if (cpu if cpu is not None else not torch.cuda.is_available()) else default_device()
     model = create_unet_model(get_arch(cfg['arch']), cfg['n_out'], (cfg['height'], cfg['width']), pretrained=False)
     try: model.load_state_dict(load_file(folder/WEIGHTS))
-    except Exception as e: raise TransferkitError(f"{folder/WEIGHTS} does not fit the U-Net config.json describes ({type(e).__name__}): re-export the model") from None
+    except Exception as e:
+        raise TransferkitError(f"{folder/WEIGHTS} does not fit the U-Net config.json describes ({type(e).__name__}): "
+                               "re-export the model") from None
     return SegModel(model.to(device).eval(), cfg, device)
 
 # %% ../nbs/85_segment.ipynb #2ce571ff
@@ -387,12 +478,18 @@ def _seg_batch(m:SegModel, imgs:list) -> torch.Tensor:
     x = torch.from_numpy(x).float().div_(c['scale'])
     return ((x - torch.tensor(c['mean']).view(1, 3, 1, 1))/torch.tensor(c['std']).view(1, 3, 1, 1)).to(m.device)
 
-def predict_seg(model, paths, out, bs:int=8) -> list:
-    "`{file, mask, error}` rows: the mask of every image in `paths` (files or folders), written to `out/<stem>.png` at the image's size"
+def predict_seg(model, # a model folder `transferkit train-seg` wrote, or a `SegModel`
+                paths, # image files, or folders searched recursively
+                out, # folder for the masks, <stem>.png each
+                bs:int=8, # images a batch
+               ) -> list:
+    "`{file, mask, error}` rows: the mask of every image in `paths`, written to `out/<stem>.png` at the image's size"
     m = model if isinstance(model, SegModel) else load_seg_model(model)
     files, out, seen = collect_images(paths), Path(out), {}
     for f in files:
-        if f.stem in seen: raise TransferkitError(f"{seen[f.stem]} and {f} would both write {out/(f.stem + '.png')}: predict them into different --out folders")
+        if f.stem in seen:
+            raise TransferkitError(f"{seen[f.stem]} and {f} would both write {out/(f.stem + '.png')}: predict them "
+                                   "into different --out folders")
         seen[f.stem] = f
     rows = []
     for s in range(0, len(files), bs):
@@ -413,7 +510,9 @@ SEG_FOLDERS = DataFolder(lambda data, valid_pct: check_seg_folder(data),
                          lambda data_dir, size, valid_pct, seed, bs, aug, **_: get_seg_dls(data_dir, size=size, valid_pct=valid_pct, seed=seed, bs=bs, aug=aug))
 
 def _torchvision_only(checked, fn):
-    if isinstance(fn, str): raise TransferkitError(f"Segmentation takes a torchvision architecture (resnet18, resnet34, ...); {fn!r} is a timm model")
+    if isinstance(fn, str):
+        raise TransferkitError(f"Segmentation takes a torchvision architecture (resnet18, resnet34, ...); {fn!r} is a "
+                               "timm model")
 
 _NOT_SEG = ['resize_method', 'find_lr', 'balance', 'resident', 'resize_at_ingest', 'prepared', 'plain'] # classifier settings a U-Net does not take
 

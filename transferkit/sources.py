@@ -27,21 +27,32 @@ class Source:
         return cls(rest, **kwargs)
 
     def items(self) -> list: raise NotImplementedError
-    def read(self, item:Item) -> bytes: raise NotImplementedError
-    def stamp(self, item:Item) -> str: return '' # what changes when the item does, where that is cheap to know (a local file's size and mtime)
+    def read(self, item:Item, # one of `items()`
+            ) -> bytes: raise NotImplementedError
+    # what changes when the item does, where that is cheap to know (a local file's size and mtime)
+    def stamp(self, item:Item, # one of `items()`
+             ) -> str: return ''
 
     def fetch(self, dest, # the dataset folder: dest/<label>/ and manifest.csv
               workers:int=None, # threads reading images at once; default: the source's `workers` (S3: 32, else 64)
               max_side:int=None, # shrink so the longer side is at most this
-              short_side:int=None, progress:bool=True) -> pd.DataFrame:
+              short_side:int=None, # shrink so the shorter side is this (a training copy)
+              progress:bool=True, # a bar on a terminal or in Jupyter, else one line at the end
+             ) -> pd.DataFrame:
         "Fill `dest/[split/]label/` with this source's images; the manifest rows of this fetch"
-        return self.ingest_items(self.items(), dest, workers=workers, max_side=max_side, short_side=short_side, progress=progress)
+        return self.ingest_items(self.items(), dest, workers=workers, max_side=max_side, short_side=short_side,
+                                 progress=progress)
 
-    def ingest_items(self, items, dest, workers:int=None, **kwargs) -> pd.DataFrame:
+    def ingest_items(self, items, # the `Item`s to read
+                     dest, # the dataset folder
+                     workers:int=None, # threads reading images at once; default: the source's `workers`
+                     **kwargs) -> pd.DataFrame:
         "`ingest` of `items` read by this source, with its default number of threads"
-        rule = getattr(getattr(self, 'label_fn', None), 'rule', None) # what a label function (`LabelBins`) says it does: the manifest keeps it
+        # what a label function (`LabelBins`) says it does: the manifest keeps it
+        rule = getattr(getattr(self, 'label_fn', None), 'rule', None)
         source = f'{self.protocol} ({rule})' if rule else self.protocol
-        return ingest(items, dest, self.read, source=source, workers=workers or self.workers, stamp=self.stamp, **kwargs)
+        return ingest(items, dest, self.read, source=source, workers=workers or self.workers, stamp=self.stamp,
+                      **kwargs)
 
 # %% ../nbs/02_sources.ipynb #032d40db
 SOURCES = {}
@@ -52,57 +63,80 @@ def register_source(cls):
     return cls
 
 # %% ../nbs/02_sources.ipynb #5f923f87
-def get_source(uri, **kwargs) -> Source:
+def get_source(uri, # 'protocol:rest' (ddg:cat,dog, s3://bucket/prefix, file:path) or a folder path
+               **kwargs) -> Source:
     "The source for `uri`: `s3://bucket/prefix`, `ddg:label,label`, `file:///path` or a plain path"
     m = re.match(r'^([A-Za-z][A-Za-z0-9+.-]+):(?://)?(.*)$', str(uri))
     if not m: return SOURCES['file'].from_uri(str(uri), **kwargs)
     proto, rest = m.group(1).lower(), m.group(2)
-    if proto not in SOURCES: raise TransferkitError(f"No source for {proto}: in {uri!r}: use one of {', '.join(s+':' for s in sorted(SOURCES))} or a folder path")
+    if proto not in SOURCES:
+        raise TransferkitError(f"No source for {proto}: in {uri!r}: use one of "
+                               f"{', '.join(s+':' for s in sorted(SOURCES))} or a folder path")
     return SOURCES[proto].from_uri(rest, **kwargs)
 
 # %% ../nbs/02_sources.ipynb #b1d0c002
 class LabelBins:
     "Labels from a number in the index column `col`: `spec` such as `0-2:low,3-5:high`, each range with its ends included"
-    def __init__(self, spec:str, col:str='label'):
+    def __init__(self, spec:str, # LO-HI:LABEL ranges, comma-separated, such as `0-2:low,3-5:high`
+                 col:str='label', # the index column of the numbers, named in the errors
+                ):
         self.spec, self.col, self.bins = spec, col, []
         fix = "give LO-HI:LABEL ranges, comma-separated, such as 0-2:low,3-5:high"
         for part in spec.split(','):
             m = re.fullmatch(r'\s*(-?[\d.]+)\s*-\s*(-?[\d.]+)\s*:(.*)', part)
             try: lo, hi = float(m.group(1)), float(m.group(2))
-            except (AttributeError, ValueError): raise TransferkitError(f"Label bins {spec!r}: {part.strip()!r} is not LO-HI:LABEL: {fix}") from None
-            if lo > hi: raise TransferkitError(f"Label bins {spec!r}: {part.strip()!r} runs from high to low: give the lower end first")
+            except (AttributeError, ValueError):
+                raise TransferkitError(f"Label bins {spec!r}: {part.strip()!r} is not LO-HI:LABEL: {fix}") from None
+            if lo > hi:
+                raise TransferkitError(f"Label bins {spec!r}: {part.strip()!r} runs from high to low: give the lower "
+                                       "end first")
             self.bins.append((lo, hi, check_label(m.group(3))))
         for (_, hi, a), (lo, _, b) in zip(*[sorted(self.bins)[i:] for i in (0, 1)]):
-            if lo <= hi: raise TransferkitError(f"Label bins {spec!r}: {a} and {b} overlap: {fix}, each number in one range")
+            if lo <= hi:
+                raise TransferkitError(f"Label bins {spec!r}: {a} and {b} overlap: {fix}, each number in one range")
 
     def __call__(self, row) -> str:
         "The label of `row`'s number; a `TransferkitError` for a value that is no number or in no bin"
         text = row[self.col]
         try: v = float(text)
         except (TypeError, ValueError): v = math.nan
-        if v != v: raise TransferkitError(f"{self.col} is missing" if text != text else f"{self.col} {text!r} is not a number")
-        if (label := next((l for lo,hi,l in self.bins if lo <= v <= hi), None)) is None: raise TransferkitError(f"{self.col} {text} is outside every bin of {self.spec!r}")
+        if v != v:
+            raise TransferkitError(f"{self.col} is missing" if text != text else f"{self.col} {text!r} is not a number")
+        if (label := next((l for lo,hi,l in self.bins if lo <= v <= hi), None)) is None:
+            raise TransferkitError(f"{self.col} {text} is outside every bin of {self.spec!r}")
         return label
 
     @property
     def rule(self) -> str: return f'labels: {self.col} binned {self.spec}'
 
 # %% ../nbs/02_sources.ipynb #f38f3b93
-def read_index(index, path_col:str, label_col:str=None,
-               label_fn=None) -> list: # `label_fn(row)`: a row's label (a `LabelBins`, say), instead of its `label_col`
+def read_index(index, # a CSV file or a DataFrame
+               path_col:str, # the column of the paths (or keys)
+               label_col:str=None, # the column of the labels
+               label_fn=None, # `label_fn(row)`: a row's label (a `LabelBins`, say), instead of its `label_col`
+              ) -> list:
     "`(path_or_key, label)` pairs from a CSV index, labels from `label_col` or `label_fn(row)`; every row without a label refused in one error"
     import pandas as pd
     df = index if isinstance(index, pd.DataFrame) else pd.read_csv(index)
-    if path_col not in df.columns: raise TransferkitError(f"Index has no column {path_col!r} (columns: {', '.join(map(str, df.columns))}): pass the column that holds the paths or keys")
+    if path_col not in df.columns:
+        raise TransferkitError(f"Index has no column {path_col!r} (columns: {', '.join(map(str, df.columns))}): pass "
+                               "the column that holds the paths or keys")
     if label_fn is None:
-        if label_col not in df.columns: raise TransferkitError(f"Index has no column {label_col!r} (columns: {', '.join(map(str, df.columns))}): pass the label column or a label function")
+        if label_col not in df.columns:
+            raise TransferkitError(f"Index has no column {label_col!r} (columns: {', '.join(map(str, df.columns))}): "
+                                   "pass the label column or a label function")
         label_fn = lambda row: row[label_col]
-    if isinstance(label_fn, LabelBins) and label_fn.col not in df.columns: raise TransferkitError(f"Index has no column {label_fn.col!r} to bin (columns: {', '.join(map(str, df.columns))}): pass the column of the numbers")
+    if isinstance(label_fn, LabelBins) and label_fn.col not in df.columns:
+        raise TransferkitError(f"Index has no column {label_fn.col!r} to bin (columns: "
+                               f"{', '.join(map(str, df.columns))}): pass the column of the numbers")
     pairs, bad = [], []
     for n, (_, row) in enumerate(df.iterrows(), 1):
         try: pairs.append((str(row[path_col]), str(label_fn(row))))
         except TransferkitError as e: bad.append(f"row {n} ({row[path_col]}): {e}")
-    if bad: raise TransferkitError(f"{len(bad)} index row(s) have no label: {'; '.join(bad[:3])}{'; …' if len(bad) > 3 else ''}: fix those rows or give bins that hold them")
+    if bad:
+        raise TransferkitError(f"{len(bad)} index row(s) have no label: "
+                               f"{'; '.join(bad[:3])}{'; …' if len(bad) > 3 else ''}: fix those rows or give bins "
+                               "that hold them")
     return pairs
 
 # %% ../nbs/02_sources.ipynb #b7bda3a6
@@ -110,37 +144,53 @@ def read_index(index, path_col:str, label_col:str=None,
 class LocalSource(Source):
     "Images in a local folder of label folders, or listed with labels in a CSV index"
     protocol = 'file'
-    def __init__(self, path, index=None, path_col:str='path', label_col:str='label', label_fn=None, link:bool=False):
+    def __init__(self, path, # a folder of label folders (or of the files `index` names)
+                 index=None, # a CSV index of paths (relative to `path`) and labels, or a DataFrame
+                 path_col:str='path', # the index column of the paths
+                 label_col:str='label', # the index column of the labels
+                 label_fn=None, # `label_fn(row)`: a row's label, instead of its `label_col`
+                 link:bool=False, # hard-link files that need no change instead of copying them
+                ):
         self.path, self.link = Path(path).expanduser(), link
         self.index, self.path_col, self.label_col, self.label_fn = index, path_col, label_col, label_fn
-        if not self.path.exists(): raise TransferkitError(f"Folder {str(self.path)!r} does not exist: give the folder that holds one sub-folder per label")
+        if not self.path.exists():
+            raise TransferkitError(f"Folder {str(self.path)!r} does not exist: give the folder that holds one "
+                                   "sub-folder per label")
 
     def items(self, skip=None): # a folder inside `path` to leave out (the fetch destination)
         if self.index is not None:
             base = self.path if self.path.is_dir() else self.path.parent
-            return [Item(str(base/p), l) for p,l in read_index(self.index, self.path_col, self.label_col, self.label_fn)]
+            pairs = read_index(self.index, self.path_col, self.label_col, self.label_fn)
+            return [Item(str(base/p), l) for p,l in pairs]
         files = image_files(self.path)
         if skip is not None and Path(skip).resolve().is_relative_to(self.path.resolve()):
             inside = Path(skip).resolve().relative_to(self.path.resolve()).parts
             files = [f for f in files if f.relative_to(self.path).parts[:len(inside)] != inside]
         loose = [f for f in files if f.parent == self.path]
-        if loose: raise TransferkitError(f"{len(loose)} image(s) lie directly in {self.path} (e.g. {loose[0].name}): put each image in a folder named after its label")
+        if loose:
+            raise TransferkitError(f"{len(loose)} image(s) lie directly in {self.path} (e.g. {loose[0].name}): put "
+                                   "each image in a folder named after its label")
         warn_nested(files, self.path)
         items = [Item(str(f), *reversed(folder_label(f, self.path))) for f in files]
         for label in sorted({it.label for it in items}): # refused before any work, in one line
             try: check_label(label)
-            except TransferkitError as e: raise TransferkitError(f"Folder {str(self.path/label)!r} cannot be a label folder: {e}") from None
+            except TransferkitError as e:
+                raise TransferkitError(f"Folder {str(self.path/label)!r} cannot be a label folder: {e}") from None
         return items
 
-    def read(self, item): return Path(item.origin).read_bytes()
-    def stamp(self, item):
+    def read(self, item, # one of `items()`
+            ): return Path(item.origin).read_bytes()
+    def stamp(self, item, # one of `items()`
+             ):
         try: st = os.stat(item.origin)
         except OSError: return '' # read() says what is wrong
         return f'{st.st_size}:{st.st_mtime_ns}'
 
 
-    def fetch(self, dest, **kwargs):
-        if Path(dest).resolve() == self.path.resolve(): raise TransferkitError(f"Destination {dest} is the source folder itself: fetch into a new folder")
+    def fetch(self, dest, # the dataset folder: not `path` itself
+              **kwargs):
+        if Path(dest).resolve() == self.path.resolve():
+            raise TransferkitError(f"Destination {dest} is the source folder itself: fetch into a new folder")
         return self.ingest_items(self.items(skip=dest), dest, link=self.link, **kwargs)
 
 # %% ../nbs/02_sources.ipynb #0123799a
@@ -152,16 +202,22 @@ def _ddgs_class():
     try: from ddgs import DDGS
     except ImportError:
         try: from duckduckgo_search import DDGS
-        except ImportError: raise TransferkitError("DuckDuckGo search needs the `ddgs` package: pip install ddgs") from None
+        except ImportError:
+            raise TransferkitError("DuckDuckGo search needs the `ddgs` package: pip install ddgs") from None
     return DDGS
 
-def ddg_search(query:str, max_results:int=30, safesearch:str='on') -> list:
+def ddg_search(query:str, # the search words
+               max_results:int=30, # image URLs to return at the most
+               safesearch:str='on', # DuckDuckGo's filter: 'on', 'moderate' or 'off'
+              ) -> list:
     "Image URLs DuckDuckGo finds for `query`"
     DDGS = _ddgs_class()
     try: results = DDGS().images(query, max_results=max_results, safesearch=safesearch)
     except Exception as e:
-        if 'ratelimit' in type(e).__name__.lower() or '202' in str(e) or '429' in str(e): raise RateLimited(str(e)) from e
-        raise TransferkitError(f"DuckDuckGo search for {query!r} failed ({type(e).__name__}: {e}): check the connection and try again") from e
+        if 'ratelimit' in type(e).__name__.lower() or '202' in str(e) or '429' in str(e):
+            raise RateLimited(str(e)) from e
+        raise TransferkitError(f"DuckDuckGo search for {query!r} failed ({type(e).__name__}: {e}): check the "
+                               "connection and try again") from e
     return [r['image'] for r in results if r.get('image')]
 
 # %% ../nbs/02_sources.ipynb #38318d31
@@ -169,15 +225,23 @@ def ddg_search(query:str, max_results:int=30, safesearch:str='on') -> list:
 class DDGSource(Source):
     "Images found by DuckDuckGo image search, one folder per label"
     protocol = 'ddg'
-    def __init__(self, labels, queries:dict=None, # label -> query or list of queries (default: the label)
+    def __init__(self, labels, # the labels, a list or one string; default: the keys of `queries`
+                 queries:dict=None, # label -> query or list of queries (default: the label)
                  max_per_label:int=30, # images to fetch for each label at the most
-                 search=None, safesearch:str='on',
-                 timeout:float=10., retries:int=2, search_retries:int=3, search_backoff:float=5., max_bytes:int=MAX_BYTES):
+                 search=None, # `search(query, n) -> urls`; default: `ddg_search`
+                 safesearch:str='on', # DuckDuckGo's filter: 'on', 'moderate' or 'off'
+                 timeout:float=10., # seconds for each image download
+                 retries:int=2, # tries after the first of a download that failed for a passing reason
+                 search_retries:int=3, # tries after the first of a rate-limited search
+                 search_backoff:float=5., # seconds before the first search retry, doubled each time
+                 max_bytes:int=MAX_BYTES): # larger images are refused
         labels = [labels] if isinstance(labels, str) else list(labels or queries or [])
         self.labels = [check_label(l) for l in labels]
-        if not self.labels: raise TransferkitError("DuckDuckGo source has no labels: give them as ddg:label1,label2 or --labels")
+        if not self.labels:
+            raise TransferkitError("DuckDuckGo source has no labels: give them as ddg:label1,label2 or --labels")
         queries = queries or {}
-        self.queries = {l: ([queries[l]] if isinstance(queries.get(l), str) else list(queries.get(l) or [l])) for l in self.labels}
+        self.queries = {l: ([queries[l]] if isinstance(queries.get(l), str) else list(queries.get(l) or [l]))
+                        for l in self.labels}
         self.max_per_label, self.safesearch = max_per_label, safesearch
         self.search = search or (lambda q, n: ddg_search(q, n, safesearch=safesearch))
         self.timeout, self.retries, self.max_bytes = timeout, retries, max_bytes
@@ -186,7 +250,8 @@ class DDGSource(Source):
         self.session, self.dest = requests.Session(), None
 
     @classmethod
-    def from_uri(cls, rest, **kwargs): return cls([l for l in rest.split(',') if l.strip()] or kwargs.pop('labels', None), **kwargs)
+    def from_uri(cls, rest, **kwargs):
+        return cls([l for l in rest.split(',') if l.strip()] or kwargs.pop('labels', None), **kwargs)
 
     def _search(self, label, query, n):
         "URLs for one query, backing off while rate-limited, then a clear error"
@@ -194,10 +259,13 @@ class DDGSource(Source):
             try: return list(self.search(query, n))[:n]
             except RateLimited:
                 if attempt == self.search_retries:
-                    raise TransferkitError(f"DuckDuckGo rate-limited the search for label {label!r} ({query!r}); what was fetched so far is kept: wait a few minutes and run the same command again to resume") from None
+                    raise TransferkitError(f"DuckDuckGo rate-limited the search for label {label!r} ({query!r}); what "
+                                           "was fetched so far is kept: wait a few minutes and run the same command "
+                                           "again to resume") from None
                 time.sleep(self.search_backoff * 2**attempt)
 
-    def urls(self, label) -> list:
+    def urls(self, label, # one of `labels`
+            ) -> list:
         "URLs for `label`, from the saved search results when there are any"
         cache = Path(self.dest)/'searches.json' if self.dest else None
         saved = json.loads(cache.read_text()) if cache and cache.exists() else {}
@@ -211,9 +279,12 @@ class DDGSource(Source):
 
     def items(self): return [Item(u, l) for l in self.labels for u in self.urls(l)]
 
-    def read(self, item): return with_retries(lambda: http_get(item.origin, self.session, self.timeout, self.max_bytes), self.retries)
+    def read(self, item, # one of `items()`
+            ): return with_retries(lambda: http_get(item.origin, self.session, self.timeout, self.max_bytes),
+                                   self.retries)
 
-    def fetch(self, dest, **kwargs):
+    def fetch(self, dest, # the dataset folder: searches.json keeps the search results there
+              **kwargs):
         "Search and download label by label, so a rate limit on one label keeps the labels before it"
         self.dest = Path(dest); self.dest.mkdir(parents=True, exist_ok=True)
         rows = [self.ingest_items([Item(u, l) for u in self.urls(l)], dest, **kwargs) for l in self.labels]
@@ -228,7 +299,8 @@ def _s3_error(e, key) -> FetchError:
         code = e.response.get('Error', {}).get('Code', '')
         status = e.response.get('ResponseMetadata', {}).get('HTTPStatusCode', 0)
         if code in ('NoSuchKey', '404', 'NotFound'): return FetchError('key not found')
-        return FetchError(f'S3 error {code or status}', transient=status >= 500 or code in ('SlowDown', 'Throttling', 'RequestTimeout'))
+        transient = status >= 500 or code in ('SlowDown', 'Throttling', 'RequestTimeout')
+        return FetchError(f'S3 error {code or status}', transient=transient)
     return FetchError(f'S3 connection failed ({type(e).__name__})', transient=True)
 
 # %% ../nbs/02_sources.ipynb #56b52cd8
@@ -237,15 +309,19 @@ class S3Source(Source):
     "Images in an S3 bucket: one prefix per label, or a CSV index of keys and labels"
     protocol = 's3'
     workers = 32 # botocore signs and parses every request in Python: past ~32 threads they queue for the GIL
-    def __init__(self, bucket:str, prefix:str='', index=None, # CSV index: local path, DataFrame or key in the bucket
+    def __init__(self, bucket:str, # the bucket's name
+                 prefix:str='', # the folder in the bucket that holds one prefix per label
+                 index=None, # CSV index: local path, DataFrame or key in the bucket
                  key_col:str='key', # the index column of the keys (of a local index: the paths, default 'path')
                  label_col:str='label', # the index column of the labels (with `LabelBins`: of the numbers to bin)
                  label_fn=None, # `label_fn(row)`: a row's label, instead of its `label_col`
                  anonymous:bool=False, # unsigned requests, for a public bucket
                  endpoint_url:str=None, # an S3-compatible endpoint instead of AWS's
-                 region:str=None, client=None,
+                 region:str=None, # the bucket's AWS region; None: boto3's default
+                 client=None, # a boto3 S3 client to use instead of making one
                  workers:int=64, # size of the shared client's connection pool: at least fetch's workers
-                 max_bytes:int=MAX_BYTES, retries:int=2):
+                 max_bytes:int=MAX_BYTES, # larger images are refused
+                 retries:int=2): # tries after the first of a read that failed for a passing reason
         if not bucket: raise TransferkitError("S3 source needs a bucket: s3://bucket/prefix")
         self.bucket, self.prefix = bucket, prefix.strip('/')
         self.index, self.key_col, self.label_col, self.label_fn = index, key_col, label_col, label_fn
@@ -271,7 +347,9 @@ class S3Source(Source):
         prefix = f'{self.prefix}/' if self.prefix else ''
         pages = self.client.get_paginator('list_objects_v2').paginate(Bucket=self.bucket, Prefix=prefix)
         try: return [o['Key'] for page in pages for o in page.get('Contents', [])]
-        except Exception as e: raise TransferkitError(f"Cannot list s3://{self.bucket}/{prefix} ({e}): check the bucket name, credentials (or anonymous=True) and endpoint_url") from None
+        except Exception as e:
+            raise TransferkitError(f"Cannot list s3://{self.bucket}/{prefix} ({e}): check the bucket name, "
+                                   "credentials (or anonymous=True) and endpoint_url") from None
 
     def _index_frame(self):
         import pandas as pd
@@ -294,9 +372,11 @@ class S3Source(Source):
     def _get(self, key):
         try:
             obj = self.client.get_object(Bucket=self.bucket, Key=key)
-            if obj.get('ContentLength', 0) > self.max_bytes: raise FetchError(f'too large (over {self.max_bytes:,} bytes)')
+            if obj.get('ContentLength', 0) > self.max_bytes:
+                raise FetchError(f'too large (over {self.max_bytes:,} bytes)')
             return obj['Body'].read()
         except FetchError: raise
         except Exception as e: raise _s3_error(e, key) from None
 
-    def read(self, item): return with_retries(lambda: self._get(item.origin), self.retries)
+    def read(self, item, # one of `items()`
+            ): return with_retries(lambda: self._get(item.origin), self.retries)

@@ -70,13 +70,17 @@ class OnePassAffine(AffineCoordTfm):
 
     def can_draw_epoch(self) -> bool: return _fastai_draws(self.aff_fs + self.coord_fs)
 
-    def draw_epoch(self, n:int, like):
-        "fastai's draws for the `n` images of an epoch (shaped as `like`, one image as this transform receives it), made at once, with their homographies"
+    def draw_epoch(self, n:int, # the images of the epoch
+                   like, # one image as this transform receives it: the draws' shape and device
+                  ):
+        "fastai's draws for the `n` images of an epoch (shaped as `like`), made at once, with their homographies"
         AffineCoordTfm.before_call(self, _as_many(like, n), 0)
         mat = self.mat.as_subclass(torch.Tensor)
         self.plan = dict(at=0, n=n, mat=mat, warps=[(c.orig_pts, c.targ_pts) for c in self.coord_fs], h=_homography(mat.float(), self.coord_fs))
 
-    def before_call(self, b, split_idx):
+    def before_call(self, b, # the batch (or its first tensor)
+                    split_idx, # 0 for training, 1 for validation (fastai's)
+                   ):
         "fastai's draws for the batch `b`, or its rows of the epoch's (`draw_epoch`)"
         self.planned_h = None
         while isinstance(b, tuple): b = b[0]
@@ -124,12 +128,16 @@ class OnePassLighting(LightingTfm):
 
     def can_draw_epoch(self) -> bool: return all(type(f) in _LOGIT_FS for f in self.fs) and _fastai_draws(self.fs)
 
-    def draw_epoch(self, n:int, like):
+    def draw_epoch(self, n:int, # the images of the epoch
+                   like, # one image as this transform receives it: the draws' shape and device
+                  ):
         "fastai's draws for the `n` images of an epoch (shaped as `like`, one image), made at once"
         LightingTfm.before_call(self, _as_many(like, n), 0)
         self.plan = dict(at=0, n=n, changes=[f.change.as_subclass(torch.Tensor) for f in self.fs])
 
-    def before_call(self, b, split_idx):
+    def before_call(self, b, # the batch (or its first tensor)
+                    split_idx, # 0 for training, 1 for validation (fastai's)
+                   ):
         "fastai's draws for the batch `b`, or its rows of the epoch's (`draw_epoch`)"
         while isinstance(b, tuple): b = b[0]
         if (s := _taken(self, b, split_idx)) is None: return super().before_call(b, split_idx)
@@ -149,13 +157,15 @@ class OnePassLighting(LightingTfm):
         state, *rest = super().__reduce_ex__(protocol)[2:]
         return (copyreg._reconstructor, (LightingTfm, object, None), _without(state, ('plan', 'before_call')), *rest)
 
-def one_pass(tfms:list) -> list:
-    "`tfms` (as from `aug_transforms`) with each merged `AffineCoordTfm` computed by `OnePassAffine` and each merged `LightingTfm` by `OnePassLighting`"
+def one_pass(tfms:list, # batch transforms, as `aug_transforms` makes them
+            ) -> list:
+    "`tfms` with each merged `AffineCoordTfm` computed by `OnePassAffine` and each merged `LightingTfm` by `OnePassLighting`"
     def lean(t):
         if isinstance(t, AffineCoordTfm) and not isinstance(t, OnePassAffine):
             return OnePassAffine(aff_fs=t.aff_fs, coord_fs=t.coord_fs, size=t.size, mode=t.mode, pad_mode=t.pad_mode,
                                  mode_mask=t.mode_mask, align_corners=t.align_corners)
-        if isinstance(t, LightingTfm) and not isinstance(t, OnePassLighting) and t.space_fn == TensorImage.lighting: return OnePassLighting(t.fs, p=t.p)
+        if isinstance(t, LightingTfm) and not isinstance(t, OnePassLighting) and t.space_fn == TensorImage.lighting:
+            return OnePassLighting(t.fs, p=t.p)
         return t
     return [lean(t) for t in tfms]
 
@@ -179,23 +189,30 @@ def _strips(a:np.ndarray) -> np.ndarray:
 
 class ResidentImages:
     "Images as uint8 `strips` (lines of `size` RGB pixels), each image `lengths` consecutive strips along its longer side"
-    def __init__(self, strips, lengths, transposed): # transposed: the image's strips are its columns (it is wider than high)
+    def __init__(self, strips, # uint8 (strips, size, 3): every image's lines of `size` pixels, one after another
+                 lengths, # how many strips each image has
+                 transposed): # transposed: the image's strips are its columns (it is wider than high)
         self.strips, self.lengths, self.transposed = strips, lengths, transposed.bool()
         self.starts, self.size = lengths.cumsum(0) - lengths, strips.shape[1]
         t = self.transposed # all wider than high, or none: a batch needs no choice per image
         known = len(t) and t.device.type != 'meta'
         self.all_transposed, self.none_transposed = (bool(t.all()), not bool(t.any())) if known else (False, False)
     def __len__(self): return len(self.lengths)
-    def to(self, device): return ResidentImages(*(t.to(device) for t in (self.strips, self.lengths, self.transposed)))
+    def to(self, device, # where the copy goes
+          ): return ResidentImages(*(t.to(device) for t in (self.strips, self.lengths, self.transposed)))
 
-    def offsets(self, rows, generator=None):
-        "Where the square crop of each image in `rows` starts: uniformly random along its longer side, or centred without `generator`"
+    def offsets(self, rows, # the images, by index
+                generator=None, # a torch `Generator` for random offsets; None: centred
+               ):
+        "Where the square crop of each image in `rows` starts: random along its longer side, or centred without `generator`"
         spare = self.lengths[rows] - self.size
         if generator is None: return spare // 2
         u = torch.rand(len(rows), generator=generator, dtype=torch.float64).to(spare.device)
         return torch.minimum((u * (spare + 1)).long(), spare)
 
-    def crops(self, rows, offsets) -> TensorImage:
+    def crops(self, rows, # the images, by index
+              offsets, # where each crop starts along its image's longer side (`offsets`)
+             ) -> TensorImage:
         "The (B,3,S,S) uint8 channels-last batch of the square crops of images `rows` starting at `offsets`"
         first = self.starts[rows] + offsets
         x = self.strips[(first[:,None] + torch.arange(self.size, device=first.device)).view(-1)].view(len(rows), self.size, self.size, 3)
@@ -208,11 +225,14 @@ class ResidentImages:
 class ImageStore:
     "`files` decoded once into `ResidentImages` strips, kept in `cache` under a key of their content hashes, `size` and how they are made"
     version = 1
-    def __init__(self, files, size:int, cache,
+    def __init__(self, files, # the image files
+                 size:int, # the side of the square the images are made to fit
+                 cache, # the folder the store is kept in
                  item_tfms=None, # a fastai item pipeline giving `size`-square tensors, e.g. the validation one
                  method:str='crop', # without `item_tfms`: the training canvas for fastai's random `crop` or `pad` (`_train_shape`)
-                 workers:int=4):
-        self.files, self.size, self.item_tfms, self.method, self.workers = [Path(f) for f in files], size, item_tfms, method, workers
+                 workers:int=4): # threads decoding the images
+        self.files, self.size, self.item_tfms = [Path(f) for f in files], size, item_tfms
+        self.method, self.workers = method, workers
         how = repr(item_tfms) if item_tfms is not None else f'training {method}'
         h = hashlib.sha256(f'v{self.version} {size} {how} fastai {fastai.__version__} pillow {PIL.__version__}\n'.encode())
         for f in self.files: h.update(hash_file(f).encode())
@@ -232,7 +252,8 @@ class ImageStore:
             (w, h), pad = _train_shape(w, h, self.size, self.method)
             w, h = (w, h + 2*pad) if w >= h else (w + 2*pad, h)
             return max(w, h), int(w > h)
-        with ThreadPoolExecutor(self.workers) as ex: return np.array(list(ex.map(probe, self.files)), dtype=np.int64).reshape(-1, 2)
+        with ThreadPoolExecutor(self.workers) as ex:
+            return np.array(list(ex.map(probe, self.files)), dtype=np.int64).reshape(-1, 2)
 
     def nbytes(self) -> int: return int(self.layout()[:,0].sum()) * self.size * 3
 
@@ -255,7 +276,8 @@ class ImageStore:
             out = np.lib.format.open_memmap(tmp, mode='w+', dtype=np.uint8, shape=(int(n.sum()), self.size, 3))
             def fill(i):
                 a = self._decode(self.files[i])
-                if a.shape != (n[i], self.size, 3): raise TransferkitError(f"{self.files[i]} changed while it was read: run again")
+                if a.shape != (n[i], self.size, 3):
+                    raise TransferkitError(f"{self.files[i]} changed while it was read: run again")
                 out[starts[i]:starts[i]+n[i]] = a
             with ThreadPoolExecutor(self.workers) as ex: list(ex.map(fill, range(len(self.files))))
             out.flush(); del out
@@ -265,7 +287,8 @@ class ImageStore:
         buf = io.BytesIO(); np.save(buf, layout); atomic_write(self.meta_path, buf.getvalue())
         return True
 
-    def load(self, device=None) -> ResidentImages:
+    def load(self, device=None, # where the images go; None or the CPU: the memory map itself
+            ) -> ResidentImages:
         "The built store, memory-mapped (copy-on-write), copied to `device` unless that is the CPU"
         layout = torch.from_numpy(np.load(self.meta_path))
         imgs = ResidentImages(torch.from_numpy(np.load(self.path, mmap_mode='c')), layout[:,0].clone(), layout[:,1].clone())
@@ -274,13 +297,16 @@ class ImageStore:
 # %% ../nbs/08_speed.ipynb #35cc1f68
 class ResidentDL(TfmdDL):
     "fastai's `TfmdDL`, its batches made by indexing `ResidentImages` on the device; for other items it makes a plain `TfmdDL`"
-    def __init__(self, dataset=None, images:ResidentImages=None,
-                 rows=None, # the row of `images` holding each item of `dataset` (a file repeated by oversampling is kept once)
-                 labels=None, **kwargs):
+    def __init__(self, dataset=None, # fastai's dataset of the items (files and labels)
+                 images:ResidentImages=None, # the items' images, on the device
+                 rows=None, # the row of `images` holding each item of `dataset` (a file repeated by oversampling once)
+                 labels=None, # the class index of each item, on the device
+                 **kwargs):
         super().__init__(dataset, **kwargs)
         self.images, self.rows, self.labels = images, rows, labels
 
-    def new(self, dataset=None, cls=None, **kwargs):
+    def new(self, dataset=None, # the items of the new loader; None: this one's
+            cls=None, **kwargs):
         "A `ResidentDL` for the same items (`get_preds`); fastai's `TfmdDL` for others (`test_dl`, `export`)"
         if cls is None and (dataset is None or dataset is self.dataset):
             cls, kwargs = type(self), dict(images=self.images, rows=self.rows, labels=self.labels) | kwargs
@@ -315,12 +341,14 @@ class ResidentDL(TfmdDL):
         self.after_iter()
 
 # %% ../nbs/08_speed.ipynb #392f8a3e
-def free_memory(device) -> int:
+def free_memory(device, # a torch device, or its name
+               ) -> int:
     "Bytes free for data on `device`: free GPU memory, or the RAM the system reports available"
     device = torch.device(device)
     if device.type == 'cuda': return torch.cuda.mem_get_info(device)[0]
     try:
-        with open('/proc/meminfo') as f: return int(next(l for l in f if l.startswith('MemAvailable:')).split()[1]) * 1024
+        with open('/proc/meminfo') as f:
+            return int(next(l for l in f if l.startswith('MemAvailable:')).split()[1]) * 1024
     except (OSError, StopIteration, ValueError):
         try: return os.sysconf('SC_AVPHYS_PAGES') * os.sysconf('SC_PAGE_SIZE')
         except (ValueError, AttributeError, OSError): return 2**30 # no way to ask: assume 1 GiB
@@ -331,7 +359,8 @@ RESIDENT_CACHE = '.resident'
 def _square_resize(dls):
     "The `Resize` of `dls` if they load images and labels through one square `Resize` that `ImageStore` reproduces, else None"
     rs = [t for t in dls.valid.after_item.fs if isinstance(t, Resize)]
-    if len(rs) != 1 or rs[0].size[0] != rs[0].size[1] or (rs[0].method == ResizeMethod.Pad and rs[0].pad_mode != PadMode.Zeros): return None
+    if len(rs) != 1 or rs[0].size[0] != rs[0].size[1] or (rs[0].method == ResizeMethod.Pad and rs[0].pad_mode != PadMode.Zeros):
+        return None
     return rs[0] if all(isinstance(dl.dataset, Datasets) and len(dl.dataset.tls) == 2 for dl in dls.loaders) else None
 
 def _resident_dl(dl, store:ImageStore, files:list, device) -> ResidentDL:
@@ -341,8 +370,11 @@ def _resident_dl(dl, store:ImageStore, files:list, device) -> ResidentDL:
     labels = torch.tensor([int(dl.dataset.tls[1][i]) for i in range(len(dl.dataset))], dtype=torch.long, device=device)
     return dl.new(cls=ResidentDL, images=store.load(device), rows=rows, labels=labels, num_workers=0)
 
-def to_resident(dls, cache, max_mb:float=None, # default: half of `free_memory` on the training device
-                workers:int=None) -> DataLoaders:
+def to_resident(dls, # fastai `DataLoaders` from `get_dls`
+                cache, # the folder the decoded images are kept in (`ImageStore`)
+                max_mb:float=None, # default: half of `free_memory` on the training device
+                workers:int=None, # threads decoding the images; None: up to 4, one a core
+               ) -> DataLoaders:
     "`dls` with `ResidentDL` loaders, their images decoded once into `cache`; `dls` itself if they need more than `max_mb`"
     resize = _square_resize(dls)
     if resize is None: return dls
@@ -368,11 +400,17 @@ def _laid_out_as(t, p):
 
 class FusedAdam(Optimizer):
     "fastai's `Adam` (decoupled weight decay, its state and hyper-parameters), each update done by torch's fused Adam kernel"
-    def __init__(self, params, lr, mom=0.9, sqr_mom=0.99, eps=1e-5, wd=0.01):
-        super().__init__(params, [weight_decay, partial(average_grad, dampening=True), average_sqr_grad, step_stat, adam_step],
-                         lr=lr, mom=mom, sqr_mom=sqr_mom, eps=eps, wd=wd)
+    def __init__(self, params, # the parameters (or parameter groups) to train
+                 lr, # the learning rate
+                 mom=0.9, # beta1: the decay of the gradients' running mean
+                 sqr_mom=0.99, # beta2: the decay of the squared gradients' running mean
+                 eps=1e-5, # added to the denominator for stability
+                 wd=0.01): # decoupled weight decay
+        stats = [weight_decay, partial(average_grad, dampening=True), average_sqr_grad, step_stat, adam_step]
+        super().__init__(params, stats, lr=lr, mom=mom, sqr_mom=sqr_mom, eps=eps, wd=wd)
 
-    def step(self, closure=None):
+    def step(self, closure=None, # not supported: fastai optimizers take none
+            ):
         if closure is not None: raise NotImplementedError("fastai optimizers do not support closure")
         if not _FUSED_ADAM: return super().step()
         groups = {} # tensors that share hyper-parameters and weight decay are updated by one call
@@ -401,12 +439,15 @@ class _FusedAdamFunc:
 fused_adam = _FusedAdamFunc()
 
 # %% ../nbs/08_speed.ipynb #54189add
-def bf16_wanted(bf16:bool=None) -> bool|None:
+def bf16_wanted(bf16:bool=None, # the caller's choice; None: the environment's, if any
+               ) -> bool|None:
     "`bf16` if given, else the `TRANSFERKIT_BF16` environment variable (0 or 1), else None (the default of the device and task)"
     if bf16 is not None: return bool(bf16)
     env = os.environ.get('TRANSFERKIT_BF16', '').strip()
     if env in ('', 'auto'): return None
-    if env not in ('0', '1'): raise TransferkitError(f"TRANSFERKIT_BF16={env!r}: use 0 (never bfloat16), 1 (always) or leave it unset (the default: float32 on the CPU, bfloat16 where a GPU has it)")
+    if env not in ('0', '1'):
+        raise TransferkitError(f"TRANSFERKIT_BF16={env!r}: use 0 (never bfloat16), 1 (always) or leave it unset (the "
+                               "default: float32 on the CPU, bfloat16 where a GPU has it)")
     return env == '1'
 
 # %% ../nbs/08_speed.ipynb #390d6ad1
@@ -415,7 +456,7 @@ def cpu_bf16_supported() -> bool:
     try: return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError): return False
 
-def cpu_trains_bf16(bf16:bool=None,
+def cpu_trains_bf16(bf16:bool=None, # the caller's choice; None: `TRANSFERKIT_BF16`, else `auto`
                     auto:bool=False, # the default when neither says: where the CPU computes bfloat16 natively (else float32)
                    ) -> bool:
     "Whether to autocast to bfloat16 on the CPU: `bf16`, else `TRANSFERKIT_BF16`, else float32 (with `auto`: where the CPU computes it natively)"

@@ -15,14 +15,16 @@ from fastai.vision.all import create_body, model_meta
 __all__ = ['get_arch', 'WeightsUnavailable', 'cached_weights_path', 'weights_file', 'arch_body', 'load_body_weights']
 
 # %% ../nbs/12_weights.ipynb #a9da8a83
-def get_arch(name:str):
+def get_arch(name:str, # A torchvision model function's name (`resnet34`) or a timm model name
+            ):
     "The torchvision model function called `name`, or `name` itself for a timm model"
     fn = getattr(torchvision.models, name, None)
     if callable(fn) and name in torchvision.models.list_models(module=torchvision.models): return fn
     try: import timm
     except ImportError: timm = None
     if timm is not None and timm.list_models(name): return name
-    raise TransferkitError(f"Unknown architecture {name!r}: use a torchvision model name such as resnet18, resnet34 or convnext_tiny" + ("" if timm else ", or install timm for its models"))
+    raise TransferkitError(f"Unknown architecture {name!r}: use a torchvision model name such as resnet18, resnet34 "
+                           "or convnext_tiny" + ("" if timm else ", or install timm for its models"))
 
 # %% ../nbs/12_weights.ipynb #e176017b
 class WeightsUnavailable(TransferkitError):
@@ -31,17 +33,26 @@ class WeightsUnavailable(TransferkitError):
 def _torchvision_weights(name):
     "The default torchvision weights entry for architecture `name`"
     try: return torchvision.models.get_model_weights(name).DEFAULT
-    except (ValueError, KeyError): raise WeightsUnavailable(f"torchvision has no pretrained weights for {name!r}: pass weights=FILE or pretrained=False") from None
+    except (ValueError, KeyError):
+        raise WeightsUnavailable(f"torchvision has no pretrained weights for {name!r}: "
+                                 "pass weights=FILE or pretrained=False") from None
 
-def cached_weights_path(name:str) -> Path:
+# %% ../nbs/12_weights.ipynb #a1b2c3d4
+def cached_weights_path(name:str, # A torchvision architecture name such as `resnet34`
+                       ) -> Path:
     "Where torch's cache keeps the default pretrained weights of `name`"
     return Path(torch.hub.get_dir())/'checkpoints'/Path(_torchvision_weights(name).url).name
 
 # %% ../nbs/12_weights.ipynb #b7be798e
-def weights_file(name:str, weights=None, download:bool=None) -> Path:
+def weights_file(name:str, # The torchvision architecture name, e.g. `resnet34`
+                 weights=None, # A state-dict file to use instead of the cache (must exist)
+                 download:bool=None, # Download when not cached; None: unless TRANSFERKIT_OFFLINE is set
+                ) -> Path:
     "A state-dict file of pretrained weights for architecture `name`: `weights`, the cached one, or a fresh download"
     if weights is not None:
-        if not Path(weights).is_file(): raise WeightsUnavailable(f"Weights file {str(weights)!r} does not exist: give the path of a saved state dict for {name}")
+        if not Path(weights).is_file():
+            raise WeightsUnavailable(f"Weights file {str(weights)!r} does not exist: "
+                                     f"give the path of a saved state dict for {name}")
         return Path(weights)
     path = cached_weights_path(name)
     if path.is_file(): return path
@@ -57,19 +68,28 @@ def weights_file(name:str, weights=None, download:bool=None) -> Path:
         finally: socket.setdefaulttimeout(old)
     raise WeightsUnavailable(f"Pretrained weights for {name} are not in the torch cache ({path}) and {why}. "
                              f"Copy {path.name} there (or set TORCH_HOME to a folder whose hub/checkpoints holds it), "
-                             f"pass weights=FILE (--weights FILE), or train from scratch with pretrained=False (--no-pretrained)")
+                             "pass weights=FILE (--weights FILE), or train from scratch with pretrained=False "
+                             "(--no-pretrained)")
 
 # %% ../nbs/12_weights.ipynb #ee6764df
-def arch_body(arch, path=None):
+def arch_body(arch, # A torchvision model function, such as `torchvision.models.resnet18`
+              path=None, # A state-dict file for `arch`; None: random weights
+             ):
     "The body fastai cuts from torchvision's `arch`, with the state dict at `path` (random weights without one)"
     model = arch(weights=None)
     if path is not None:
         sd = torch.load(path, map_location='cpu', weights_only=True)
         if isinstance(sd, dict) and isinstance(sd.get('model'), dict): sd = sd['model']
         try: model.load_state_dict(sd)
-        except RuntimeError as e: raise WeightsUnavailable(f"Weights in {path} do not fit {arch.__name__}: {str(e).splitlines()[0]} — give the weights saved from this architecture") from None
+        except RuntimeError as e:
+            raise WeightsUnavailable(f"Weights in {path} do not fit {arch.__name__}: {str(e).splitlines()[0]} — "
+                                     "give the weights saved from this architecture") from None
     return create_body(model, 3, True, model_meta.get(arch, {}).get('cut'))
 
-def load_body_weights(learn, arch, path):
+# %% ../nbs/12_weights.ipynb #a1b2c3d7
+def load_body_weights(learn, # A fastai `Learner` whose `model[0]` is the body of `arch`
+                      arch, # The torchvision model function the body was built from
+                      path, # The state-dict file to load
+                     ):
     "Load the pretrained state dict at `path` into the body of `learn`, built from torchvision's `arch`"
     learn.model[0].load_state_dict(arch_body(arch, path).state_dict())

@@ -26,7 +26,11 @@ def _thumb_uri(path, size:int=160) -> str:
         return 'data:image/jpeg;base64,' + base64.b64encode(b.getvalue()).decode()
     except OSError: return ''
 
-def suspects_html(suspects:pd.DataFrame, root, path, title:str='Suspect images') -> Path:
+def suspects_html(suspects:pd.DataFrame, # `find_suspects`' table: file, label, predicted, probability, reason…
+                  root, # the data folder the files are relative to
+                  path, # the HTML file to write
+                  title:str='Suspect images', # the page's heading
+                 ) -> Path:
     "Write an HTML contact sheet of `suspects` (files relative to `root`) to `path`"
     e = lambda v: html.escape(str(v))
     cards = [f'''<figure><img src="{_thumb_uri(Path(root)/r.file)}" alt="{e(r.file)}"><figcaption><b>{e(r.file)}</b><br>
@@ -40,7 +44,9 @@ loss {r.loss:.2f} · score {r.issue_score:.2f}<br><i>{e(r.reason)}</i></figcapti
     return Path(path)
 
 # %% ../nbs/55_widget.ipynb #68c99e28
-def fit_thumb(path, size:int=128) -> tuple:
+def fit_thumb(path, # an image file
+              size:int=128, # the side of the square the thumbnail fits in, in pixels
+             ) -> tuple:
     "`(data URI, width, height)` of the image at `path` scaled to fit a `size` square: larger ones shrunk smoothly, smaller ones enlarged with NEAREST so their pixels stay crisp"
     try:
         with Image.open(path) as im:
@@ -68,10 +74,13 @@ def _scoring_bar(learn):
 KEEP, DELETE = ('keep', ''), ('delete', '') # dropdown values; a relabel is ('relabel', label)
 ORDERS = {'label issue': 'most suspect first (issue score)', 'loss': 'highest loss first (fastai)'} # order value: its text
 
-_LEGEND = ("<b>issue score</b> from −1 to 2: how far the likeliest other class is ahead of the image's label in the model's probabilities "
+_LEGEND = ("<b>issue score</b> from −1 to 2: how far the likeliest other class is ahead of the image's label in the "
+           "model's probabilities "
            "(−1: sure of the label; above 0: another class is likelier), plus 1 when it is flagged as a label issue. "
-           "<b>loss</b>: −log of the probability of the label (0: the model agrees; above 2: it finds the label unlikely). "
-           "<b>Order</b>: most suspect first sorts by issue score, so flagged images lead; highest loss first is fastai's order. "
+           "<b>loss</b>: −log of the probability of the label (0: the model agrees; above 2: it finds the label "
+           "unlikely). "
+           "<b>Order</b>: most suspect first sorts by issue score, so flagged images lead; highest loss first is "
+           "fastai's order. "
            "Relabelled images are not re-scored: they move to the end, marked. Click an image to enlarge it.")
 
 _CSS = """<style>
@@ -99,7 +108,9 @@ def _num(v) -> str:
 
 class Cleaner:
     "The cleaner widget: every image (or one class and split), most suspect first, a decision marked on each, the pending ones listed, Apply and Undo"
-    def __init__(self, root, table:pd.DataFrame, labels=None,
+    def __init__(self, root, # the data folder the table's files are relative to
+                 table:pd.DataFrame, # `find_suspects`' table (file, label, split, scores…), most suspect first
+                 labels=None, # the labels a relabel may choose; None: those in `table`
                  page_size:int=24, # images a page
                  height:int=128, # thumbnails are scaled to fit a square this many pixels wide (`fit_thumb`)
                  columns:int=None, # a fixed number of columns; by default as many as fill the width
@@ -166,9 +177,11 @@ class Cleaner:
         key = 'issue_score' if self.dd_order.value == 'label issue' else 'loss'
         return t.assign(_stale=t.changed != '').sort_values(['_stale', key], ascending=[True, False], kind='stable').drop(columns='_stale')
 
-    def options(self, label:str) -> list:
+    def options(self, label:str, # the image's label now
+               ) -> list:
         "The choices under an image labelled `label`: `(text, value)` pairs"
-        return [('Keep', KEEP), ('Delete', DELETE)] + [(l if l not in ('Keep', 'Delete') else f'label {l}', ('relabel', l)) for l in self.labels if l != label]
+        return [('Keep', KEEP), ('Delete', DELETE)] + [(l if l not in ('Keep', 'Delete') else f'label {l}', ('relabel', l))
+                                                       for l in self.labels if l != label]
 
     def _thumb_html(self, file) -> str:
         "The image of `file`, marked with its pending decision (or as changed), enlarged on a click"
@@ -176,15 +189,18 @@ class Cleaner:
         mark, badge = {'delete': (' tk-delete', 'Delete'), 'relabel': (' tk-relabel', f'→ {new}')}.get(act, ('', ''))
         e, stale = html.escape, not badge and file in self._stale
         badge = f'<span class="tk-badge">{e(badge)}</span>' if badge else '<span class="tk-badge tk-stale">changed</span>' if stale else ''
-        return (f'<label class="tk-thumb{mark}" style="height:{self.height}px" title="click to enlarge"><input type="checkbox" class="tk-zoom">'
+        return (f'<label class="tk-thumb{mark}" style="height:{self.height}px" title="click to enlarge"><input '
+                'type="checkbox" class="tk-zoom">'
                 f'<img src="{uri}" width="{w}" height="{h}" alt="{e(file)}">{badge}'
-                f'<span class="tk-big" title="click to close"><img src="{big}" width="{bw}" height="{bh}" alt="{e(file)} enlarged"><span>{e(file)}</span></span></label>')
+                f'<span class="tk-big" title="click to close"><img src="{big}" width="{bw}" height="{bh}" '
+                f'alt="{e(file)} enlarged"><span>{e(file)}</span></span></label>')
 
     def _caption(self, r) -> str:
         "The words under an image: name, label and split, prediction, scores (or that it changed) and reasons"
         e = lambda v: html.escape(str(v))
         head = f'<b>{e(Path(r.file).name)}</b> · <b>{e(r.label)}</b> · {e(r.split)}<br>predicted <b>{e(r.predicted)}</b> {r.probability:.2f}'
-        if r.changed: return f'<div class="tk-caption">{head}<br><span class="tk-changed">changed ({e(r.changed)}), not re-scored</span></div>'
+        if r.changed:
+            return f'<div class="tk-caption">{head}<br><span class="tk-changed">changed ({e(r.changed)}), not re-scored</span></div>'
         reason = f'<br><span class="tk-reason">{e(r.reason)}</span>' if r.reason else ''
         return f'<div class="tk-caption">{head}<br>issue score {_num(r.issue_score)} · loss {_num(max(r.loss, 0))}{reason}</div>'
 
@@ -213,14 +229,16 @@ class Cleaner:
     def _describe(self) -> str:
         "The status line for the view on show"
         here = sum(f in self.decisions for f, _ in self.cells)
-        return (f'{self.dd_label.value or "all classes"} · {self.dd_split.value or "both splits"}: {self._n} image(s), page {self.page+1} of {self._pages}, '
+        return (f'{self.dd_label.value or "all classes"} · {self.dd_split.value or "both splits"}: {self._n} '
+                f'image(s), page {self.page+1} of {self._pages}, '
                 f'{ORDERS[self.dd_order.value]} · {len(self.decisions)} change(s) pending, {here} on this page')
 
     def _pending_html(self) -> str:
         "The pending decisions, each with its file's class"
         if not self.decisions: return 'No changes pending: choose Delete or another label under an image.'
         labels, e = self.table.set_index('file').label, html.escape
-        items = ''.join(f'<li><b>{e(str(labels.get(f, "?")))}</b> · {e(f)} → {"Delete" if a == "delete" else e(new)}</li>' for f, (a, new) in self.decisions.items())
+        items = ''.join(f'<li><b>{e(str(labels.get(f, "?")))}</b> · {e(f)} → '
+                        f'{"Delete" if a == "delete" else e(new)}</li>' for f, (a, new) in self.decisions.items())
         return f'<b>{len(self.decisions)} change(s) pending</b> (Apply carries them out):<ul>{items}</ul>'
 
     def _refresh(self, message:str=None):
@@ -270,7 +288,8 @@ class Cleaner:
         n, d = len(moves), int((moves.action == 'delete').sum())
         renamed = [f'{m.src} → {m.dst}' for m in moves.itertuples() if Path(m.src).name != Path(m.dst).name]
         clash = (f" {len(renamed)} renamed, as the name was taken: {', '.join(renamed[:3])}" + (f' and {len(renamed) - 3} more' if len(renamed) > 3 else '') + '.') if renamed else ''
-        self._refresh(f"Applied {n} change{'s' * (n != 1)}: {d} to the trash ({CLEAN_DIR}/trash), {n - d} relabelled (not re-scored: marked, at the end).{clash} Undo puts them back.")
+        self._refresh(f"Applied {n} change{'s' * (n != 1)}: {d} to the trash ({CLEAN_DIR}/trash), {n - d} relabelled "
+                      f"(not re-scored: marked, at the end).{clash} Undo puts them back.")
         return moves
 
     def undo(self) -> pd.DataFrame:
