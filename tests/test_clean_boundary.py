@@ -7,6 +7,7 @@ from PIL import Image
 
 from conftest import run_batch, run_py, one_line_error
 from transferkit.core import hash_file
+pytestmark = pytest.mark.stackfree # the journal and moves: the standard library only: `./dev test-latest` leaves it out
 
 def tree(root) -> dict:
     "{path: (is a link, content hash)} of everything under `root`, links not followed"

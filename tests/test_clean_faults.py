@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pandas as pd, pytest
 from PIL import Image
+pytestmark = pytest.mark.stackfree # the journal and moves: the standard library only: `./dev test-latest` leaves it out
 
 CLI = [str(Path(sys.executable).parent/'transferkit')]  # the installed console script
 ENV = dict(os.environ, TRANSFERKIT_OFFLINE='1', MPLBACKEND='Agg')

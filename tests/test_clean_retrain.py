@@ -7,6 +7,8 @@ from PIL import Image
 
 from conftest import run_batch
 from transferkit.core import folder_label, image_files, hash_file
+import pytest
+pytestmark = pytest.mark.stackfree # clean then retrain: tests/test_readme_path.py runs the same path on every stack: `./dev test-latest` leaves it out
 
 QUICK = ['--no-pretrained', '--epochs', '1', '--size', '16', '--bs', '8']
 

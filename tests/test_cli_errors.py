@@ -7,6 +7,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from PIL import Image
 
 from transferkit import cli
+pytestmark = pytest.mark.stackfree # argument checks, before any third-party import: `./dev test-latest` leaves it out
 
 CLI = [str(Path(sys.executable).parent/'transferkit')]  # the installed console script
 ENV = dict(os.environ, TRANSFERKIT_OFFLINE='1', MPLBACKEND='Agg')

@@ -1,6 +1,8 @@
 "`./dev browser`, which `./dev test` and `test-latest` run first: Chromium and its driver are installed when missing, or one line says why not (exit 2)"
 import os, subprocess
 from pathlib import Path
+import pytest
+pytestmark = pytest.mark.stackfree # the ./dev script: `./dev test-latest` leaves it out
 
 DEV = Path(__file__).parents[1]/'dev'
 

@@ -18,6 +18,7 @@ def replace(src, dst, *a, **k):
     return real(src, dst, *a, **k)
 os.replace = replace
 from transferkit.cli import main
+pytestmark = pytest.mark.stackfree # file-system faults in our own writers: `./dev test-latest` leaves it out
 sys.exit(main({[str(a) for a in argv]!r}))"""
     return run_py(code)
 

@@ -9,6 +9,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT/'tools'))
 import build_docs
+pytestmark = pytest.mark.stackfree # the docs build: development tools only: `./dev test-latest` leaves it out
 
 CHROMIUM, CHROMEDRIVER = os.environ.get('TK_CHROMIUM', '/usr/bin/chromium'), os.environ.get('TK_CHROMEDRIVER', '/usr/bin/chromedriver') # Debian's chromium and chromium-driver, which ./dev installs: no browser download here
 
