@@ -560,7 +560,7 @@ def _fetch(a):
 def _export_onnx(a): _add_onnx(a.model_dir, a.images)
 
 @command('demo', 'try it', 'train, export and predict on the embedded digits data (offline, CPU, a few minutes)',
-         **opts('pipeline.run_demo', out=Opt(_output_folder, help='folder for the digits, the model and its report'), epochs=Opt(_epochs, help='training epochs')))
+         **opts('pipeline.run_demo', out=_output_folder, epochs=_epochs))
 def _demo(a):
     from transferkit.pipeline import run_demo
     _imported()

@@ -37,7 +37,9 @@ def _taking_part(path) -> list:
     return [f for f in files if folder_label(f, path)[0]] if has_split_folders(path) else files
 
 # %% ../nbs/10_data.ipynb #8355b3c8
-def check_dataset(path, verify:bool=True) -> Counter:
+def check_dataset(path, # the label folders: one sub-folder of images per label (or train/ and valid/ holding them)
+                  verify:bool=True, # decode every image and list the unreadable ones; False: check the layout only
+                 ) -> Counter:
     "Images per class in `path`, or a `TransferkitError` naming what is wrong and how to fix it"
     path = Path(path)
     if not path.is_dir(): raise TransferkitError(f"Data folder {str(path)!r} does not exist: give a folder with one sub-folder of images per label")
@@ -57,7 +59,8 @@ def check_dataset(path, verify:bool=True) -> Counter:
     return counts
 
 # %% ../nbs/10_data.ipynb #2867ab73
-def dataset_fingerprint(path) -> str:
+def dataset_fingerprint(path, # the folder whose images, at any depth, are hashed with their paths relative to it
+                       ) -> str:
     "sha256 over the relative path and content hash of every image under `path`"
     h = hashlib.sha256()
     for f in image_files(path): h.update(f'{f.relative_to(path).as_posix()}\0{hash_file(f)}\n'.encode())
@@ -66,7 +69,11 @@ def dataset_fingerprint(path) -> str:
 # %% ../nbs/10_data.ipynb #ad74777b
 BALANCE_MODES = ('undersample', 'oversample', 'weighted')
 
-def balance_split(idxs, labels, mode:str, seed:int=42) -> list:
+def balance_split(idxs, # the indices of the training items
+                  labels, # the label of every item, indexed by `idxs`
+                  mode:str, # undersample (down to the smallest class) or oversample (repeats up to the largest)
+                  seed:int=42, # seeds the draws
+                 ) -> list:
     "The training indices `idxs` resampled so every class in `labels` (indexed by them) has as many as the others"
     if mode not in BALANCE_MODES[:2]: raise TransferkitError(f"Balance mode {mode!r} is not one of {', '.join(BALANCE_MODES)}")
     rng = np.random.default_rng(seed)
@@ -80,7 +87,9 @@ def balance_split(idxs, labels, mode:str, seed:int=42) -> list:
         else: out += v + rng.choice(v, n - len(v), replace=True).tolist()
     return out
 
-def class_weights(labels, vocab) -> torch.Tensor:
+def class_weights(labels, # the labels of the training items
+                  vocab, # the classes, in the order of the model's outputs
+                 ) -> torch.Tensor:
     "Loss weights inversely proportional to each class's count in `labels` (mean weight 1)"
     counts = Counter(labels)
     w = torch.tensor([len(labels) / (len(vocab) * max(counts.get(c, 0), 1)) for c in vocab], dtype=torch.float)
@@ -89,7 +98,8 @@ def class_weights(labels, vocab) -> torch.Tensor:
 # %% ../nbs/10_data.ipynb #ce6a6d7f
 class DecodedImages:
     "`PILImage.create` reading through `read_rgb` (16-bit scaled, not clipped) that keeps up to `max_mb` of decoded images in memory for later epochs; pickles as `PILImage.create`"
-    def __init__(self, max_mb:float=512): self.max_bytes, self.used, self.images, self.hits = max_mb*2**20, 0, {}, 0
+    def __init__(self, max_mb:float=512): # MiB of decoded images kept; those past it are decoded again each time
+        self.max_bytes, self.used, self.images, self.hits = max_mb*2**20, 0, {}, 0
     def __call__(self, fn):
         if not isinstance(fn, (str, Path)): return PILImage.create(fn)
         st = os.stat(fn); key = (str(fn), st.st_mtime_ns, st.st_size)
@@ -104,14 +114,19 @@ class DecodedImages:
 # %% ../nbs/10_data.ipynb #5f0de68e
 RESIZE_METHODS = {'crop': ResizeMethod.Crop, 'squish': ResizeMethod.Squish, 'pad': ResizeMethod.Pad}
 
-def resize_tfm(size:int, method:str='crop') -> Resize:
+def resize_tfm(size:int, # the side of the square result, in pixels
+               method:str='crop', # crop, squish or pad (with zeros)
+              ) -> Resize:
     "fastai's `Resize` to `size` by `method` (crop, squish or pad with zeros)"
     if method not in RESIZE_METHODS: raise TransferkitError(f"Resize method {method!r} is not one of {', '.join(RESIZE_METHODS)}")
     return Resize(size, method=RESIZE_METHODS[method], pad_mode=PadMode.Zeros)
 
 def auto_batch_size(n_train:int, # images in the training split
                     bs:int=None, # asked for: kept (capped at `n_train`); None: the rule
-                    largest:int=64, smallest:int=8, steps:int=10) -> int:
+                    largest:int=64, # the rule's first try: fastai's default
+                    smallest:int=8, # the rule halves no further, however few the steps
+                    steps:int=10, # optimizer steps an epoch the rule wants
+                   ) -> int:
     "`bs`, or the largest power of two up to fastai's 64 that gives `steps` optimizer steps an epoch (at least `smallest`)"
     if bs is None:
         bs = largest
@@ -125,14 +140,18 @@ def _by_split_folder(path):
         return [i for i,x in enumerate(s) if x == 'train'], [i for i,x in enumerate(s) if x == 'valid']
     return split
 
-def split_files(path, valid_pct:float=0.2, seed:int=42) -> tuple:
+def split_files(path, # the label folders (or train/ and valid/ holding them, which fix the split)
+                valid_pct:float=0.2, # the validation share of a random split
+                seed:int=42, # seeds the random split
+               ) -> tuple:
     "`(files, splitter)`: the images under `path` that take part and the fastai splitter that divides them"
     path = Path(path)
     return _taking_part(path), _by_split_folder(path) if has_split_folders(path) else RandomSplitter(valid_pct, seed=seed)
 
 class FolderLabel:
     "The label of an image under `root` by core's rule (`folder_label`); pickles as fastai's `parent_label`"
-    def __init__(self, root): self.root = Path(root)
+    def __init__(self, root): # the data folder: images under it labelled by `folder_label`, others by their folder
+        self.root = Path(root)
     def __call__(self, f):
         try: return folder_label(f, self.root)[1]
         except ValueError: return parent_label(f) # not under the root (a test set from elsewhere): its folder
@@ -152,7 +171,10 @@ def _stock_dls(path, files, splitter, get_y, item_tfms, batch_tfms, bs:int, seed
     dls.stock_seed = seed
     return dls
 
-def get_dls(path, size:int=128, valid_pct:float=0.2, seed:int=42,
+def get_dls(path, # the label folders: one sub-folder of images per label (or train/ and valid/ holding them)
+            size:int=128, # the training image size, in pixels (square)
+            valid_pct:float=0.2, # the validation share of a random split (train/ and valid/ folders fix it instead)
+            seed:int=42, # seeds the split, the resampling and fastai's draws
             bs:int=None, # default: `auto_batch_size` (fastai's 64 where that still gives 10 steps an epoch)
             resize_method:str='crop', # crop, squish or pad
             aug=True, # True for `aug_transforms()`, a dict of its arguments, or False for none
@@ -160,10 +182,14 @@ def get_dls(path, size:int=128, valid_pct:float=0.2, seed:int=42,
             num_workers:int=None, # default: 0 on the CPU, 4 with a GPU
             keep_decoded_mb:float=512, # `DecodedImages` budget when loading in the main process; 0: off
             balance:str=None, # training split only: undersample, oversample, or weighted (class-weighted loss)
-            resident=False, # True: batches made on the device from images decoded once (`to_resident`), kept in `path/.resident`; or the folder to keep them in
+            # True: batches made on the device from images decoded once (`to_resident`), kept in `path/.resident`;
+            # or the folder to keep them in
+            resident=False,
             resident_mb:float=None, # default: half the memory free on the device; more: fastai's loader
-            device=None,
-            plain:bool=False): # the stock recipe's `DataLoaders`, batch for batch (`ImageBlock`, fastai's file order, transforms, workers and seeding; `resident` is ignored)
+            device=None, # where batches are made; None: fastai's default (the GPU when there is one)
+            # the stock recipe's `DataLoaders`, batch for batch (`ImageBlock`, fastai's file order, transforms, workers
+            # and seeding; `resident` is ignored)
+            plain:bool=False):
     "fastai `DataLoaders` for the label folders under `path`"
     path = Path(path)
     resize = resize_tfm(size, resize_method)

@@ -27,7 +27,8 @@ def default_device():
     "The GPU when there is one, else the CPU"
     return torch.device('cuda') if torch.cuda.is_available() else torch.device('cpu')
 
-def gpu_amp_dtype(bf16:bool=None) -> torch.dtype:
+def gpu_amp_dtype(bf16:bool=None, # False: float16 even where the GPU has bfloat16; None: `TRANSFERKIT_BF16`, if set
+                 ) -> torch.dtype:
     "The autocast dtype of mixed precision on the GPU: bfloat16 where the GPU supports it (and `bf16_wanted` allows), else float16"
     want = bf16_wanted(bf16)
     return torch.bfloat16 if want is not False and torch.cuda.is_bf16_supported() else torch.float16
@@ -37,10 +38,14 @@ def _add_normalize(dls, pretrained:bool=True, stats=imagenet_stats):
     if pretrained and not dls.after_batch.fs.filter(risinstance(Normalize)): dls.add_tfms([Normalize.from_stats(*stats)], 'after_batch')
 
 # %% ../nbs/20_learner.ipynb #f09f886f
-def make_learner(dls, arch:str='resnet18', pretrained:bool=True,
+def make_learner(dls, # the `DataLoaders` to train on (`get_dls`)
+                 arch:str='resnet18', # a torchvision architecture (a name or its function), or a timm one
+                 pretrained:bool=True, # ImageNet weights (torch or timm cache, or `weights`); False: from scratch
                  weights=None, # a state-dict file to use instead of the cached torchvision weights
-                 metrics=None, fp16:bool=None, # mixed precision (bfloat16 where the GPU has it, else float16); default: on a GPU only
-                 plain:bool=False, # fastai's own `Adam` instead of `FusedAdam` (the stock recipe: `fit_learner(plain=True)`)
+                 metrics=None, # fastai metrics; default: `accuracy` and `error_rate`
+                 fp16:bool=None, # mixed precision (bfloat16 where the GPU has it, else float16); default: on a GPU only
+                 # fastai's own `Adam` instead of `FusedAdam` (the stock recipe: `fit_learner(plain=True)`)
+                 plain:bool=False,
                  **kwargs) -> Learner:
     "A fastai vision learner for `dls`, `pretrained` from the torch cache or `weights`"
     fn = get_arch(arch) if isinstance(arch, str) else arch
@@ -64,7 +69,8 @@ def make_learner(dls, arch:str='resnet18', pretrained:bool=True,
     learn.to(dls.device) if hasattr(learn, 'to') else None
     return gpu_mixed_precision(learn, fp16)
 
-def gpu_mixed_precision(learn, fp16:bool=None): # default: on when `learn`'s data is on a GPU
+def gpu_mixed_precision(learn, # a fastai `Learner`, changed in place
+                        fp16:bool=None): # default: on when `learn`'s data is on a GPU
     "`learn` with fastai's mixed precision: bfloat16 where the GPU computes it, else float16"
     if fp16 is None: fp16 = learn.dls.device is not None and torch.device(learn.dls.device).type == 'cuda'
     if fp16: learn.to_bf16() if gpu_amp_dtype() == torch.bfloat16 else learn.to_fp16()
@@ -93,7 +99,8 @@ class EpochLine(Callback):
     "One line per epoch — its number, train and valid loss, the metrics, the time — printed by `write`"
     order = Recorder.order + 1
     def __init__(self, total:int=None, # epochs of all the fits this callback is given to (fine_tune's two)
-                 write=partial(print, flush=True)): self.n, self.total, self.write = 0, total, write
+                 write=partial(print, flush=True)): # called with each line; default: `print`, flushed
+        self.n, self.total, self.write = 0, total, write
     def after_epoch(self):
         self.n += 1
         cells = [f'{k} {v:.4f}' if isinstance(v, float) else f'{k} {v}' for k,v in zip(self.recorder.metric_names[1:], self.recorder.log[1:])]
@@ -102,12 +109,16 @@ class EpochLine(Callback):
 # %% ../nbs/20_learner.ipynb #b85653df
 def _on_cpu(dls) -> bool: return dls.device is None or torch.device(dls.device).type == 'cpu'
 
-def fit_learner(learn, epochs:int, fine_tune:bool=True, # False: one-cycle training of the whole network
+def fit_learner(learn, # the `Learner` to train (`make_learner`)
+                epochs:int, # epochs after the frozen ones (`fine_tune`), or of the one cycle
+                fine_tune:bool=True, # False: one-cycle training of the whole network
                 lr:float=2e-3, # fastai's `fine_tune` base_lr; also the course's from-scratch `fit_one_cycle` lr
-                freeze_epochs:int=1,
-                progress:bool=True, # fastai's bars on a terminal or in Jupyter (`show_bars`), else a line per epoch (`EpochLine`)
+                freeze_epochs:int=1, # epochs of head-only training first (`fine_tune` only)
+                # fastai's bars on a terminal or in Jupyter (`show_bars`), else a line per epoch (`EpochLine`)
+                progress:bool=True,
                 bf16:bool=None, # CPU: bfloat16 autocast; default: `TRANSFERKIT_BF16`, else float32 (fastai's)
-                channels_last:bool=None, # CPU: train channels-last (default: on the CPU; it slows some networks, e.g. the U-Net)
+                # CPU: train channels-last (default: on the CPU; it slows some networks, e.g. the U-Net)
+                channels_last:bool=None,
                 plain:bool=False, # fastai's fit alone: no plain-tensor batches, channels-last, bfloat16 or kept heap
                ) -> tuple:
     "`(rows, bf16)`: train `learn` — on the CPU in bfloat16 only when asked — and the per-epoch record of the fit"
@@ -129,12 +140,20 @@ def _amp_of(learn):
     mp = [cb for cb in learn.cbs if type(cb).__name__ == 'MixedPrecision']
     return None if not mp else 'bfloat16' if getattr(mp[0].amp_mode, 'value', mp[0].amp_mode) == 'bf16' else 'float16'
 
-def train_model(dls, arch:str='resnet18', epochs:int=4, pretrained:bool=True, weights=None,
+def train_model(dls, # the `DataLoaders` to train on (`get_dls`)
+                arch:str='resnet18', # a torchvision architecture (a name or its function), or a timm one
+                epochs:int=4, # epochs after the frozen ones (pretrained), or of the one cycle (from scratch)
+                pretrained:bool=True, # `fine_tune` ImageNet weights (cached or `weights`); False: scratch, one cycle
+                weights=None, # a state-dict file to start from instead of the cached torchvision weights
                 freeze_epochs:int=1, # epochs of head-only training before unfreezing (pretrained only)
                 lr:float=2e-3, # peak learning rate (fastai's); `find_lr` picks one instead
-                find_lr:bool=False, seed:int=42, progress:bool=True,
+                find_lr:bool=False, # pick the learning rate with `lr_find` instead of `lr`
+                seed:int=42, # the first weights and the training draws: seeded before the learner is made
+                progress:bool=True, # fastai's bars on a terminal or in Jupyter, else a line per epoch (`EpochLine`)
                 bf16:bool=None, # CPU: bfloat16 autocast; default: `TRANSFERKIT_BF16`, else float32 (fastai's)
-                plain:bool=False, # the stock recipe: fastai's `Adam` and fit, none of transferkit's speed-ups; with `get_dls(plain=True)`, stock's weights exactly
+                # the stock recipe: fastai's `Adam` and fit, none of transferkit's speed-ups; with
+                # `get_dls(plain=True)`, stock's weights exactly
+                plain:bool=False,
                 **kwargs):
     "`(learner, record)`: `fine_tune` from pretrained weights, or one-cycle training of the whole network from scratch"
     if not find_lr and not (isinstance(lr, (int, float)) and lr > 0): raise TransferkitError(f"lr={lr!r} must be a positive number, such as 2e-3")
@@ -156,7 +175,8 @@ from .modelfolder import WEIGHTS, PICKLE, CONFIG, CARD, open_model
 _LAYERS = {'Linear': nn.Linear, 'BatchNorm1d': nn.BatchNorm1d, 'Dropout': nn.Dropout, 'ReLU': nn.ReLU,
            'AdaptiveConcatPool2d': AdaptiveConcatPool2d, 'AdaptiveAvgPool2d': nn.AdaptiveAvgPool2d, 'Flatten': Flatten}
 
-def head_spec(m:nn.Module) -> dict:
+def head_spec(m:nn.Module, # the head (`learn.model[1]`), or one of its layers
+             ) -> dict:
     "A JSON description of the head `m`, layer by layer, that `build_head` turns back into the same modules"
     if type(m) is nn.Sequential or type(m).__name__ == 'LinBnDrop': return dict(type='Sequential', layers=[head_spec(c) for c in m])
     kind = type(m).__name__
@@ -168,7 +188,8 @@ def head_spec(m:nn.Module) -> dict:
     return dict(type=kind, **args())
 
 # %% ../nbs/20_learner.ipynb #0b87be16
-def inference_dls(cfg:dict, device=None):
+def inference_dls(cfg:dict, # a model folder's config.json: vocab, height, width, resize_method, pad_mode, mean, std
+                  device=None): # where batches go; None: fastai's default (the GPU when there is one)
     "Empty fastai `DataLoaders` with the vocab and validation pipeline recorded in `cfg`: `test_dl` works on them"
     import tempfile
     from PIL import Image
@@ -194,7 +215,8 @@ def _safe_learner(folder:Path, cfg:dict, cpu:bool):
     return learn
 
 # %% ../nbs/20_learner.ipynb #aa07e7bb
-def load_model(path, cpu:bool=None, # default: the GPU when there is one
+def load_model(path, # the model folder `transferkit train` wrote, or a file in it (an export.pkl anywhere)
+               cpu:bool=None, # default: the GPU when there is one
                trust:bool=False): # allow unpickling export.pkl when the folder has no config.json + model.safetensors
     "The learner saved at `path` (a model folder or a file in it), rebuilt from config.json + model.safetensors without unpickling"
     import warnings, zipfile
@@ -222,7 +244,9 @@ def load_model(path, cpu:bool=None, # default: the GPU when there is one
     return learn
 
 # %% ../nbs/20_learner.ipynb #2e1afe09
-def save_record(record:dict, out) -> Path:
+def save_record(record:dict, # the training record (`train_model`'s): its `epochs` rows make the loss curves
+                out, # the folder to write to, made if missing
+               ) -> Path:
     "Write the training record to `out/training.json` and its loss curves, if any, to `out/loss_curve.png`, each atomically"
     import matplotlib; matplotlib.use('Agg')
     import matplotlib.pyplot as plt

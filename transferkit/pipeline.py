@@ -40,8 +40,13 @@ def _current_copy(cache:Path):
     if (cache/'manifest.csv').is_file(): shutil.rmtree(cache) # transferkit's own copy (it has a manifest), not data
     cache.mkdir(parents=True, exist_ok=True); atomic_write(stamp, INGEST_FORMAT.encode())
 
-def ingest_folder(data, cache, size:int, progress:bool=True,
-                  prepared=None) -> Path: # a `PreparedAhead` of `data` (the CLI starts one before importing fastai); closed here
+def ingest_folder(data, # the label folders to copy
+                  cache, # the folder of the copy; one an older rule made (another `.format`) is made again
+                  size:int, # shrink so the shorter side is this, in pixels
+                  progress:bool=True, # a bar on a terminal or in Jupyter, else one line at the end
+                  # a `PreparedAhead` of `data` (the CLI starts one before importing fastai); closed here
+                  prepared=None,
+                 ) -> Path:
     "A verified copy of the label folders in `data` under `cache`, shorter sides shrunk to `size`"
     check_data_folder(data); check_out_folder(cache)
     try:
@@ -64,11 +69,11 @@ def train_folder(data, # the label folders: one sub-folder of images per label (
                  size:int=128, # the training image size, in pixels (square)
                  epochs:int=4, # epochs after the frozen one (pretrained), or of the one cycle (from scratch)
                  arch:str='resnet18', # a torchvision architecture, or a timm one
-                 pretrained:bool=True, # start from ImageNet weights (the torch cache, a download, or `weights`); False: from scratch
+                 pretrained:bool=True, # ImageNet weights (torch cache, a download, or `weights`); False: from scratch
                  weights=None, # a state-dict file to start from instead of the cached torchvision weights
                  seed:int=42, # the split, the augmentation draws and the first weights
-                 valid_pct:float=0.2, # the validation share of a random split (train/ and valid/ folders fix the split instead)
-                 bs:int=None, # default: fastai's 64 where that gives 10 steps an epoch, else the largest power of two that does (at least 8)
+                 valid_pct:float=0.2, # the validation share of a random split (train/ and valid/ folders fix it)
+                 bs:int=None, # default: largest power of two up to fastai's 64 giving 10 steps an epoch (at least 8)
                  resize_method:str='crop', # crop, squish or pad (with zeros)
                  aug=True, # fastai's `aug_transforms()`, a dict of its arguments, or False for none
                  lr:float=2e-3, # peak learning rate (fastai's `fine_tune` default; from scratch the course's `fit_one_cycle` lr)
@@ -78,7 +83,7 @@ def train_folder(data, # the label folders: one sub-folder of images per label (
                  resize_at_ingest:bool=True, # train on the verified copy shrunk to `size`, not on the originals
                  progress:bool=True, # bars on a terminal or in Jupyter, else a line per step
                  prepared=None, # a `PreparedAhead` of `data` (`ingest_folder`)
-                 plain:bool=False, # the stock fastai recipe: the originals through fastai's loader, transforms and `Adam`
+                 plain:bool=False, # the stock recipe: the originals through fastai's loader, transforms and `Adam`
                 ) -> dict:
     "Train a classifier on the label folders in `data`; writes export.pkl, model card, record, report to `out`"
     data_dir, dls = open_run(data, out, size=size, epochs=epochs, arch=arch, pretrained=pretrained, weights=weights, seed=seed,
@@ -88,8 +93,9 @@ def train_folder(data, # the label folders: one sub-folder of images per label (
     if bs is None: record['bs_rule'] = _say_batch(dls, progress)
     return report_and_export(learn, record, out, data_dir)
 
-def run_settings(kwargs:dict,
-                 but=()) -> dict: # names of `train_folder` the caller does not take
+def run_settings(kwargs:dict, # the settings given, by `train_folder` parameter name
+                 but=(), # names of `train_folder` the caller does not take
+                ) -> dict:
     "`train_folder`'s settings: its defaults updated with `kwargs`; a name it does not take is refused as Python refuses one"
     ps = {n: p for n,p in inspect.signature(train_folder).parameters.items() if p.default is not inspect.Parameter.empty and n not in but}
     if bad := sorted(set(kwargs) - set(ps)): raise TypeError(f"unexpected keyword argument(s): {', '.join(bad)}")
@@ -106,9 +112,11 @@ LABEL_FOLDERS = DataFolder(check_data_folder, lambda data, cache, size, progress
                            get_dls)
 
 @delegates(train_folder)
-def open_run(data, out,
+def open_run(data, # the data folder, read as `folder` says
+             out, # the output folder: checked before any work; the ingest copy goes in it
              folder:DataFolder=LABEL_FOLDERS, # how the system reads `data`
-             checks=None, # `checks(checked, arch_fn)`: the system's own checks (a teacher, a temperature), before any work too
+             # `checks(checked, arch_fn)`: the system's own checks (a teacher, a temperature), before any work too
+             checks=None,
              features:bool=False, # the body feeds a `FeatureCache` (a head search): torchvision only, no epochs warning
              k:int=2, # folds of a head search
              loaders:bool=True, # False: stop after the ingest (a head search makes its own loaders)
@@ -142,8 +150,12 @@ def _in_folder(metrics:dict, root) -> dict:
     "`metrics` with the files of its top losses relative to `root`"
     return dict(metrics, top_losses=[dict(r, file=_relative(r['file'], root) if r.get('file') else r.get('file')) for r in metrics.get('top_losses', [])])
 
-def report_and_export(learn, record:dict, out, data_dir,
-                      extra:dict=None) -> dict: # more files of the set: {name: bytes}
+def report_and_export(learn, # the trained `Learner`
+                      record:dict, # the training record (`train_model`'s)
+                      out, # the output folder: record, report and model swapped in as one set
+                      data_dir, # the folder trained on: recorded in the model card with its fingerprint
+                      extra:dict=None, # more files of the set: {name: bytes}
+                     ) -> dict:
     "Write the training record, the evaluation report and the export of `learn` to `out`, swapped in as one set; a summary"
     out = Path(out).resolve()
     metrics = evaluate_learner(learn)
@@ -156,8 +168,9 @@ def report_and_export(learn, record:dict, out, data_dir,
 
 # %% ../nbs/70_pipeline.ipynb #a1cdb909
 @delegates(train_folder, but=['epochs', 'aug', 'lr', 'find_lr', 'resident', 'plain'])
-def search_folder(data, out,
-                  cache=None, # the feature cache folder (default OUT/features): features computed once, reused by every later run
+def search_folder(data, # the label folders: one sub-folder of images per label (or train/ and valid/ holding them)
+                  out, # the output folder: model, head_search.csv, record and report, swapped in as one set
+                  cache=None, # feature cache folder (default OUT/features): computed once, reused by every later run
                   bs:int=64, # batch size of the feature pass
                   grid:dict=None, # head settings to search, `{name: [values]}` (default `features.DEFAULT_GRID`)
                   k:int=5, # folds of the cross-validation each head is scored by
@@ -178,7 +191,10 @@ def search_folder(data, out,
     return report_and_export(learn, record, out, data_dir, extra={'head_search.csv': res['table'].to_csv(index=False).encode()}) | dict(table=res['table'], config=res['config'])
 
 # %% ../nbs/70_pipeline.ipynb #0e53a28e
-def make_digits(dest, size:int=32, holdout:int=20, seed:int=0):
+def make_digits(dest, # the folder for `data/` (label folders) and `holdout/`; files already there are kept
+                size:int=32, # the side of the square PNGs, in pixels
+                holdout:int=20, # images put apart in `holdout/`, named `LABEL_N.png`
+                seed:int=0): # the shuffle that picks the held-out images
     "`(data_dir, holdout_dir)`: scikit-learn's digits as `size`-px PNGs in label folders, `holdout` of them apart"
     from sklearn.datasets import load_digits
     digits = load_digits()
@@ -199,7 +215,12 @@ def _png(img):
     b = io.BytesIO(); img.save(b, 'PNG'); return b.getvalue()
 
 # %% ../nbs/70_pipeline.ipynb #f3372512
-def run_demo(out='demo_out', epochs:int=6, size:int=32, progress:bool=True, log=print) -> dict:
+def run_demo(out='demo_out', # folder for the digits, the model and its report
+             epochs:int=6, # training epochs (one cycle, from scratch)
+             size:int=32, # the side of the digit images, in pixels
+             progress:bool=True, # bars on a terminal or in Jupyter, else a line per step
+             log=print, # called with each line of the summary
+            ) -> dict:
     "Train, export and predict on the embedded digits; a summary with `accuracy` and `holdout_accuracy`"
     out = Path(out)
     data, holdout = make_digits(out/'digits', size=size)
