@@ -7,6 +7,8 @@ from PIL import Image
 
 from conftest import run_py, one_line_error
 
+pytestmark = pytest.mark.stackfree # file-system faults in our own writers: `./dev test-latest` leaves it out
+
 QUICK = ['--no-pretrained', '--epochs', '1', '--size', '16', '--bs', '4', '--valid-pct', '0.5']
 
 def cli_with_full_disk(argv, match:str, err:str='ENOSPC'):
@@ -18,7 +20,6 @@ def replace(src, dst, *a, **k):
     return real(src, dst, *a, **k)
 os.replace = replace
 from transferkit.cli import main
-pytestmark = pytest.mark.stackfree # file-system faults in our own writers: `./dev test-latest` leaves it out
 sys.exit(main({[str(a) for a in argv]!r}))"""
     return run_py(code)
 
