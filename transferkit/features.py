@@ -199,21 +199,17 @@ def _stacked_probs(P, mean, var, X) -> np.ndarray:
     with torch.inference_mode(): return torch.softmax(_forward((X - mean) / torch.sqrt(var + 1e-5), P), -1).numpy()
 
 # %% ../nbs/30_features.ipynb #39646c3a
+from fastcore.meta import delegates
+
+@delegates(fit_heads, but=['train_masks'])
 def fit_head(X, # feature rows, (rows, features)
              y, # the class index of each row
              n_classes:int, # how many classes the head predicts
              hidden:int=0, # units of a hidden layer; 0: a linear head
-             lr:float=1e-2, # peak learning rate of the one-cycle schedule
-             wd:float=1e-2, # AdamW's weight decay
              dropout:float=0.25, # dropout on the features (and the hidden layer)
-             epochs:int=60, # passes over the rows
-             bs:int=256, # rows a batch
-             balance:str=None, # undersample, oversample or weighted, as in `get_dls`
-             seed:int=42, # seeds the weights, the batches and the resampling
-            ) -> nn.Sequential:
-    "A head trained on feature rows `X` with class indices `y`, as an `nn.Sequential`"
-    P, mean, var = fit_heads(X, y, np.ones((1, len(y)), bool), n_classes, hidden, lr, wd, dropout, epochs, bs, balance,
-                             seed)
+             **kwargs) -> nn.Sequential: # the rest of `fit_heads`' training settings
+    "A head trained on feature rows `X` with class indices `y`, as an `nn.Sequential` (one head of `fit_heads`)"
+    P, mean, var = fit_heads(X, y, np.ones((1, len(y)), bool), n_classes, hidden=hidden, dropout=dropout, **kwargs)
     head = make_head(mean.shape[-1], n_classes, hidden, dropout, mean, var)
     with torch.no_grad():
         lin = [l for l in head if isinstance(l, nn.Linear)]
