@@ -227,7 +227,7 @@ def test_train_plain_is_recorded_and_bs_left_to_the_library(tmp_path):
     assert res.returncode == 0, res.stderr[-3000:]
     rec = json.loads((tmp_path/'o'/'training.json').read_text())
     assert rec['plain'] is True and 'bs_rule' in rec, rec.keys()
-    assert 'default: fastai' in run('train', '--help').stdout.replace('\n', ' ')
+    assert "default: largest power of two up to fastai's 64" in ' '.join(run('train', '--help').stdout.split())
 
 def test_predict_needs_neither_fastai_nor_pandas(demo, tmp_path):
     "`transferkit predict` on a model folder runs on torch, torchvision, safetensors and PIL: fastai's vision stack and pandas stay unimported"
