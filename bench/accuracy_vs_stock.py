@@ -159,8 +159,9 @@ from pathlib import Path
 from transferkit.pipeline import train_folder
 for t in json.loads(sys.argv[1]):
     t0 = time.perf_counter()
-    res = train_folder(t['path'], t['out'], size=t['size'], epochs=t['epochs'], pretrained=bool(t['pretrained']), seed=t['seed'],
-                       bs=None if t['bs'] == 'auto' else t['bs'], progress=False, plain=bool(t.get('plain')), **t.get('kw', {}))
+    args = dict(size=t['size'], epochs=t['epochs'], pretrained=bool(t['pretrained']), seed=t['seed'],
+                bs=None if t['bs'] == 'auto' else t['bs'], progress=False, plain=bool(t.get('plain')))
+    res = train_folder(t['path'], t['out'], **{**args, **t.get('kw', {})}) # a --variant may set any of them, bs included
     dls, data = res['learn'].dls, Path(t['out'])/f"data-{t['size']}px"
     if t.get('plain'): valid = sorted(Path(f).relative_to(t['path']).as_posix() for f in dls.valid_ds.items) # the originals
     else:
@@ -203,9 +204,10 @@ def main():
     if bad := [s for s in a.sides.split(',') if s not in SIDES and s not in variants]: p.error(f'unknown side(s) {bad}: sides are {list(SIDES)} or a --variant')
     if a.merge:
         runs = [json.loads(Path(f).read_text()) for f in a.merge.split(',')]
-        rows = [r for run_ in runs for r in run_['rows']]; st = runs[0]['settings']
-        return print_table(rows, st['sets'].split(','), [b if b == 'auto' else int(b) for b in st['bs'].split(',')],
-                           st['starts'].split(','), st['sides'].split(','), len({r['seed'] for r in rows}))
+        rows = [r for run_ in runs for r in run_['rows']]
+        union = lambda key: list(dict.fromkeys(v for run_ in runs for v in run_['settings'][key].split(','))) # in order of appearance
+        return print_table(rows, union('sets'), [b if b == 'auto' else int(b) for b in union('bs')], union('starts'), union('sides'),
+                           len({r['seed'] for r in rows}))
     sets, bss, starts, sides = a.sets.split(','), [b if b == 'auto' else int(b) for b in a.bs.split(',')], a.starts.split(','), a.sides.split(',')
     t_all = time.perf_counter()
     with tempfile.TemporaryDirectory() as d:
