@@ -19,6 +19,7 @@ __all__ = ['DISK_ERRNOS', 'SPLIT_NAMES', 'PARTIAL_SUFFIX', 'IMAGE_EXTS', 'OUTPUT
 class TransferkitError(Exception):
     "A bad input or missing resource; the message names the culprit and the fix"
 
+# %% ../nbs/00_core.ipynb #23bfaaa0
 class TransferkitWarning(UserWarning):
     "Something the user should know while the run goes on; the message is one line"
 
@@ -146,6 +147,7 @@ def atomic_open(dest, # the file to replace
         _fsync_dir(dest.parent)
     finally: tmp.unlink(missing_ok=True)
 
+# %% ../nbs/00_core.ipynb #cf3f74c7
 def atomic_write(dest, # the file to replace
                  data:bytes, # its new contents
                 ) -> Path:
@@ -208,6 +210,7 @@ def has_split_folders(path, # a data folder
     "Whether `path` holds `train/` and `valid/` folders, which then define the split"
     return (Path(path)/'train').is_dir() and (Path(path)/'valid').is_dir()
 
+# %% ../nbs/00_core.ipynb #b4970f7b
 def _folder_parts(parts) -> tuple:
     "`(split, label, deeper)` from the folder names between a root and a file"
     split = parts[0] if len(parts) >= 2 and parts[0] in SPLIT_NAMES else ''
@@ -228,6 +231,7 @@ def nested_folders(files, # image files under `root`
     out = {Path(f).relative_to(root).parent for f in files}
     return sorted(p.as_posix() for p in out if _folder_parts(p.parts)[2])
 
+# %% ../nbs/00_core.ipynb #8d389075
 def warn_nested(files, # image files under `root`
                 root, # the data folder
                 show:int=3, # how many of the nested folders the warning names
