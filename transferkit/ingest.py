@@ -45,6 +45,7 @@ def open_image(fh, # a binary file object, at the image's first byte
     if w*h > max_pixels: raise BadImage(f'{w}x{h} is over the limit of {max_pixels:,} pixels')
     return img
 
+# %% ../nbs/01_ingest.ipynb #29545d17
 def decode_image(data:bytes, # an image file's bytes
                  max_pixels:int=MAX_PIXELS, # larger images are refused as decompression bombs
                  draft:tuple=None, # (w, h) the image will be shrunk to: a JPEG is then decoded at a reduced scale
@@ -206,8 +207,9 @@ class Item:
     label: str # the class the image belongs to: its folder name
     split: str = '' # 'train' or 'valid' where the source says; '': the split is made later
 
-MANIFEST_COLUMNS = ['source', 'origin', 'label', 'split', 'status', 'reason', 'hash', 'file', 'bytes', 'width', 'height',
-                    'stamp'] # size and mtime of a local origin when it was read: a file changed in place is read again
+# stamp: size and mtime of a local origin when it was read, so that a file changed in place is read again
+MANIFEST_COLUMNS = ['source', 'origin', 'label', 'split', 'status', 'reason', 'hash', 'file', 'bytes', 'width',
+                    'height', 'stamp']
 STATUSES = ('ok', 'duplicate', 'failed', 'removed') # removed: taken out by the cleaner, not to be fetched again
 
 # %% ../nbs/01_ingest.ipynb #b08c75c6
@@ -428,6 +430,7 @@ def ingest_copy(out, # the training run's output folder
     "Where a training run that writes to `out` keeps its ingest copy of the data, shrunk to `size`"
     return Path(out)/f'data-{size}px'
 
+# %% ../nbs/01_ingest.ipynb #a402dd30
 class PreparedAhead:
     "`prepare_image` of the images under `folder`, made by a child process while this one works, for `ingest`"
     def __init__(self, folder, # the folder whose image files are prepared
