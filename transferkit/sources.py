@@ -197,6 +197,7 @@ class LocalSource(Source):
 class RateLimited(Exception):
     "The search service refused a query for now"
 
+# %% ../nbs/02_sources.ipynb #cc0b3c51
 def _ddgs_class():
     "`DDGS` from `ddgs`, or from the older `duckduckgo_search`"
     try: from ddgs import DDGS
