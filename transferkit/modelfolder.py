@@ -104,6 +104,7 @@ def listed_files(folder, # a model folder
     try: return list(json.loads((Path(folder)/CONFIG).read_text()).get('files', {}))
     except (OSError, ValueError, AttributeError): return []
 
+# %% ../nbs/05_modelfolder.ipynb #f6cd64fc
 def commit_swap(out, # the model folder
                 stage, # the staging folder inside `out` holding the new set
                 replace:bool=True, # also remove the previous set's files the new one lacks
@@ -119,6 +120,7 @@ def commit_swap(out, # the model folder
     atomic_write(out/SWAP_MARKER, json.dumps(m).encode()); _fsync(out); fault_point()
     _roll_forward(out, m)
 
+# %% ../nbs/05_modelfolder.ipynb #8c208b4c
 @contextmanager
 def swap_folder(out, # the model folder (created if missing)
                 replace:bool=True, # the staged files are the whole new set: remove the old set's other files
@@ -233,6 +235,7 @@ def check_config(cfg:dict, # a parsed config.json
         raise TransferkitError(f"{path}: head: {why}: restore the file or re-export the model")
     return cfg
 
+# %% ../nbs/05_modelfolder.ipynb #bbf539f6
 def check_weights(path, # a model.safetensors file
                  ) -> None:
     "Refuse a `model.safetensors` whose header holds other than float32 tensors (and BatchNorm's int64 counters)"
@@ -255,6 +258,7 @@ def check_weights(path, # a model.safetensors file
                                f"({', '.join(bad[:3]) or 'no header'}): float32 only; restore it or re-export the "
                                "model")
 
+# %% ../nbs/05_modelfolder.ipynb #71d3a745
 def verify_files(folder, # the model folder
                  cfg:dict, # its config: `files` maps each file name to its sha256
                  required=(), # files that must be there
@@ -272,6 +276,7 @@ def verify_files(folder, # the model folder
             raise TransferkitError(f"{name} in {folder} does not match the sha256 in config.json (altered, or left "
                                    "from another export): restore it or re-export the model")
 
+# %% ../nbs/05_modelfolder.ipynb #f610e082
 def open_folder(folder, # a model folder
                 required=(), # files that must be there (`verify_files`)
                ) -> dict:
@@ -285,6 +290,7 @@ def open_folder(folder, # a model folder
         if WEIGHTS in cfg['files'] and (folder/WEIGHTS).is_file(): check_weights(folder/WEIGHTS)
     return cfg
 
+# %% ../nbs/05_modelfolder.ipynb #20a9f5ff
 def open_model(path, # a model folder, or a file in one
                fix:str, # what to give instead, for the error when `path` does not exist
                required=(), # files that must be there (`verify_files`)
