@@ -24,6 +24,7 @@ def open_rgb(fn, # an image file
     "The image at `fn` as training saw it (ingest's `read_rgb`): verified, upright, 8-bit RGB, wide ranges scaled"
     return read_rgb(fn)
 
+# %% ../nbs/06_predict.ipynb #b298aaa4
 def fastai_resize(img:Image.Image, # the PIL image to resize
                   size, # the side in pixels, or (height, width)
                   method:str='crop', # 'crop' (centre), 'squish' or 'pad', as fastai's `ResizeMethod`
@@ -56,6 +57,7 @@ def image_batch(imgs, # PIL images in RGB
     resized = (fastai_resize(im, size, cfg['resize_method'], cfg['pad_mode']) for im in imgs)
     return np.stack([np.asarray(im).transpose(2, 0, 1) for im in resized])
 
+# %% ../nbs/06_predict.ipynb #edf36ce5
 def collect_images(paths, # an image file or folder, or a list of them
                   ) -> list:
     "Image files named by `paths`: files as given, folders searched recursively"
@@ -67,6 +69,7 @@ def collect_images(paths, # an image file or folder, or a list of them
         else: raise TransferkitError(f"{str(p)!r} does not exist: give image files or folders of images")
     return out
 
+# %% ../nbs/06_predict.ipynb #6dfdff0d
 def check_image(f, # the file to check
                 draft:tuple=None, # (w, h): a JPEG is checked decoded at a reduced scale, never smaller
                ) -> str:
@@ -132,6 +135,7 @@ def predict_rows(model, # an `OnnxModel` or `TorchModel`: its `cfg`, `vocab` and
                 rows.append(dict(file=str(f), label=str(model.vocab[j]), probability=round(float(p[j]), 6), error=''))
     return rows
 
+# %% ../nbs/06_predict.ipynb #fd563456
 def predict_onnx(model, # model.onnx, the folder holding it, or an `OnnxModel`
                  paths, # image files, or folders searched recursively
                  bs:int=64, # images a batch
@@ -177,9 +181,11 @@ def body_cut(arch:str, # the torchvision architecture's name
     pools = lambda m: bool(re.search(r'Pool[123]d$', type(m).__name__)) or any(pools(c) for c in m.children())
     return next(i for i in reversed(range(len(children))) if pools(children[i]))
 
+# %% ../nbs/06_predict.ipynb #50ed2e2b
 class NeedsFastai(TransferkitError):
     "The model folder holds a model only fastai can open: a timm architecture, or `export.pkl` alone"
 
+# %% ../nbs/06_predict.ipynb #97e02aa5
 class TorchModel:
     "A model folder's classifier rebuilt by torch from config.json + model.safetensors; `cfg`, `vocab`, `model`"
     def __init__(self, path, # a model folder, or a file in one
@@ -219,6 +225,7 @@ class TorchModel:
         x = torch.from_numpy(np.ascontiguousarray(batch)).to(self.device).float().div_(self.cfg.get('scale', 255))
         with torch.inference_mode(): return torch.softmax(self.model((x - self.mean)/self.std).float(), 1).cpu().numpy()
 
+# %% ../nbs/06_predict.ipynb #f02d2764
 def predict_torch(model, # a model folder (or a file in it), or a `TorchModel`
                   paths, # image files, or folders searched recursively
                   bs:int=64, # images a batch
