@@ -42,20 +42,33 @@ def check_dataset(path, # the label folders: one sub-folder of images per label 
                  ) -> Counter:
     "Images per class in `path`, or a `TransferkitError` naming what is wrong and how to fix it"
     path = Path(path)
-    if not path.is_dir(): raise TransferkitError(f"Data folder {str(path)!r} does not exist: give a folder with one sub-folder of images per label")
+    if not path.is_dir():
+        raise TransferkitError(f"Data folder {str(path)!r} does not exist: give a folder with one sub-folder of images "
+                               f"per label")
     files = _taking_part(path)
     where = 'train/ and valid/ of ' if has_split_folders(path) else ''
-    if not files: raise TransferkitError(f"No images ({', '.join(IMAGE_EXTS)}) in the label folders under {where}{path}: put images in one sub-folder per label")
+    if not files:
+        raise TransferkitError(f"No images ({', '.join(IMAGE_EXTS)}) in the label folders under {where}{path}: put "
+                               f"images in one sub-folder per label")
     loose = [f for f in files if f.parent == path]
-    if loose: raise TransferkitError(f"{len(loose)} image(s) lie directly in {path} (e.g. {loose[0].name}): put each image in a folder named after its label")
+    if loose:
+        raise TransferkitError(f"{len(loose)} image(s) lie directly in {path} (e.g. {loose[0].name}): put each image "
+                               f"in a folder named after its label")
     warn_nested(files, path)
     counts = Counter(folder_label(f, path)[1] for f in files)
-    if len(counts) < 2: raise TransferkitError(f"Only one class ({next(iter(counts))!r}) under {path}: a classifier needs at least two label folders")
+    if len(counts) < 2:
+        raise TransferkitError(f"Only one class ({next(iter(counts))!r}) under {path}: a classifier needs at least two "
+                               f"label folders")
     small = sorted(l for l,n in counts.items() if n < 2)
-    if small: raise TransferkitError(f"Class(es) {', '.join(map(repr, small))} in {path} have fewer than 2 images: add images or remove those folders")
+    if small:
+        raise TransferkitError(f"Class(es) {', '.join(map(repr, small))} in {path} have fewer than 2 images: add "
+                               f"images or remove those folders")
     if verify and (bad := _unreadable(files)):
-        listing = '\n'.join(f'  {f}: {why}' for f,why in bad[:20]) + (f'\n  … and {len(bad)-20} more' if len(bad) > 20 else '')
-        raise TransferkitError(f"{len(bad)} unreadable image(s) under {path}:\n{listing}\nRemove or replace them, or copy the folder through `transferkit fetch {path} --dest CLEAN`, which keeps only good images")
+        listing = ('\n'.join(f'  {f}: {why}' for f,why in bad[:20])
+                   + (f'\n  … and {len(bad)-20} more' if len(bad) > 20 else ''))
+        raise TransferkitError(f"{len(bad)} unreadable image(s) under {path}:\n{listing}\nRemove or replace them, or "
+                               f"copy the folder through `transferkit fetch {path} --dest CLEAN`, which keeps only "
+                               f"good images")
     return counts
 
 # %% ../nbs/10_data.ipynb #2867ab73
@@ -75,7 +88,8 @@ def balance_split(idxs, # the indices of the training items
                   seed:int=42, # seeds the draws
                  ) -> list:
     "The training indices `idxs` resampled so every class in `labels` (indexed by them) has as many as the others"
-    if mode not in BALANCE_MODES[:2]: raise TransferkitError(f"Balance mode {mode!r} is not one of {', '.join(BALANCE_MODES)}")
+    if mode not in BALANCE_MODES[:2]:
+        raise TransferkitError(f"Balance mode {mode!r} is not one of {', '.join(BALANCE_MODES)}")
     rng = np.random.default_rng(seed)
     by_class = {}
     for i in idxs: by_class.setdefault(labels[i], []).append(i)
@@ -87,6 +101,7 @@ def balance_split(idxs, # the indices of the training items
         else: out += v + rng.choice(v, n - len(v), replace=True).tolist()
     return out
 
+# %% ../nbs/10_data.ipynb #7badefdb
 def class_weights(labels, # the labels of the training items
                   vocab, # the classes, in the order of the model's outputs
                  ) -> torch.Tensor:
@@ -118,9 +133,11 @@ def resize_tfm(size:int, # the side of the square result, in pixels
                method:str='crop', # crop, squish or pad (with zeros)
               ) -> Resize:
     "fastai's `Resize` to `size` by `method` (crop, squish or pad with zeros)"
-    if method not in RESIZE_METHODS: raise TransferkitError(f"Resize method {method!r} is not one of {', '.join(RESIZE_METHODS)}")
+    if method not in RESIZE_METHODS:
+        raise TransferkitError(f"Resize method {method!r} is not one of {', '.join(RESIZE_METHODS)}")
     return Resize(size, method=RESIZE_METHODS[method], pad_mode=PadMode.Zeros)
 
+# %% ../nbs/10_data.ipynb #396c3b35
 def auto_batch_size(n_train:int, # images in the training split
                     bs:int=None, # asked for: kept (capped at `n_train`); None: the rule
                     largest:int=64, # the rule's first try: fastai's default
@@ -133,6 +150,7 @@ def auto_batch_size(n_train:int, # images in the training split
         while bs > smallest and n_train // bs < steps: bs //= 2
     return max(1, min(bs, n_train)) # fastai drops the last partial training batch: never an epoch of none
 
+# %% ../nbs/10_data.ipynb #35454410
 def _by_split_folder(path):
     "A splitter: images under `path/train/` train, those under `path/valid/` validate, however deep"
     def split(items):
@@ -146,8 +164,10 @@ def split_files(path, # the label folders (or train/ and valid/ holding them, wh
                ) -> tuple:
     "`(files, splitter)`: the images under `path` that take part and the fastai splitter that divides them"
     path = Path(path)
-    return _taking_part(path), _by_split_folder(path) if has_split_folders(path) else RandomSplitter(valid_pct, seed=seed)
+    return _taking_part(path), (_by_split_folder(path) if has_split_folders(path)
+                                else RandomSplitter(valid_pct, seed=seed))
 
+# %% ../nbs/10_data.ipynb #81dc4d9a
 class FolderLabel:
     "The label of an image under `root` by core's rule (`folder_label`); pickles as fastai's `parent_label`"
     def __init__(self, root): # the data folder: images under it labelled by `folder_label`, others by their folder
@@ -158,16 +178,20 @@ class FolderLabel:
     # an exported learner must load where transferkit is not installed
     def __reduce__(self): return (partial, (parent_label,))
 
+# %% ../nbs/10_data.ipynb #a09ac51c
 def _stock_dls(path, files, splitter, get_y, item_tfms, batch_tfms, bs:int, seed:int, num_workers, device):
-    """The stock recipe's `DataLoaders`: `set_seed(seed, reproducible=True)`, then `DataBlock(ImageBlock, CategoryBlock, ...)` over
-    `files` in `get_image_files`' order, with fastai's default workers: the same batches, draw for draw, as the script
-    `set_seed(seed, True); dls = DataBlock(...).dataloaders(path); learn = vision_learner(dls, ...)`. `dls.stock_seed` tells
-    `train_model` not to reseed, so that the learner's initial weights are the stock script's too"""
+    """The stock recipe's `DataLoaders`: `set_seed(seed, reproducible=True)`, then
+    `DataBlock(ImageBlock, CategoryBlock, ...)` over `files` in `get_image_files`' order, with fastai's default workers:
+    the same batches, draw for draw, as the script `set_seed(seed, True); dls = DataBlock(...).dataloaders(path);
+    learn = vision_learner(dls, ...)`. `dls.stock_seed` tells `train_model` not to reseed, so that the learner's initial
+    weights are the stock script's too"""
     taking = set(files)
     files = [f for f in get_image_files(path) if f in taking]
     set_seed(seed, reproducible=True)
-    dblock = DataBlock(blocks=(ImageBlock, CategoryBlock), splitter=splitter, get_y=get_y, item_tfms=item_tfms, batch_tfms=batch_tfms)
-    dls = dblock.dataloaders(files, bs=bs, device=device, **({} if num_workers is None else dict(num_workers=num_workers)))
+    dblock = DataBlock(blocks=(ImageBlock, CategoryBlock), splitter=splitter, get_y=get_y, item_tfms=item_tfms,
+                       batch_tfms=batch_tfms)
+    dls = dblock.dataloaders(files, bs=bs, device=device,
+                             **({} if num_workers is None else dict(num_workers=num_workers)))
     dls.stock_seed = seed
     return dls
 
@@ -197,7 +221,8 @@ def get_dls(path, # the label folders: one sub-folder of images per label (or tr
     check_dataset(path, verify=verify)
     files, splitter = split_files(path, valid_pct, seed)
     set_seed(seed)
-    if balance is not None and balance not in BALANCE_MODES: raise TransferkitError(f"Balance mode {balance!r} is not one of {', '.join(BALANCE_MODES)}")
+    if balance is not None and balance not in BALANCE_MODES:
+        raise TransferkitError(f"Balance mode {balance!r} is not one of {', '.join(BALANCE_MODES)}")
     get_y = FolderLabel(path)
     labels = [get_y(f) for f in files]
     if balance in ('undersample', 'oversample'):
@@ -210,11 +235,15 @@ def get_dls(path, # the label folders: one sub-folder of images per label (or tr
     if plain: dls = _stock_dls(path, files, splitter, get_y, resize, batch_tfms, bs, seed, num_workers, device)
     else:
         if num_workers is None: num_workers = 4 if torch.cuda.is_available() else 0
-        images = DecodedImages(keep_decoded_mb if not num_workers else 0) # with workers: read the same way, keep nothing
-        dblock = DataBlock(blocks=(TransformBlock(type_tfms=images, batch_tfms=IntToFloatTensor), CategoryBlock), splitter=splitter,
-                           get_y=get_y, item_tfms=resize, batch_tfms=batch_tfms)
+        # with workers: read the same way, keep nothing
+        images = DecodedImages(keep_decoded_mb if not num_workers else 0)
+        dblock = DataBlock(blocks=(TransformBlock(type_tfms=images, batch_tfms=IntToFloatTensor), CategoryBlock),
+                           splitter=splitter, get_y=get_y, item_tfms=resize, batch_tfms=batch_tfms)
         dls = dblock.dataloaders(files, bs=bs, num_workers=num_workers, device=device)
-    if not len(dls.valid_ds): raise TransferkitError(f"The validation split of {path} is empty: raise valid_pct or add images to valid/")
-    if resident and not plain: dls = to_resident(dls, path/RESIDENT_CACHE if resident is True else resident, resident_mb)
-    dls.class_weights = class_weights([labels[i] for i in splitter(files)[0]], dls.vocab) if balance == 'weighted' else None
+    if not len(dls.valid_ds):
+        raise TransferkitError(f"The validation split of {path} is empty: raise valid_pct or add images to valid/")
+    if resident and not plain:
+        dls = to_resident(dls, path/RESIDENT_CACHE if resident is True else resident, resident_mb)
+    dls.class_weights = (class_weights([labels[i] for i in splitter(files)[0]], dls.vocab) if balance == 'weighted'
+                         else None)
     return dls
