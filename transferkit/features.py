@@ -218,6 +218,7 @@ def fit_head(X, # feature rows, (rows, features)
             l.bias.copy_(P[b][0, 0])
     return head.eval()
 
+# %% ../nbs/30_features.ipynb #f8afd83f
 def head_probs(head, # a head from `fit_head` (or `make_head`)
                X, # feature rows, (rows, features)
               ) -> np.ndarray:
@@ -241,6 +242,7 @@ def kfold(y, # the class index of each row
         offset += len(idx)
     return [(np.flatnonzero(fold != i), np.flatnonzero(fold == i)) for i in range(k)]
 
+# %% ../nbs/30_features.ipynb #a5922a35
 def cross_val_probs(X, # feature rows, (rows, features)
                     y, # the class index of each row
                     n_classes:int, # how many classes the heads predict
