@@ -62,6 +62,7 @@ def top_losses(files, # the items' files, in order (None: no file names)
                  predicted=str(vocab[int(probs[i].argmax())]),
                  probability=round(float(probs[i].max()), 4), loss=round(float(losses[i]), 4)) for i in order]
 
+# %% ../nbs/40_report.ipynb #aa6114df
 def _thumb(im:Image.Image, side:int) -> Image.Image:
     "`im` fitted into a `side`-px square: shrunk smoothly, or enlarged by a whole factor (`NEAREST`: crisp)"
     k = side/max(im.size)
@@ -174,6 +175,7 @@ def report_markdown(m:dict, # metrics as `evaluate_learner` (or `classification_
                   for r in m['top_losses'][:10]]
     return '\n'.join(lines) + '\n'
 
+# %% ../nbs/40_report.ipynb #51e36ea2
 def _write_csv(df, path, **kwargs):
     with atomic_open(path, 'w', newline='', encoding='utf-8') as f: df.to_csv(f, **kwargs)
 
