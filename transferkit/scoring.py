@@ -10,7 +10,8 @@ import numpy as np, pandas as pd
 from PIL import Image
 
 from .core import *
-# torch and fastai load inside the functions that score images, so `clean --apply` and `--undo` start in a fraction of a second
+# torch and fastai load inside the functions that score images, so `clean --apply` and `--undo` start in a fraction
+# of a second
 
 # %% auto #0
 __all__ = ['SUSPECT_COLUMNS', 'folder_items', 'model_probs', 'learner_features', 'label_issue_scores', 'dhash', 'find_duplicates',
@@ -43,6 +44,7 @@ def model_probs(learn, # a fastai `Learner`, live or loaded
     with learn.no_bar(): probs, _ = learn.get_preds(dl=dl)
     return probs.numpy()
 
+# %% ../nbs/50_scoring.ipynb #72b6eb36
 def learner_features(learn, # a fastai `Learner`, live or loaded: its body gives the features
                      files, # the image files
                      bs:int=64, # images a batch
@@ -108,7 +110,8 @@ def find_duplicates(path, # the data folder
     return pd.DataFrame(rows, columns=columns)
 
 # %% ../nbs/50_scoring.ipynb #497bc09c
-SUSPECT_COLUMNS = ['file', 'label', 'split', 'predicted', 'probability', 'loss', 'issue_score', 'reason', 'action', 'new_label']
+SUSPECT_COLUMNS = ['file', 'label', 'split', 'predicted', 'probability', 'loss', 'issue_score', 'reason', 'action',
+                   'new_label']
 
 def find_suspects(path, # the data folder: one sub-folder of images per label (or train/ and valid/ holding them)
                   learn=None, # the model that scores the images: a live Learner or one `load_model` opened
@@ -121,7 +124,8 @@ def find_suspects(path, # the data folder: one sub-folder of images per label (o
                   max_distance:int=5, # near-duplicates: difference hashes at most this many bits apart
                   all:bool=False, # every image, not only those with a reason to look
                   bs:int=64, # images a batch while scoring
-                  out_of_fold:bool=True, # label-issue scores from out-of-fold heads; False: from the model's own probabilities
+                  # label-issue scores from out-of-fold heads; False: from the model's own probabilities
+                  out_of_fold:bool=True,
                  ) -> pd.DataFrame:
     "Images under `path` worth a look, most suspect first, scored by `learn` and/or out-of-fold heads on `cache`"
     from transferkit.features import cross_val_probs
@@ -152,8 +156,10 @@ def find_suspects(path, # the data folder: one sub-folder of images per label (o
     for r in find_duplicates(path, items, max_distance).itertuples():
         what = 'duplicate' if r.kind == 'exact' else 'near-duplicate'
         leak = ' (train/valid leak)' if r.leak else ''
-        reasons[index[r.file_a]].append(f'{what} of {r.file_b}{leak}'); reasons[index[r.file_b]].append(f'{what} of {r.file_a}{leak}')
-    df = items.assign(predicted=[vocab[i] for i in pred], probability=pmax.round(4), loss=loss.round(4), issue_score=score.round(4),
+        reasons[index[r.file_a]].append(f'{what} of {r.file_b}{leak}')
+        reasons[index[r.file_b]].append(f'{what} of {r.file_a}{leak}')
+    df = items.assign(predicted=[vocab[i] for i in pred], probability=pmax.round(4), loss=loss.round(4),
+                      issue_score=score.round(4),
                       reason=['; '.join(r) for r in reasons], action='', new_label='')
     df = df.sort_values(['issue_score', 'loss'], ascending=False, kind='stable').reset_index(drop=True)
     return (df if all else df[df.reason != ''].reset_index(drop=True))[SUSPECT_COLUMNS]
