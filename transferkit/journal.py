@@ -54,7 +54,8 @@ def _bad_move(root:Path, m) -> str:
     h = m['hash']
     if len(h) != 64 or any(c not in '0123456789abcdef' for c in h): return f"names no sha256 for {m['src']!r}"
     try:
-        src, dst = confined(root, m['src'], 'its source', links=False), confined(root, m['dst'], 'its destination', links=False)
+        src, dst = (confined(root, m['src'], 'its source', links=False),
+                    confined(root, m['dst'], 'its destination', links=False))
     except TransferkitError as e: return f"moves a file that is not in {root}: {e}"
     own, trash = _own(root), _own(root, 'trash')
     if src == dst: return f"moves {m['src']!r} onto itself"
@@ -76,7 +77,8 @@ def _batches(root) -> list:
             if r['state'] == 'begun': b.update(moves=r.get('moves'), new_dirs=r.get('new_dirs'))
             b['state'] = r['state']
         elif 'src' in r: # journals before write-ahead batches: a line per move, no end mark
-            out.setdefault(str(r.get('batch')), dict(id=str(r.get('batch')), moves=[], new_dirs=[], state='done'))['moves'].append(r)
+            out.setdefault(str(r.get('batch')), dict(id=str(r.get('batch')), moves=[], new_dirs=[],
+                                                     state='done'))['moves'].append(r)
     for b in out.values(): # the journal may have come with a shared data set: trusted only as far as it checks out
         why = None if isinstance(b['moves'], list) and isinstance(b['new_dirs'], list) else 'has no list of moves'
         why = why or next(filter(None, (_bad_move(root, m) for m in b['moves'])), None)
@@ -93,7 +95,8 @@ class _Steps:
     "Counts the durable steps of one apply or undo; the test hook `TRANSFERKIT_FAULT_AFTER=N` kills the process after the N-th"
     def __init__(self):
         self.n, self.after = 0, int(os.environ.get('TRANSFERKIT_FAULT_AFTER') or 0)
-        self.sig = getattr(signal, 'SIG' + os.environ.get('TRANSFERKIT_FAULT_SIGNAL', 'KILL')) # STOP: freeze there instead
+        # STOP: freeze there instead
+        self.sig = getattr(signal, 'SIG' + os.environ.get('TRANSFERKIT_FAULT_SIGNAL', 'KILL'))
 
     def __call__(self):
         self.n += 1
@@ -179,7 +182,8 @@ def _roll_back(root:Path, b:dict, step) -> list:
     problems = [w for w in where if w not in _MOVE_STATES]
     what = dict(begun='roll back the interrupted', undoing='finish undoing').get(b['state'], 'undo')
     if problems:
-        raise TransferkitError(f"Cannot {what} batch {b['id']}, nothing was changed: " + '; '.join(problems[:5]) + (f'; and {len(problems)-5} more' if len(problems) > 5 else ''))
+        raise TransferkitError(f"Cannot {what} batch {b['id']}, nothing was changed: " + '; '.join(problems[:5])
+                               + (f'; and {len(problems)-5} more' if len(problems) > 5 else ''))
 
     if b['state'] != 'undoing': _append_journal(root, dict(batch=b['id'], state='undoing')); step()
     for m, w in reversed(list(zip(b['moves'], where))):
@@ -224,9 +228,12 @@ def check_decisions(root, # the data folder the decisions' files are relative to
         action, new = str(r.action).strip().lower() or 'keep', str(r.new_label).strip()
         if action in ('', 'keep', 'nan'): continue
         where = f"row {n} ({r.file!r})"
-        if action not in ACTIONS: errors.append(f"{where}: action {r.action!r} is not one of {', '.join(ACTIONS)}"); continue
+        if action not in ACTIONS:
+            errors.append(f"{where}: action {r.action!r} is not one of {', '.join(ACTIONS)}")
+            continue
         try:
-            p = confined(root, r.file, 'the file', links=False) # an alias folder (`cat2 -> cat`) would move one file twice
+            # an alias folder (`cat2 -> cat`) would move one file twice
+            p = confined(root, r.file, 'the file', links=False)
         except TransferkitError as e: errors.append(f"{where}: {e}"); continue
         if CLEAN_DIR in p.relative_to(root).parts:
             errors.append(f"{where}: the file is in the cleaner's trash; use undo to restore it")
@@ -286,18 +293,22 @@ def _plan(root:Path, changes:list) -> tuple:
     moves, taken, new_dirs = [], set(), []
     for src, action, new in changes:
         rel = src.relative_to(root)
-        dst = _free_name(_own(root, 'trash')/rel if action == 'delete' else _target(root, src, new)/src.name, taken); taken.add(dst)
-        confined(root, dst, f'The destination of {rel.as_posix()!r}', links=False) # a link planted in the trash leads nowhere
+        dst = _free_name(_own(root, 'trash')/rel if action == 'delete' else _target(root, src, new)/src.name, taken)
+        taken.add(dst)
+        # a link planted in the trash leads nowhere
+        confined(root, dst, f'The destination of {rel.as_posix()!r}', links=False)
         if action == 'relabel' and not dst.parent.exists() and dst.parent.relative_to(root).as_posix() not in new_dirs:
             new_dirs.append(dst.parent.relative_to(root).as_posix())
         moves.append(dict(action=action, src=rel.as_posix(), dst=dst.relative_to(root).as_posix(), hash=hash_file(src),
-                          label=folder_label(src, root)[1], new_label=new if action == 'relabel' else '', manifest=rows.get(rel.as_posix())))
+                          label=folder_label(src, root)[1], new_label=new if action == 'relabel' else '',
+                          manifest=rows.get(rel.as_posix())))
     return moves, new_dirs
 
 MOVE_COLUMNS = ['batch', 'action', 'src', 'dst', 'hash', 'label', 'new_label']
 
 def apply_decisions(root, # the data folder: one sub-folder of images per label
-                    decisions, # a CSV path or a table: file (relative to `root`), action (keep, delete, relabel), new_label
+                    # a CSV path or a table: file (relative to `root`), action (keep, delete, relabel), new_label
+                    decisions,
                     allow_new_labels:bool=False, # let a relabel create a label folder that does not exist yet
                    ) -> pd.DataFrame:
     "Carry out `decisions` (a CSV path or table: file, action, new_label) under `root` as one write-ahead journalled batch; the moves made"
@@ -311,7 +322,8 @@ def apply_decisions(root, # the data folder: one sub-folder of images per label
 
         changes = check_decisions(root, decisions, allow_new_labels); step()
         moves, new_dirs = _plan(root, changes)
-        b = dict(id=time.strftime('%Y%m%dT%H%M%S') + f'-{os.getpid()}-{time.perf_counter_ns() % 10**6}', moves=moves, new_dirs=new_dirs, state='begun')
+        b = dict(id=time.strftime('%Y%m%dT%H%M%S') + f'-{os.getpid()}-{time.perf_counter_ns() % 10**6}', moves=moves,
+                 new_dirs=new_dirs, state='begun')
         if moves:
             try: _append_journal(root, dict(batch=b['id'], state='begun', new_dirs=new_dirs, moves=moves)); step()
             except OSError as e: raise _unwritable(root, e) from None # nothing moved yet
