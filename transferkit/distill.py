@@ -68,6 +68,7 @@ def check_teacher(folder, # a model folder `transferkit train` wrote
     verify_files(folder, cfg, required=(WEIGHTS,))
     return cfg
 
+# %% ../nbs/80_distill.ipynb #2effe8c4
 def check_teachers(teachers, # one model folder or a list of them
                    classes=None, # the student's classes, which the teachers must have; None: not compared
                   ) -> list:
@@ -178,7 +179,8 @@ class DistillationLoss(Callback):
         rows = self.epoch_rows[i:i+len(self.pred)]
         if not torch.equal(self.labels[rows], self.yb[0].cpu().long()):
             raise RuntimeError("Soft targets do not follow the batch: the loader's order was not seen")
-        self.learn.loss_grad = distill_loss(self.pred, self.soft[rows].to(self.pred.device), self.loss_grad, self.temperature, self.alpha)
+        self.learn.loss_grad = distill_loss(self.pred, self.soft[rows].to(self.pred.device), self.loss_grad,
+                                            self.temperature, self.alpha)
         self.learn.loss = self.loss_grad.clone()
 
 # %% ../nbs/80_distill.ipynb #a42edf31
@@ -202,11 +204,14 @@ def distill_folder(data, # the label folders: one sub-folder of images per label
     ds = dls.train.dataset
     labels = dict(zip(map(str, ds.items), (int(ds.tls[1][i]) for i in range(len(ds)))))
     files = list(labels)
-    logits, computed = teacher_logits(teachers, files, cache or out/'teacher-logits', dls.vocab, bs=bs, device=dls.device, progress=s['progress'])
+    logits, computed = teacher_logits(teachers, files, cache or out/'teacher-logits', dls.vocab, bs=bs,
+                                      device=dls.device, progress=s['progress'])
     cb = DistillationLoss(files, soften(logits, temperature), [labels[f] for f in files], temperature, alpha)
-    learn, record = train_model(dls, student, epochs=s['epochs'], pretrained=s['pretrained'], weights=s['weights'], seed=s['seed'], lr=s['lr'],
-                                find_lr=s['find_lr'], progress=s['progress'], cbs=[cb])
+    learn, record = train_model(dls, student, epochs=s['epochs'], pretrained=s['pretrained'], weights=s['weights'],
+                                seed=s['seed'], lr=s['lr'], find_lr=s['find_lr'], progress=s['progress'], cbs=[cb])
     learn.remove_cb(cb) # export.pkl must hold fastai's loss and callbacks only
-    record['distillation'] = dict(teachers=[dict(folder=Path(t).resolve().name, arch=c['arch'], sha256=c['files'][WEIGHTS]) for t,c in zip(teachers, cfgs)],
-                                  temperature=float(temperature), alpha=float(alpha), teacher_images_computed=computed, teacher_images=len(files))
+    record['distillation'] = dict(teachers=[dict(folder=Path(t).resolve().name, arch=c['arch'],
+                                                 sha256=c['files'][WEIGHTS]) for t,c in zip(teachers, cfgs)],
+                                  temperature=float(temperature), alpha=float(alpha), teacher_images_computed=computed,
+                                  teacher_images=len(files))
     return report_and_export(learn, record, out, data_dir)
