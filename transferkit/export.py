@@ -88,6 +88,7 @@ def write_weights(learn, # the trained fastai `Learner`
     learn.model.cpu(); learn.export(Path(dest)/PICKLE); learn.model.to(device)
     return sd
 
+# %% ../nbs/60_export.ipynb #1c603168
 def write_model_files(learn, # the trained fastai `Learner`
                       dest, # the folder to write into (a stage of `swap_folder`)
                       root=None, # the folder `dest` will be swapped into (for relative paths)
@@ -102,6 +103,7 @@ def write_model_files(learn, # the trained fastai `Learner`
     atomic_write(dest/CARD, json.dumps(model_card(learn, data_path, metrics, record, root or dest), indent=1).encode())
     return write_config(dest, cfg)
 
+# %% ../nbs/60_export.ipynb #eff4f6e1
 def export_model(learn, # the trained fastai `Learner`
                  out, # the model folder to write (replaced as one set)
                  data_path=None, # the training data folder, for the model card
