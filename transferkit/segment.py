@@ -14,14 +14,16 @@ from fastcore.meta import delegates
 import numpy as np, torch
 from PIL import Image
 from .core import *
-from fastai.vision.all import (DataBlock, MaskBlock, TransformBlock, IntToFloatTensor, RandomSplitter, Resize, ResizeMethod,
+from fastai.vision.all import (DataBlock, MaskBlock, TransformBlock, IntToFloatTensor, RandomSplitter, Resize,
+                               ResizeMethod,
                                aug_transforms, set_seed, unet_learner, create_unet_model, noop, DiceMulti)
 
 from .ingest import read_rgb
 from .data import DecodedImages, auto_batch_size
 from .weights import get_arch, weights_file, load_body_weights
 from .speed import one_pass, fused_adam, cpu_trains_bf16
-from .learner import save_record, default_device, fit_learner, _add_normalize, gpu_mixed_precision, _on_cpu, _amp_of
+from .learner import (save_record, default_device, fit_learner, _add_normalize, gpu_mixed_precision, _on_cpu,
+                                 _amp_of)
 from .modelfolder import swap_folder, open_model, write_config, WEIGHTS, CARD
 from .predict import fastai_resize, collect_images
 from .export import write_weights, _versions
@@ -73,7 +75,8 @@ def check_seg_folder(data, # the segmentation folder: images/, masks/ and codes.
     "`(pairs, codes)`: the (image, mask) files of `data` and its class names; a `TransferkitError` naming the first bad file"
     data = Path(data); hint = f"give the folder that holds {IMAGES}/, {MASKS}/ and {CODES}"
     if not data.is_dir():
-        raise TransferkitError(f"Data folder {str(data)!r} {'is a file' if data.exists() else 'does not exist'}: {hint}")
+        raise TransferkitError(f"Data folder {str(data)!r} {'is a file' if data.exists() else 'does not exist'}: "
+                               f"{hint}")
     codes = read_codes(data)
     images, masks = _by_stem(data/IMAGES, 'Images'), _by_stem(data/MASKS, 'Masks')
     if not images:
@@ -97,7 +100,8 @@ def _check_pair(f, m, n_codes:int):
     "Refuse the mask `m` of the image `f`: unreadable, not one class index a pixel, not the image's size, or with a value that has no code"
     try: size = _upright_size(f)
     except Exception as e:
-        raise TransferkitError(f"Image {f} cannot be read ({type(e).__name__}): replace or remove it and its mask") from None
+        raise TransferkitError(f"Image {f} cannot be read ({type(e).__name__}): replace or remove it and its "
+                               "mask") from None
     try:
         with Image.open(m) as im: mode, msize, px = im.mode, im.size, np.asarray(im) if im.mode in ('L', 'P') else None
     except Exception as e:
@@ -121,11 +125,13 @@ def _texture(rng, h:int, w:int, kind:str) -> np.ndarray:
     col, col2 = rng.uniform(40, 215, 3), rng.uniform(40, 215, 3)
     if kind == 'noise':
         g = rng.normal(0, 1, (h//8 + 2, w//8 + 2))
-        t = np.asarray(Image.fromarray(((g - g.min())/(np.ptp(g) + 1e-6)*255).astype(np.uint8)).resize((w, h), Image.Resampling.BICUBIC), np.float32)/255
+        t = np.asarray(Image.fromarray(((g - g.min())/(np.ptp(g) + 1e-6)*255).astype(np.uint8))
+                       .resize((w, h), Image.Resampling.BICUBIC), np.float32)/255
     else:
         f, a = rng.uniform(0.35, 0.8), rng.uniform(0, np.pi)
         s = np.sin(f*(np.cos(a)*xx + np.sin(a)*yy))
-        t = (s > 0).astype(np.float32) if kind == 'stripes' else ((np.sin(f*xx) > 0) ^ (np.sin(f*yy) > 0)).astype(np.float32)
+        t = ((s > 0).astype(np.float32) if kind == 'stripes'
+             else ((np.sin(f*xx) > 0) ^ (np.sin(f*yy) > 0)).astype(np.float32))
     return col2*(1 - t[..., None]) + col*t[..., None]
 
 # %% ../nbs/85_segment.ipynb #999dc1e5
@@ -141,6 +147,7 @@ def _seg_example(rng, w:int, h:int) -> tuple:
     img += rng.normal(0, 6, img.shape)
     return np.clip(img, 0, 255).astype(np.uint8), mask
 
+# %% ../nbs/85_segment.ipynb #a355cac0
 def make_seg_data(dest, # the folder to make (existing files are kept)
                   n:int=48, # how many images
                   size:int=64, # the images' height in pixels
@@ -170,8 +177,10 @@ def _ingest_pair(f, m, dest:Path, size:int) -> str:
     with Image.open(m) as im: mask = Image.fromarray(np.asarray(im)) # class indices as mode L, whatever the palette
     wh = _shrunk(img.size, size)
     if wh != img.size:
-        img, mask = img.resize(wh, Image.Resampling.BILINEAR), mask.resize(wh, Image.Resampling.NEAREST) # fastai's `Resize` filters
-    atomic_write(dest/IMAGES/f'{Path(f).stem}.png', _png(img)); atomic_write(dest/MASKS/f'{Path(f).stem}.png', _png(mask))
+        # fastai's `Resize` filters
+        img, mask = img.resize(wh, Image.Resampling.BILINEAR), mask.resize(wh, Image.Resampling.NEAREST)
+    atomic_write(dest/IMAGES/f'{Path(f).stem}.png', _png(img))
+    atomic_write(dest/MASKS/f'{Path(f).stem}.png', _png(mask))
     return Path(f).stem
 
 # %% ../nbs/85_segment.ipynb #f1827bba
@@ -179,7 +188,8 @@ _RECORD = 'ingest.json' # in `dest`: `{stem: {image, mask, size}}` of every pair
 
 def _pair_hashes(pairs, size:int, workers:int=4) -> dict:
     "`{stem: {image, mask, size}}`: the sha256 of each (image, mask) file of `pairs`, and `size`"
-    h = lambda p: (Path(p[0]).stem, dict(image=hash_file(p[0]), mask=hash_file(p[1]), size=size, resample='bilinear')) # copies made otherwise are redone
+    # copies made otherwise are redone
+    h = lambda p: (Path(p[0]).stem, dict(image=hash_file(p[0]), mask=hash_file(p[1]), size=size, resample='bilinear'))
     with ThreadPoolExecutor(workers) as ex: return dict(ex.map(h, pairs))
 
 def _read_record(dest) -> dict:
@@ -188,7 +198,8 @@ def _read_record(dest) -> dict:
     except (OSError, ValueError): return {}
     return rec if isinstance(rec, dict) else {}
 
-def _write_record(dest, pairs:dict): atomic_write(Path(dest)/_RECORD, json.dumps(pairs, indent=1, sort_keys=True).encode())
+def _write_record(dest, pairs:dict):
+    atomic_write(Path(dest)/_RECORD, json.dumps(pairs, indent=1, sort_keys=True).encode())
 
 # %% ../nbs/85_segment.ipynb #76e9e265
 def ingest_seg(data, # the segmentation folder: images/, masks/ and codes.txt
@@ -202,7 +213,8 @@ def ingest_seg(data, # the segmentation folder: images/, masks/ and codes.txt
     pairs, codes = checked or check_seg_folder(data)
     dest = Path(dest); remove_partials(dest)
     want, had = _pair_hashes(pairs, size, workers), _read_record(dest)
-    done = {s: h for s,h in had.items() if want.get(s) == h and all((dest/sub/f'{s}.png').is_file() for sub in (IMAGES, MASKS))}
+    done = {s: h for s,h in had.items()
+            if want.get(s) == h and all((dest/sub/f'{s}.png').is_file() for sub in (IMAGES, MASKS))}
     if done != had: _write_record(dest, done) # before any file changes
     todo = [p for p in pairs if Path(p[0]).stem not in done]
     for sub in (IMAGES, MASKS): (dest/sub).mkdir(parents=True, exist_ok=True)
@@ -221,7 +233,8 @@ def ingest_seg(data, # the segmentation folder: images/, masks/ and codes.txt
     text = ('\n'.join(codes) + '\n').encode()
     if not (dest/CODES).is_file() or (dest/CODES).read_bytes() != text: atomic_write(dest/CODES, text)
     if progress and not show_bars():
-        print(f"ingest: {len(pairs)} pair(s) in {dest}, {len(todo)} read now", flush=True) # a line, not bar frames, in a log
+        # a line, not bar frames, in a log
+        print(f"ingest: {len(pairs)} pair(s) in {dest}, {len(todo)} read now", flush=True)
     return dest
 
 # %% ../nbs/85_segment.ipynb #c0778666
@@ -250,12 +263,16 @@ def get_seg_dls(path, # the segmentation folder: images/, masks/ and codes.txt
     n_train = len(splitter(files)[0])
     if n_train < 2 or len(files) - n_train < 1:
         raise TransferkitError(f"{len(files)} image(s) in {path/IMAGES} leave {n_train} to train and "
-                               f"{len(files) - n_train} to validate with valid_pct={valid_pct}: add images (at least 3)")
+                               f"{len(files) - n_train} to validate with valid_pct={valid_pct}: add images "
+                               "(at least 3)")
     batch_tfms = one_pass(aug_transforms(**(aug if isinstance(aug, dict) else {}))) if aug else None
-    dblock = DataBlock(blocks=(TransformBlock(type_tfms=DecodedImages(), batch_tfms=IntToFloatTensor), MaskBlock(codes)),
-                       splitter=splitter, get_y=MaskFile(path/MASKS), item_tfms=Resize(size, method=ResizeMethod.Squish), batch_tfms=batch_tfms)
+    dblock = DataBlock(blocks=(TransformBlock(type_tfms=DecodedImages(), batch_tfms=IntToFloatTensor),
+                               MaskBlock(codes)),
+                       splitter=splitter, get_y=MaskFile(path/MASKS),
+                       item_tfms=Resize(size, method=ResizeMethod.Squish), batch_tfms=batch_tfms)
     return dblock.dataloaders(files, bs=max(2, auto_batch_size(n_train, bs)), num_workers=0, device=device)
 
+# %% ../nbs/85_segment.ipynb #8169d3a1
 def seg_codes(dls, # segmentation `DataLoaders` from `get_seg_dls`
              ) -> list:
     "The class names of segmentation `dls` (fastai's `MaskBlock` keeps them in its item transform)"
@@ -295,10 +312,13 @@ def train_seg(dls, # segmentation `DataLoaders` from `get_seg_dls`
     set_seed(seed, reproducible=True)
     learn = seg_learner(dls, arch, pretrained=pretrained, weights=weights)
     bf16 = cpu_trains_bf16(bf16) # float32 on the CPU, as fastai trains; bfloat16 only when asked (`TRANSFERKIT_BF16=1`)
-    cl = not bf16 # channels-last speeds the U-Net's float32 CPU step (12.2 against 9.9 img/s, 64 px, batch 8), not its bfloat16 one
+    # channels-last speeds the U-Net's float32 CPU step (12.2 against 9.9 img/s, 64 px, batch 8), not its bfloat16 one
+    cl = not bf16
     rows, bf16 = fit_learner(learn, epochs, fine_tune=pretrained, lr=lr, progress=progress, bf16=bf16, channels_last=cl)
-    return learn, dict(arch=arch if isinstance(arch, str) else arch.__name__, kind='segmentation', pretrained=pretrained, seed=seed, lr=lr,
-                       bs=dls.train.bs, device=str(dls.device), amp=_amp_of(learn), bf16=bf16 or _amp_of(learn) == 'bfloat16',
+    return learn, dict(arch=arch if isinstance(arch, str) else arch.__name__, kind='segmentation',
+                       pretrained=pretrained, seed=seed, lr=lr,
+                       bs=dls.train.bs, device=str(dls.device), amp=_amp_of(learn),
+                       bf16=bf16 or _amp_of(learn) == 'bfloat16',
                        channels_last=cl and _on_cpu(dls), epochs=rows)
 
 # %% ../nbs/85_segment.ipynb #8475a575
@@ -311,18 +331,22 @@ def seg_metrics(truth, # the true class index of each pixel
     cm = np.bincount(t*n + p, minlength=n*n).reshape(n, n) # rows: truth, columns: prediction
     tp, fp, fn = np.diag(cm), cm.sum(0) - np.diag(cm), cm.sum(1) - np.diag(cm)
     seen = tp + fp + fn > 0
-    iou, dice = np.where(seen, tp/np.maximum(tp + fp + fn, 1), np.nan), np.where(seen, 2*tp/np.maximum(2*tp + fp + fn, 1), np.nan)
+    iou, dice = (np.where(seen, tp/np.maximum(tp + fp + fn, 1), np.nan),
+                 np.where(seen, 2*tp/np.maximum(2*tp + fp + fn, 1), np.nan))
     f = lambda v: None if np.isnan(v) else float(v)
-    return dict(mean_iou=f(np.nanmean(iou)) if seen.any() else None, mean_dice=f(np.nanmean(dice)) if seen.any() else None,
+    return dict(mean_iou=f(np.nanmean(iou)) if seen.any() else None,
+                mean_dice=f(np.nanmean(dice)) if seen.any() else None,
                 pixel_accuracy=float(tp.sum()/max(cm.sum(), 1)), n_pixels=int(cm.sum()), codes=[str(c) for c in codes],
-                per_class={str(c): dict(iou=f(iou[i]), dice=f(dice[i]), pixels=int(cm[i].sum())) for i,c in enumerate(codes)},
+                per_class={str(c): dict(iou=f(iou[i]), dice=f(dice[i]), pixels=int(cm[i].sum()))
+                           for i,c in enumerate(codes)},
                 confusion=cm.tolist())
 
 # %% ../nbs/85_segment.ipynb #32bb280e
 def _palette(n:int) -> np.ndarray:
     "`n` distinct RGB colours (matplotlib's tab10, then tab20), black for class 0"
     import matplotlib
-    cols = [matplotlib.colormaps['tab10'](i)[:3] for i in range(10)] + [matplotlib.colormaps['tab20'](i)[:3] for i in range(20)]
+    cols = ([matplotlib.colormaps['tab10'](i)[:3] for i in range(10)]
+            + [matplotlib.colormaps['tab20'](i)[:3] for i in range(20)])
     return np.array([(0, 0, 0)] + [cols[(i - 1) % len(cols)] for i in range(1, n)])*255
 
 def overlay(img, # an RGB image (array or PIL)
@@ -335,6 +359,7 @@ def overlay(img, # an RGB image (array or PIL)
     col = _palette(n)[mask]
     return np.where((mask > 0)[..., None], (1 - alpha)*img + alpha*col, img).astype(np.uint8)
 
+# %% ../nbs/85_segment.ipynb #84cbf00a
 def overlay_sheet(rows:list, # dicts with `image`, `truth`, `pred` and `caption`
                   path, # the PNG to write
                   codes, # the class names, in index order
@@ -347,7 +372,9 @@ def overlay_sheet(rows:list, # dicts with `image`, `truth`, `pred` and `caption`
     fig, axs = plt.subplots(n, 3, figsize=(7.5, 2.5*n), squeeze=False)
     for ax in axs.flat: ax.axis('off')
     for ax, r in zip(axs, rows):
-        for a, (im, name) in zip(ax, [(np.asarray(r['image']), 'image'), (overlay(r['image'], r['truth'], len(codes)), 'truth'),
+        for a, (im, name) in zip(ax,
+                                 [(np.asarray(r['image']), 'image'),
+                                  (overlay(r['image'], r['truth'], len(codes)), 'truth'),
                                       (overlay(r['image'], r['pred'], len(codes)), 'prediction')]):
             a.imshow(im); a.set_title(f"{name}: {r['caption']}" if name == 'image' else name, fontsize=8)
     handles = [plt.Rectangle((0, 0), 1, 1, color=c/255) for c in _palette(len(codes))[1:]]
@@ -371,12 +398,15 @@ def evaluate_seg(learn, # a trained segmentation `Learner`
     preds, targs, codes = probs.argmax(1).numpy(), targs.numpy(), seg_codes(learn.dls)
     m = seg_metrics(targs, preds, codes)
     files = list(getattr(dl, 'items', [None]*len(preds)))
-    per_image = [dict(file=str(f) if f is not None else None, iou=_image_iou(t, p, len(codes))) for f,t,p in zip(files, targs, preds)]
+    per_image = [dict(file=str(f) if f is not None else None, iou=_image_iou(t, p, len(codes)))
+                 for f,t,p in zip(files, targs, preds)]
     order = sorted(range(len(per_image)), key=lambda i: per_image[i]['iou'])[:worst]
     rows = []
     for i in order:
         img = np.asarray(dl.dataset[i][0].resize(preds[i].shape[::-1]))
-        rows.append(dict(image=img, truth=targs[i], pred=preds[i], caption=f"{Path(per_image[i]['file']).name if per_image[i]['file'] else i} IoU {per_image[i]['iou']:.2f}"))
+        rows.append(dict(image=img, truth=targs[i], pred=preds[i],
+                         caption=f"{Path(per_image[i]['file']).name if per_image[i]['file'] else i} IoU "
+                                 f"{per_image[i]['iou']:.2f}"))
     return m | dict(images=per_image, n_images=len(preds), worst=rows)
 
 # %% ../nbs/85_segment.ipynb #a3bb5138
@@ -386,14 +416,16 @@ def seg_report_markdown(m:dict, # metrics as `evaluate_seg` gives them
     f = lambda v: '–' if v is None else f'{v:.3f}'
     lines = [f"# Segmentation\n\nMean IoU **{f(m['mean_iou'])}**, mean Dice **{f(m['mean_dice'])}**, pixel accuracy "
              f"{m['pixel_accuracy']:.3f} "
-             f"on {m['n_images']} images ({m['n_pixels']} pixels).\n", '| class | IoU | Dice | pixels |', '|---|---|---|---|']
+             f"on {m['n_images']} images ({m['n_pixels']} pixels).\n", '| class | IoU | Dice | pixels |',
+             '|---|---|---|---|']
     lines += [f"| {c} | {f(v['iou'])} | {f(v['dice'])} | {v['pixels']} |" for c,v in m['per_class'].items()]
     worst = sorted((r for r in m['images'] if r['iou'] is not None), key=lambda r: r['iou'])[:10]
     if worst:
-        lines += ['\n## Worst images (see worst_cases.png)\n', '| file | IoU |', '|---|---|'] + [f"| {r['file']} | "
-                                                                                                 f"{r['iou']:.3f} |" for r in worst]
+        lines += (['\n## Worst images (see worst_cases.png)\n', '| file | IoU |', '|---|---|']
+                  + [f"| {r['file']} | {r['iou']:.3f} |" for r in worst])
     return '\n'.join(lines) + '\n'
 
+# %% ../nbs/85_segment.ipynb #a88c7f3c
 def save_seg_report(m:dict, # metrics as `evaluate_seg` gives them
                     out, # the folder to write the report to (created if missing)
                     root=None, # the folder the file names are made relative to (default `out`)
@@ -418,10 +450,12 @@ def seg_config(learn, # the trained segmentation `Learner`
     norm = [t for t in learn.dls.after_batch.fs if isinstance(t, Normalize)]
     stats = [t.flatten().tolist() for t in (norm[0].mean, norm[0].std)] if norm else [[0., 0., 0.], [1., 1., 1.]]
     arch = (record or {}).get('arch') or getattr(learn.arch, '__name__', learn.arch)
-    return dict(format='transferkit-model', format_version=1, kind='segmentation', arch=str(arch), codes=seg_codes(learn.dls),
+    return dict(format='transferkit-model', format_version=1, kind='segmentation', arch=str(arch),
+                codes=seg_codes(learn.dls),
                 n_out=len(seg_codes(learn.dls)), height=int(size), width=int(size), resize_method='squish', scale=255,
                 mean=stats[0], std=stats[1], dtype='float32', versions=_versions())
 
+# %% ../nbs/85_segment.ipynb #dd8783bd
 def write_seg_model(learn, # the trained segmentation `Learner`
                     dest, # the folder to write into (a stage of `swap_folder`)
                     size:int, # the image size it trained at
@@ -434,10 +468,12 @@ def write_seg_model(learn, # the trained segmentation `Learner`
     dest = Path(dest).resolve(); dest.mkdir(parents=True, exist_ok=True)
     cfg = seg_config(learn, size, record)
     write_weights(learn, dest)
-    card = dict(kind='segmentation', codes=cfg['codes'], arch=cfg['arch'], pretrained=bool(getattr(learn, 'pretrained', False)), image_size=[size, size],
+    card = dict(kind='segmentation', codes=cfg['codes'], arch=cfg['arch'],
+                pretrained=bool(getattr(learn, 'pretrained', False)), image_size=[size, size],
                 metrics={k: (metrics or {}).get(k) for k in ('mean_iou', 'mean_dice', 'pixel_accuracy', 'per_class')},
                 data=dict(path=_relative(data_path, root or dest)) if data_path else None,
-                training=dict(epochs=len((record or {}).get('epochs', [])), seed=(record or {}).get('seed'), device=(record or {}).get('device')),
+                training=dict(epochs=len((record or {}).get('epochs', [])), seed=(record or {}).get('seed'),
+                              device=(record or {}).get('device')),
                 versions=_versions(), created=time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()))
     atomic_write(dest/CARD, json.dumps(card, indent=1).encode())
     return write_config(dest, cfg)
@@ -450,6 +486,7 @@ class SegModel:
                  device): # where it runs
         self.model, self.cfg, self.codes, self.device = model, cfg, list(cfg['codes']), device
 
+# %% ../nbs/85_segment.ipynb #29639c4c
 def load_seg_model(path, # a model folder `transferkit train-seg` wrote, or a file in it
                    cpu:bool=None, # run on the CPU; default: the GPU when there is one
                   ) -> SegModel:
@@ -474,7 +511,8 @@ def load_seg_model(path, # a model folder `transferkit train-seg` wrote, or a fi
 def _seg_batch(m:SegModel, imgs:list) -> torch.Tensor:
     "Normalised float batch of the PIL images `imgs` at the model's input size"
     c = m.cfg
-    x = np.stack([np.asarray(fastai_resize(im, (c['height'], c['width']), 'squish')) for im in imgs]).transpose(0, 3, 1, 2)
+    x = np.stack([np.asarray(fastai_resize(im, (c['height'], c['width']), 'squish'))
+                  for im in imgs]).transpose(0, 3, 1, 2)
     x = torch.from_numpy(x).float().div_(c['scale'])
     return ((x - torch.tensor(c['mean']).view(1, 3, 1, 1))/torch.tensor(c['std']).view(1, 3, 1, 1)).to(m.device)
 
@@ -501,20 +539,24 @@ def predict_seg(model, # a model folder `transferkit train-seg` wrote, or a `Seg
         with torch.no_grad(): pred = m.model(_seg_batch(m, imgs)).argmax(1).to(torch.uint8).cpu().numpy()
         for f, im, p in zip(ok, imgs, pred):
             mask = Image.fromarray(p, 'L').resize(im.size, Image.Resampling.NEAREST)
-            atomic_write(out/f'{f.stem}.png', _png(mask)); rows.append(dict(file=str(f), mask=str(out/f'{f.stem}.png'), error=''))
+            atomic_write(out/f'{f.stem}.png', _png(mask))
+            rows.append(dict(file=str(f), mask=str(out/f'{f.stem}.png'), error=''))
     return rows
 
 # %% ../nbs/85_segment.ipynb #94c67d23
 SEG_FOLDERS = DataFolder(lambda data, valid_pct: check_seg_folder(data),
-                         lambda data, cache, size, progress, prepared, checked: ingest_seg(data, cache, size, progress=progress, checked=checked),
-                         lambda data_dir, size, valid_pct, seed, bs, aug, **_: get_seg_dls(data_dir, size=size, valid_pct=valid_pct, seed=seed, bs=bs, aug=aug))
+                         lambda data, cache, size, progress, prepared, checked:
+                             ingest_seg(data, cache, size, progress=progress, checked=checked),
+                         lambda data_dir, size, valid_pct, seed, bs, aug, **_:
+                             get_seg_dls(data_dir, size=size, valid_pct=valid_pct, seed=seed, bs=bs, aug=aug))
 
 def _torchvision_only(checked, fn):
     if isinstance(fn, str):
         raise TransferkitError(f"Segmentation takes a torchvision architecture (resnet18, resnet34, ...); {fn!r} is a "
                                "timm model")
 
-_NOT_SEG = ['resize_method', 'find_lr', 'balance', 'resident', 'resize_at_ingest', 'prepared', 'plain'] # classifier settings a U-Net does not take
+# classifier settings a U-Net does not take
+_NOT_SEG = ['resize_method', 'find_lr', 'balance', 'resident', 'resize_at_ingest', 'prepared', 'plain']
 
 @delegates(train_folder, but=_NOT_SEG)
 def train_seg_folder(data, # the segmentation folder: images/<stem>.*, masks/<stem>.png (one class index a pixel) and codes.txt
@@ -523,11 +565,13 @@ def train_seg_folder(data, # the segmentation folder: images/<stem>.*, masks/<st
     "Train a U-Net on the segmentation folder `data` (images/, masks/, codes.txt); writes the model folder, record and report to `out`; a summary"
     s = run_settings(kwargs, but=_NOT_SEG)
     data_dir, dls = open_run(data, out, folder=SEG_FOLDERS, checks=_torchvision_only, **kwargs)
-    learn, record = train_seg(dls, s['arch'], epochs=s['epochs'], pretrained=s['pretrained'], weights=s['weights'], lr=s['lr'], seed=s['seed'], progress=s['progress'])
+    learn, record = train_seg(dls, s['arch'], epochs=s['epochs'], pretrained=s['pretrained'], weights=s['weights'],
+                              lr=s['lr'], seed=s['seed'], progress=s['progress'])
     m = evaluate_seg(learn)
     out = Path(out).resolve()
     with swap_folder(out) as stage:
         save_record(record, stage)
         save_seg_report(m, stage, root=out)
         write_seg_model(learn, stage, s['size'], root=out, data_path=data_dir, metrics=m, record=record)
-    return dict(model=str(out), mean_iou=m['mean_iou'], mean_dice=m['mean_dice'], codes=m['codes'], metrics=m, record=record, learn=learn)
+    return dict(model=str(out), mean_iou=m['mean_iou'], mean_dice=m['mean_dice'], codes=m['codes'], metrics=m,
+                record=record, learn=learn)
