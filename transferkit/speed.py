@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np, torch
 import torch.nn.functional as F
 from .core import *
-from fastai.vision.all import (Resize, ResizeMethod, PadMode, TensorImage, retain_type, TfmdDL, DataLoaders, Datasets, Pipeline,
+from fastai.vision.all import (Resize, ResizeMethod, PadMode, TensorImage, retain_type, TfmdDL, DataLoaders, Datasets,
+                               Pipeline,
                                TensorCategory, to_device, Callback, PILImage)
 from fastai.vision.augment import AffineCoordTfm, LightingTfm, _WarpCoord, _BrightnessLogit, _ContrastLogit, find_coeffs
 from fastai.optimizer import Optimizer, Adam, weight_decay, average_grad, average_sqr_grad, step_stat, adam_step
@@ -31,7 +32,8 @@ def _homography(mat, coord_fs) -> torch.Tensor:
     h = torch.cat([mat, mat.new_tensor([0., 0., 1.]).expand(len(mat), 1, 3)], dim=1)
     for f in coord_fs:
         if type(f) is not _WarpCoord: return None
-        c = find_coeffs(*(p.as_subclass(torch.Tensor) for p in (f.orig_pts, f.targ_pts))).view(len(mat), 8) # plain tensors: fastai's arithmetic without its per-op type dispatch
+        # plain tensors: fastai's arithmetic without its per-op type dispatch
+        c = find_coeffs(*(p.as_subclass(torch.Tensor) for p in (f.orig_pts, f.targ_pts))).view(len(mat), 8)
         h = torch.cat([c, c.new_ones(len(c), 1)], dim=1).view(-1, 3, 3) @ h
     return h
 
@@ -66,7 +68,8 @@ def _without(state, keys):
 
 class OnePassAffine(AffineCoordTfm):
     "fastai's merged affine and warp augmentation, its sampling grid computed as one homography per image; an epoch's draws can be made at once (`draw_epoch`)"
-    plan = planned_h = None # `draw_epoch`'s draws, which the next training batches take in order; the homographies of the batch's
+    # `draw_epoch`'s draws, which the next training batches take in order; the homographies of the batch's
+    plan = planned_h = None
 
     def can_draw_epoch(self) -> bool: return _fastai_draws(self.aff_fs + self.coord_fs)
 
@@ -76,7 +79,8 @@ class OnePassAffine(AffineCoordTfm):
         "fastai's draws for the `n` images of an epoch (shaped as `like`), made at once, with their homographies"
         AffineCoordTfm.before_call(self, _as_many(like, n), 0)
         mat = self.mat.as_subclass(torch.Tensor)
-        self.plan = dict(at=0, n=n, mat=mat, warps=[(c.orig_pts, c.targ_pts) for c in self.coord_fs], h=_homography(mat.float(), self.coord_fs))
+        self.plan = dict(at=0, n=n, mat=mat, warps=[(c.orig_pts, c.targ_pts) for c in self.coord_fs],
+                         h=_homography(mat.float(), self.coord_fs))
 
     def before_call(self, b, # the batch (or its first tensor)
                     split_idx, # 0 for training, 1 for validation (fastai's)
@@ -92,16 +96,20 @@ class OnePassAffine(AffineCoordTfm):
 
     def _get_affine_mat(self, x):
         "fastai's random affine draws, made on the batch as a plain tensor: the same values without fastai's per-op type dispatch"
-        plain = isinstance(x, TensorImage) and getattr(x, 'img_size', None) is None # `img_size` would set the aspect of the matrices
+        # `img_size` would set the aspect of the matrices
+        plain = isinstance(x, TensorImage) and getattr(x, 'img_size', None) is None
         return super()._get_affine_mat(x.as_subclass(torch.Tensor) if plain else x)
 
     def _encode(self, x, mode, reverse=False):
         if reverse or not isinstance(x, TensorImage): return super()._encode(x, mode, reverse)
-        size = tuple(x.shape[-2:]) if self.size is None else (self.size,)*2 if isinstance(self.size, int) else tuple(self.size)
+        size = (tuple(x.shape[-2:]) if self.size is None
+                else (self.size,)*2 if isinstance(self.size, int) else tuple(self.size))
         if self.split_idx and size == tuple(x.shape[-2:]): return x # the identity resampling onto itself
-        h = self.planned_h if self.planned_h is not None and not self.split_idx else _homography(self.mat.as_subclass(torch.Tensor).float(), [] if self.split_idx else self.coord_fs)
+        h = (self.planned_h if self.planned_h is not None and not self.split_idx
+             else _homography(self.mat.as_subclass(torch.Tensor).float(), [] if self.split_idx else self.coord_fs))
         if h is None: return super()._encode(x, mode, reverse)
-        xs, ys = _grid_axis(size[1], bool(self.align_corners), h).view(1,1,-1), _grid_axis(size[0], bool(self.align_corners), h).view(1,-1,1)
+        xs, ys = (_grid_axis(size[1], bool(self.align_corners), h).view(1,1,-1),
+                  _grid_axis(size[0], bool(self.align_corners), h).view(1,-1,1))
         m = h.view(-1, 9, 1, 1) # row r of image i's matrix maps (x, y, 1) by m[i,3r]*x + m[i,3r+1]*y + m[i,3r+2]
         w = torch.addcmul(m[:,8] + m[:,6]*xs, m[:,7], ys)
         if (w == 0).any(): return super()._encode(x, mode, reverse) # fastai keeps the unwarped grid then
@@ -115,13 +123,16 @@ class OnePassAffine(AffineCoordTfm):
         return retain_type(out, x, as_copy=True)
 
     def __reduce_ex__(self, protocol):
-        # pickled as fastai's own class, without an epoch's draws: an exported learner must load where transferkit is not installed
+        # pickled as fastai's own class, without an epoch's draws: an exported learner must load where
+        # transferkit is not installed
         # (fastai keeps `before_call` bound in the instance: left out, the loaded object finds fastai's own)
         state, *rest = super().__reduce_ex__(protocol)[2:]
-        return (copyreg._reconstructor, (AffineCoordTfm, object, None), _without(state, ('plan', 'planned_h', 'before_call')), *rest)
+        return (copyreg._reconstructor, (AffineCoordTfm, object, None),
+                _without(state, ('plan', 'planned_h', 'before_call')), *rest)
 
 _LOGIT_FS = (_BrightnessLogit, _ContrastLogit)
 
+# %% ../nbs/08_speed.ipynb #02aec211
 class OnePassLighting(LightingTfm):
     "fastai's merged brightness and contrast augmentation, its operations done on plain tensors (the same values without fastai's per-op type dispatch); an epoch's draws can be made at once (`draw_epoch`)"
     plan = None # `draw_epoch`'s draws, which the next training batches take in order
@@ -157,6 +168,7 @@ class OnePassLighting(LightingTfm):
         state, *rest = super().__reduce_ex__(protocol)[2:]
         return (copyreg._reconstructor, (LightingTfm, object, None), _without(state, ('plan', 'before_call')), *rest)
 
+# %% ../nbs/08_speed.ipynb #c311f4b7
 def one_pass(tfms:list, # batch transforms, as `aug_transforms` makes them
             ) -> list:
     "`tfms` with each merged `AffineCoordTfm` computed by `OnePassAffine` and each merged `LightingTfm` by `OnePassLighting`"
@@ -215,7 +227,8 @@ class ResidentImages:
              ) -> TensorImage:
         "The (B,3,S,S) uint8 channels-last batch of the square crops of images `rows` starting at `offsets`"
         first = self.starts[rows] + offsets
-        x = self.strips[(first[:,None] + torch.arange(self.size, device=first.device)).view(-1)].view(len(rows), self.size, self.size, 3)
+        x = (self.strips[(first[:,None] + torch.arange(self.size, device=first.device)).view(-1)]
+             .view(len(rows), self.size, self.size, 3))
         if self.none_transposed: out = x
         elif self.all_transposed: out = x.transpose(1, 2).contiguous() # (B,H,W,C) in memory
         else: out = torch.where(self.transposed[rows].view(-1, 1, 1, 1), x.transpose(1, 2), x, out=torch.empty_like(x))
@@ -229,12 +242,14 @@ class ImageStore:
                  size:int, # the side of the square the images are made to fit
                  cache, # the folder the store is kept in
                  item_tfms=None, # a fastai item pipeline giving `size`-square tensors, e.g. the validation one
-                 method:str='crop', # without `item_tfms`: the training canvas for fastai's random `crop` or `pad` (`_train_shape`)
+                 # without `item_tfms`: the training canvas for fastai's random `crop` or `pad` (`_train_shape`)
+                 method:str='crop',
                  workers:int=4): # threads decoding the images
         self.files, self.size, self.item_tfms = [Path(f) for f in files], size, item_tfms
         self.method, self.workers = method, workers
         how = repr(item_tfms) if item_tfms is not None else f'training {method}'
-        h = hashlib.sha256(f'v{self.version} {size} {how} fastai {fastai.__version__} pillow {PIL.__version__}\n'.encode())
+        h = hashlib.sha256(f'v{self.version} {size} {how} fastai {fastai.__version__} '
+                           f'pillow {PIL.__version__}\n'.encode())
         for f in self.files: h.update(hash_file(f).encode())
         self.path = Path(cache)/f'{h.hexdigest()[:32]}.npy'
         self.meta_path = self.path.with_suffix('.meta.npy')
@@ -291,7 +306,8 @@ class ImageStore:
             ) -> ResidentImages:
         "The built store, memory-mapped (copy-on-write), copied to `device` unless that is the CPU"
         layout = torch.from_numpy(np.load(self.meta_path))
-        imgs = ResidentImages(torch.from_numpy(np.load(self.path, mmap_mode='c')), layout[:,0].clone(), layout[:,1].clone())
+        imgs = ResidentImages(torch.from_numpy(np.load(self.path, mmap_mode='c')), layout[:,0].clone(),
+                              layout[:,1].clone())
         return imgs if device is None or torch.device(device).type == 'cpu' else imgs.to(device)
 
 # %% ../nbs/08_speed.ipynb #35cc1f68
@@ -317,7 +333,8 @@ class ResidentDL(TfmdDL):
         g = torch.Generator().manual_seed(self.rng.getrandbits(63))
         order = (torch.randperm(self.n, generator=g) if self.shuffle else torch.arange(self.n)).to(self.rows.device)
         rows = self.rows[order]
-        return rows, self.images.offsets(rows, g if getattr(self.dataset, 'split_idx', None) == 0 else None), self.labels[order]
+        return (rows, self.images.offsets(rows, g if getattr(self.dataset, 'split_idx', None) == 0 else None),
+                self.labels[order])
 
     def _draw_epoch(self) -> list:
         "In training mode, the batch transforms that made this epoch's random draws at once (`OnePassAffine`, `OnePassLighting`)"
@@ -359,7 +376,8 @@ RESIDENT_CACHE = '.resident'
 def _square_resize(dls):
     "The `Resize` of `dls` if they load images and labels through one square `Resize` that `ImageStore` reproduces, else None"
     rs = [t for t in dls.valid.after_item.fs if isinstance(t, Resize)]
-    if len(rs) != 1 or rs[0].size[0] != rs[0].size[1] or (rs[0].method == ResizeMethod.Pad and rs[0].pad_mode != PadMode.Zeros):
+    if (len(rs) != 1 or rs[0].size[0] != rs[0].size[1]
+        or (rs[0].method == ResizeMethod.Pad and rs[0].pad_mode != PadMode.Zeros)):
         return None
     return rs[0] if all(isinstance(dl.dataset, Datasets) and len(dl.dataset.tls) == 2 for dl in dls.loaders) else None
 
@@ -380,8 +398,10 @@ def to_resident(dls, # fastai `DataLoaders` from `get_dls`
     if resize is None: return dls
     exact = Pipeline(dls.valid.after_item.fs, split_idx=1) # fastai's validation item pipeline: what `test_dl` does
     placed_at_random = lambda dl: dl.dataset.split_idx == 0 and resize.method != ResizeMethod.Squish
-    files = [list(dict.fromkeys(map(str, dl.items))) for dl in dls.loaders] # a file repeated by oversampling is kept once
-    stores = [ImageStore(fs, resize.size[0], cache, None if placed_at_random(dl) else exact, resize.method, workers or min(4, os.cpu_count() or 1))
+    # a file repeated by oversampling is kept once
+    files = [list(dict.fromkeys(map(str, dl.items))) for dl in dls.loaders]
+    stores = [ImageStore(fs, resize.size[0], cache, None if placed_at_random(dl) else exact, resize.method,
+                         workers or min(4, os.cpu_count() or 1))
               for fs,dl in zip(files, dls.loaders)]
     device = dls.device or torch.device('cpu')
     if sum(s.nbytes() for s in stores) > (max_mb*2**20 if max_mb is not None else free_memory(device)//2): return dls
@@ -389,7 +409,8 @@ def to_resident(dls, # fastai `DataLoaders` from `get_dls`
         for s in stores: s.build()
     except OSError as e: # a read-only data folder, a full disk
         warnings.warn(f"Could not write the resident images to {cache} ({e}): using fastai's loader"); return dls
-    return DataLoaders(*[_resident_dl(dl, s, fs, device) for dl,s,fs in zip(dls.loaders, stores, files)], path=dls.path, device=dls.device)
+    return DataLoaders(*[_resident_dl(dl, s, fs, device) for dl,s,fs in zip(dls.loaders, stores, files)],
+                       path=dls.path, device=dls.device)
 
 # %% ../nbs/08_speed.ipynb #723959d1
 _FUSED_ADAM = 'decoupled_weight_decay' in inspect.signature(_torch_adam).parameters
@@ -416,15 +437,19 @@ class FusedAdam(Optimizer):
         groups = {} # tensors that share hyper-parameters and weight decay are updated by one call
         for p,pg,state,hyper in self.all_params(with_grad=True):
             if 'grad_avg' not in state: state.update(grad_avg=torch.zeros_like(p), sqr_avg=torch.zeros_like(p))
-            # the kernel reads the tensors as flat memory: all four must be laid out alike (a model can change memory format)
+            # the kernel reads the tensors as flat memory: all four must be laid out alike (a model can
+            # change memory format)
             for k in ('grad_avg', 'sqr_avg'): state[k] = _laid_out_as(state[k], p)
             self.state[p] = state
-            groups.setdefault((id(hyper), bool(state.get('do_wd', True))), (hyper, []))[1].append((p, _laid_out_as(p.grad.data, p), state))
+            groups.setdefault((id(hyper), bool(state.get('do_wd', True))),
+                              (hyper, []))[1].append((p, _laid_out_as(p.grad.data, p), state))
         for (_, do_wd), (h, ps) in groups.items():
             steps = [torch.tensor(float(s.get('step', 0)), device=p.device) for p,_,s in ps] # the kernel adds 1
-            _torch_adam([p.data for p,_,_ in ps], [g for _,g,_ in ps], [s['grad_avg'] for *_,s in ps], [s['sqr_avg'] for *_,s in ps],
+            _torch_adam([p.data for p,_,_ in ps], [g for _,g,_ in ps], [s['grad_avg'] for *_,s in ps],
+                        [s['sqr_avg'] for *_,s in ps],
                         [], steps, fused=True, decoupled_weight_decay=True, amsgrad=False, maximize=False,
-                        beta1=h['mom'], beta2=h['sqr_mom'], lr=h['lr'], weight_decay=h['wd'] if do_wd else 0., eps=h['eps'])
+                        beta1=h['mom'], beta2=h['sqr_mom'], lr=h['lr'], weight_decay=h['wd'] if do_wd else 0.,
+                        eps=h['eps'])
             for *_,s in ps: s['step'] = s.get('step', 0) + 1
 
     def zero_grad(self):
@@ -456,13 +481,16 @@ def cpu_bf16_supported() -> bool:
     try: return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError): return False
 
+# %% ../nbs/08_speed.ipynb #19ce2db5
 def cpu_trains_bf16(bf16:bool=None, # the caller's choice; None: `TRANSFERKIT_BF16`, else `auto`
-                    auto:bool=False, # the default when neither says: where the CPU computes bfloat16 natively (else float32)
+                    # the default when neither says: where the CPU computes bfloat16 natively (else float32)
+                    auto:bool=False,
                    ) -> bool:
     "Whether to autocast to bfloat16 on the CPU: `bf16`, else `TRANSFERKIT_BF16`, else float32 (with `auto`: where the CPU computes it natively)"
     want = bf16_wanted(bf16)
     return (auto and cpu_bf16_supported()) if want is None else want
 
+# %% ../nbs/08_speed.ipynb #e8e8e8c6
 class CPUMixedPrecision(Callback):
     "bfloat16 autocast of the forward pass on the CPU; the loss and everything else stay float32"
     order = 10
@@ -475,11 +503,13 @@ class CPUMixedPrecision(Callback):
     def _exit(self):
         if getattr(self, 'ctx', None) is not None: self.ctx.__exit__(None, None, None); self.ctx = None
 
+# %% ../nbs/08_speed.ipynb #ce4134e4
 class CPUChannelsLast(Callback):
     "Train in the channels-last memory format (oneDNN's fast convolutions); the model returns to the default format after the fit"
     order = -1
     def before_fit(self): self.learn.model.to(memory_format=torch.channels_last)
-    def before_batch(self): self.learn.xb = tuple(x.contiguous(memory_format=torch.channels_last) if x.ndim == 4 else x for x in self.xb)
+    def before_batch(self):
+        self.learn.xb = tuple(x.contiguous(memory_format=torch.channels_last) if x.ndim == 4 else x for x in self.xb)
     def after_fit(self): self.learn.model.to(memory_format=torch.contiguous_format)
 
 # %% ../nbs/08_speed.ipynb #f03a9ed2
@@ -487,7 +517,8 @@ class PlainBatches(Callback):
     "The batches of a fit as plain tensors: the same values, without fastai's per-operation type dispatch through the network"
     order = -2
     def before_batch(self):
-        plain = lambda b: tuple(t.as_subclass(torch.Tensor) if isinstance(t, torch.Tensor) and type(t) is not torch.Tensor else t for t in b)
+        plain = lambda b: tuple(t.as_subclass(torch.Tensor)
+                                if isinstance(t, torch.Tensor) and type(t) is not torch.Tensor else t for t in b)
         self.learn.xb, self.learn.yb = plain(self.xb), plain(self.yb)
 
 # %% ../nbs/08_speed.ipynb #5d30b087
