@@ -124,8 +124,7 @@ def find_suspects(path, # the data folder: one sub-folder of images per label (o
                   max_distance:int=5, # near-duplicates: difference hashes at most this many bits apart
                   all:bool=False, # every image, not only those with a reason to look
                   bs:int=64, # images a batch while scoring
-                  # label-issue scores from out-of-fold heads; False: from the model's own probabilities
-                  out_of_fold:bool=True,
+                  out_of_fold:bool=True, # label-issue scores from out-of-fold heads; False: from the model's own probabilities
                  ) -> pd.DataFrame:
     "Images under `path` worth a look, most suspect first, scored by `learn` and/or out-of-fold heads on `cache`"
     from transferkit.features import cross_val_probs
