@@ -307,8 +307,7 @@ def _plan(root:Path, changes:list) -> tuple:
 MOVE_COLUMNS = ['batch', 'action', 'src', 'dst', 'hash', 'label', 'new_label']
 
 def apply_decisions(root, # the data folder: one sub-folder of images per label
-                    # a CSV path or a table: file (relative to `root`), action (keep, delete, relabel), new_label
-                    decisions,
+                    decisions, # a CSV path or a table: file (relative to `root`), action (keep, delete, relabel), new_label
                     allow_new_labels:bool=False, # let a relabel create a label folder that does not exist yet
                    ) -> pd.DataFrame:
     "Carry out `decisions` (a CSV path or table: file, action, new_label) under `root` as one write-ahead journalled batch; the moves made"
