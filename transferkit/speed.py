@@ -242,8 +242,7 @@ class ImageStore:
                  size:int, # the side of the square the images are made to fit
                  cache, # the folder the store is kept in
                  item_tfms=None, # a fastai item pipeline giving `size`-square tensors, e.g. the validation one
-                 # without `item_tfms`: the training canvas for fastai's random `crop` or `pad` (`_train_shape`)
-                 method:str='crop',
+                 method:str='crop', # without `item_tfms`: the training canvas for fastai's random `crop` or `pad` (`_train_shape`)
                  workers:int=4): # threads decoding the images
         self.files, self.size, self.item_tfms = [Path(f) for f in files], size, item_tfms
         self.method, self.workers = method, workers
@@ -483,8 +482,7 @@ def cpu_bf16_supported() -> bool:
 
 # %% ../nbs/08_speed.ipynb #19ce2db5
 def cpu_trains_bf16(bf16:bool=None, # the caller's choice; None: `TRANSFERKIT_BF16`, else `auto`
-                    # the default when neither says: where the CPU computes bfloat16 natively (else float32)
-                    auto:bool=False,
+                    auto:bool=False, # the default when neither says: where the CPU computes bfloat16 natively (else float32)
                    ) -> bool:
     "Whether to autocast to bfloat16 on the CPU: `bf16`, else `TRANSFERKIT_BF16`, else float32 (with `auto`: where the CPU computes it natively)"
     want = bf16_wanted(bf16)
