@@ -106,7 +106,8 @@ def _out_file(p:Path) -> str:
 _output_folder, _output_file = _path_arg(_out_folder, 'output folder'), _path_arg(_out_file, 'output file')
 
 # %% ../nbs/90_cli.ipynb #fc2153f1
-_LEGACY_TORCH = b'\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19' # the pickled magic number a pre-1.6 torch.save file starts with
+# the pickled magic number a pre-1.6 torch.save file starts with
+_LEGACY_TORCH = b'\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19'
 
 def _torch_file(p:Path) -> bool:
     "Whether the file `p` looks like what `torch.save` writes: a zip holding data.pkl, or the legacy pickle"
@@ -158,8 +159,8 @@ def _label_bins(text):
 def _any_image(folder) -> bool:
     "Whether an image file lies anywhere under `folder`, hidden files and folders skipped as `image_files` does; stops at the first"
     folder = Path(folder)
-    return any(p.suffix.lower() in IMAGE_EXTS and not any(s.startswith('.') for s in p.relative_to(folder).parts) and p.is_file()
-               for p in folder.rglob('*'))
+    return any(p.suffix.lower() in IMAGE_EXTS and not any(s.startswith('.') for s in p.relative_to(folder).parts)
+               and p.is_file() for p in folder.rglob('*'))
 
 def _check_data(a):
     "The data folder of `a` holds images"
@@ -178,7 +179,8 @@ def _model_folder_of(path) -> Path:
     "The model folder (config.json + model.safetensors, or export.pkl) that `path` is, or lies in; None when there is none"
     p = Path(path).resolve()
     for folder in [p, *p.parents]:
-        if (folder/'config.json').is_file() and (folder/'model.safetensors').is_file() or (folder/'export.pkl').is_file():
+        if ((folder/'config.json').is_file() and (folder/'model.safetensors').is_file()
+                or (folder/'export.pkl').is_file()):
             return folder
 
 def _not_into_model(option:str, path):
@@ -272,8 +274,10 @@ def documented(source:str) -> dict:
     if isinstance(node, ast.Assign): return {k: (v, None) for k,v in _literal(node.value).items()}
     a = node.args; ps = a.posonlyargs + a.args
     defaults = [None] * (len(ps) - len(a.defaults)) + a.defaults + a.kw_defaults
-    last = {p.lineno: p.arg for p in ps + a.kwonlyargs} # as in fastcore's `docments`: a comment documents the last parameter on its line
-    return {p.arg: (_REQUIRED if d is None else _literal(d), comments.get(p.lineno) if last[p.lineno] == p.arg else None)
+    # as in fastcore's `docments`: a comment documents the last parameter on its line
+    last = {p.lineno: p.arg for p in ps + a.kwonlyargs}
+    return {p.arg: (_REQUIRED if d is None else _literal(d),
+                    comments.get(p.lineno) if last[p.lineno] == p.arg else None)
             for p,d in zip(ps + a.kwonlyargs, defaults) if p.arg != 'self'}
 
 # %% ../nbs/90_cli.ipynb #a1d0c004
@@ -283,8 +287,10 @@ class Opt:
                  name=None, # the option's name(s) or the positional's where not `--parameter-name` (`--no-…` for a True default)
                  help:str=None, # where no docment says it; `{doc}` stands for the docment
                  **kw): # more `add_argument` keywords: choices, nargs, action, metavar
-        self.type, self.names, self.help, self.kw = type, [name] if isinstance(name, str) else list(name or []), help, kw
+        self.type, self.names, self.help, self.kw = (type, [name] if isinstance(name, str) else list(name or []),
+                                                     help, kw)
 
+# %% ../nbs/90_cli.ipynb #9c5fb53d
 def opts(source, # 'module.name' of the function whose docments give the help and defaults; None: options of the command line alone
          **options): # parameter name: an `Opt`, an argparse type or None
     "`{parameter: (source, Opt)}`, to give to `command`: a shared group is one such dict"
@@ -303,14 +309,16 @@ def _add_option(p, param:str, source, o:Opt):
     help = o.help.format(doc=doc) if o.help else f'turns off: {doc}' if default is True else doc
     if default not in (None, _REQUIRED) and not flag: help = f'{help} (default: {_shown(default)})'
     kw = dict(help=help, type=o.type) if o.type else dict(help=help)
-    if not names[0].startswith('-'): kw.update(metavar=names[0]); names = [param] # a positional, named in messages by its metavar
+    # a positional, named in messages by its metavar
+    if not names[0].startswith('-'): kw.update(metavar=names[0]); names = [param]
     elif flag: kw.update(dest=param, action='store_false' if default else 'store_true')
     else: kw.update(dest=param, metavar=names[0].lstrip('-').replace('-', '_').upper(),
                     **dict(required=True) if default is _REQUIRED else {} if default is None else dict(default=default))
     p.add_argument(*names, **kw | o.kw)
 
 # %% ../nbs/90_cli.ipynb #a1d0c005
-TASKS = ['get images', 'train', 'check and clean', 'predict and export', 'try it'] # how `transferkit --help` groups the commands
+# how `transferkit --help` groups the commands
+TASKS = ['get images', 'train', 'check and clean', 'predict and export', 'try it']
 COMMANDS = {} # name: what `command` registered
 
 def command(name:str, # the subcommand: `transferkit NAME`
@@ -326,24 +334,29 @@ def command(name:str, # the subcommand: `transferkit NAME`
         return f
     return register
 
+# %% ../nbs/90_cli.ipynb #8ea78125
 def _library_kwargs(a, *sources) -> dict:
     "The parsed values of `a` that stand for parameters of `sources`, by parameter name"
     return {k: getattr(a, k) for k,(s,_) in COMMANDS[a.command]['options'].items() if s in sources}
 
 def _listing() -> str:
     "The commands grouped by task, for `transferkit --help`"
-    return 'commands:\n' + '\n'.join(f'  {task}:\n' + '\n'.join(f'    {n:<13}{c["help"]}' for n,c in COMMANDS.items() if c['task'] == task) for task in TASKS)
+    return 'commands:\n' + '\n'.join(f'  {task}:\n' + '\n'.join(f'    {n:<13}{c["help"]}'
+                                                                for n,c in COMMANDS.items() if c['task'] == task)
+                                     for task in TASKS)
 
 def make_parser() -> argparse.ArgumentParser:
     "The argument parser of the `transferkit` command; every value is checked as it is parsed"
-    p = _Parser(prog='transferkit', formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_listing() + '\n\n`transferkit COMMAND --help` tells more.',
+    p = _Parser(prog='transferkit', formatter_class=argparse.RawDescriptionHelpFormatter,
+                epilog=_listing() + '\n\n`transferkit COMMAND --help` tells more.',
                 description='From labelled images to a trained, exported fastai model: classifiers (train, heads, '
                             'distill) and U-Net segmentation (train-seg).')
     sub = p.add_subparsers(dest='command', required=True, metavar='COMMAND', help='one of the commands below')
     for name, c in sorted(COMMANDS.items(), key=lambda nc: TASKS.index(nc[1]['task'])):
         s = sub.add_parser(name, description=c['description'])
         for param, (source, o) in c['options'].items(): _add_option(s, param, source, o)
-        s.set_defaults(func=globals()[c['handler']], check=c['check']) # looked up now, so a test can stand a stub in for a handler
+        # looked up now, so a test can stand a stub in for a handler
+        s.set_defaults(func=globals()[c['handler']], check=c['check'])
     p.commands = sub.choices
     return p
 
@@ -357,7 +370,8 @@ _FIT = opts(_TRAIN, epochs=_epochs, lr=_rate)
 _BALANCE = opts(_TRAIN, balance=Opt(choices=['undersample', 'oversample', 'weighted']))
 _NO_INGEST = opts(_TRAIN, resize_at_ingest=Opt(name='--no-ingest-resize'))
 _TRUST = opts('learner.load_model', trust=Opt(name='--trust-pickle'))
-_ONNX = opts(None, onnx=Opt(help='also write model.onnx (needs onnxruntime), checked against PyTorch', action='store_true'))
+_ONNX = opts(None,
+             onnx=Opt(help='also write model.onnx (needs onnxruntime), checked against PyTorch', action='store_true'))
 _MODEL = opts(None, model=Opt(_model, 'model', help='the model folder (model.safetensors + config.json), or '
                                                     'model.onnx to run with onnxruntime alone'))
 _FILES = opts(None, files=Opt(_images, 'files', help='image files or folders of images', nargs='+'))
@@ -367,12 +381,16 @@ _FILES = opts(None, files=Opt(_images, 'files', help='image files or folders of 
 def _prepared_ahead(a):
     "A `PreparedAhead` of the data folder, started before torch and fastai are imported (seconds on one core); None where the run copies nothing"
     from transferkit.ingest import PreparedAhead, ingest_copy
-    if not getattr(a, 'resize_at_ingest', True) or (ingest_copy(a.out, a.size)/'manifest.csv').exists(): yield None; return # nothing to copy, or a re-run
+    # nothing to copy, or a re-run
+    if not getattr(a, 'resize_at_ingest', True) or (ingest_copy(a.out, a.size)/'manifest.csv').exists():
+        yield None
+        return
     with PreparedAhead(a.data, short_side=a.size) as ahead: yield ahead
 
 @command('train', 'train', 'train a classifier on a folder of label folders', check=_check_data,
          description='Train a classifier on DATA_DIR/<label>/<image> (or DATA_DIR/train|valid/<label>/<image>).',
-         **_DATA_OUT, **_FIT, **_ARCH, **_BODY, **_SPLIT, **opts(_TRAIN, bs=_batch, resize_method=Opt(choices=['crop', 'squish', 'pad']), aug=None,
+         **_DATA_OUT, **_FIT, **_ARCH, **_BODY, **_SPLIT,
+         **opts(_TRAIN, bs=_batch, resize_method=Opt(choices=['crop', 'squish', 'pad']), aug=None,
          find_lr=Opt(name='--lr-find')), **_NO_INGEST, **_BALANCE, **opts(_TRAIN, plain=None), **_ONNX)
 def _train(a):
     with _prepared_ahead(a) as ahead:
@@ -390,7 +408,8 @@ def _add_onnx(folder, images=None):
 
 _GRID = 'features.DEFAULT_GRID'
 
-@command('heads', 'train', 'cache body features once, pick a head by k-fold search, export it grafted on the body', check=_check_data,
+@command('heads', 'train', 'cache body features once, pick a head by k-fold search, export it grafted on the body',
+         check=_check_data,
          description='Bottlenecking: features of DATA_DIR/<label>/<image> are cached, a grid of heads is '
                      'cross-validated on them, the best is grafted onto the body and exported.',
          **_DATA_OUT, **opts('pipeline.search_folder', cache=_output_folder), **_BODY, **_ARCH, **_SPLIT,
@@ -404,7 +423,8 @@ def _heads(a):
         from transferkit.pipeline import search_folder
         from transferkit.features import DEFAULT_GRID
         _imported()
-        res = search_folder(**_library_kwargs(a, 'pipeline.search_folder', _TRAIN), grid=DEFAULT_GRID | _library_kwargs(a, _GRID), prepared=ahead)
+        res = search_folder(**_library_kwargs(a, 'pipeline.search_folder', _TRAIN),
+                            grid=DEFAULT_GRID | _library_kwargs(a, _GRID), prepared=ahead)
     print(res['table'].head(5).to_string(index=False))
     print(f"Best head: {res['config']}; {res['record']['images_computed']} image(s) pushed through the body, the rest "
           "from the cache")
@@ -425,10 +445,12 @@ def _write_rows(rows:list, dest=None):
     if dest: atomic_write(dest, buf.getvalue().encode()); print(f'Wrote {len(rows)} predictions to {dest}')
     else: print(buf.getvalue(), end='')
 
-@command('predict', 'predict and export', 'predict image files or folders with a model folder or model.onnx', check=_check_predict,
+@command('predict', 'predict and export', 'predict image files or folders with a model folder or model.onnx',
+         check=_check_predict,
          description='Predict labels for image files and folders with a model folder (model.safetensors + '
                      'config.json; export.pkl only with --trust-pickle) or with model.onnx and onnxruntime alone.',
-         **_MODEL, **_FILES, **opts(None, csv=Opt(_output_file, help='write the predictions here instead of to stdout')),
+         **_MODEL, **_FILES,
+         **opts(None, csv=Opt(_output_file, help='write the predictions here instead of to stdout')),
          **opts('predict.predict_torch', bs=_count), **_TRUST)
 def _predict(a):
     model = Path(a.model)
@@ -436,7 +458,8 @@ def _predict(a):
         from transferkit.predict import predict_onnx # onnxruntime, PIL and numpy: no torch, no fastai
         _imported()
         return _said_rows(predict_onnx(model, a.files, bs=a.bs), a.csv)
-    from transferkit.predict import predict_torch, TorchModel, NeedsFastai # torch, torchvision, safetensors, PIL: no fastai, no pandas
+    # torch, torchvision, safetensors, PIL: no fastai, no pandas
+    from transferkit.predict import predict_torch, TorchModel, NeedsFastai
     try: m = TorchModel(a.model)
     except NeedsFastai: m = None
     if m is not None:
@@ -455,7 +478,8 @@ def _said_rows(rows:list, dest=None):
 
 @command('evaluate', 'check and clean', 'accuracy, precision, recall, F1 and confusion matrix of a model on labelled '
                                         'folders', check=_check_evaluate,
-         **_MODEL, **opts(None, data=Opt(_data_folder, 'data_dir', help='the labelled images: one sub-folder per label'),
+         **_MODEL,
+         **opts(None, data=Opt(_data_folder, 'data_dir', help='the labelled images: one sub-folder per label'),
                           out=Opt(_output_folder, help='folder for report.json/.md and the confusion matrix')),
          **opts('report.labelled_test_dl', bs=_count), **_TRUST)
 def _evaluate(a):
@@ -478,8 +502,10 @@ def _evaluate(a):
                                                'features (better at label errors)'),
                 report=Opt(_output_file, help='suspects CSV to write (an HTML contact sheet goes next to it)'),
                 all=Opt(help='every image in the report, not only those with a reason', action='store_true'),
-                apply=Opt(_csv('give the decisions CSV (the suspects report, filled in)'), metavar='DECISIONS_CSV', help='carry out the decisions in this CSV (the report, filled in)')),
-         **opts('journal.apply_decisions', allow_new_labels=None), **opts(None, undo=Opt(help='reverse the last --apply', action='store_true')),
+                apply=Opt(_csv('give the decisions CSV (the suspects report, filled in)'), metavar='DECISIONS_CSV',
+                          help='carry out the decisions in this CSV (the report, filled in)')),
+         **opts('journal.apply_decisions', allow_new_labels=None),
+         **opts(None, undo=Opt(help='reverse the last --apply', action='store_true')),
          # the cache's body as `heads` makes it, so `clean --cache` finds the features `heads --cache` computed
          **{k: (s, Opt(o.type, o.names, help='for --cache: {doc}')) for k,(s,o) in (_ARCH | _BODY).items()},
          **opts('scoring.find_suspects', k=Opt(_folds, '--folds')), **_TRUST)
@@ -498,7 +524,8 @@ def _clean(a):
                   "before them")
         print(f"Applied {len(moves)} change(s): {(moves.action == 'delete').sum()} moved to "
               f"{Path(a.data)/journal.CLEAN_DIR/'trash'}, "
-              f"{(moves.action == 'relabel').sum()} relabelled; `transferkit clean {a.data} --undo` reverses them"); return
+              f"{(moves.action == 'relabel').sum()} relabelled; `transferkit clean {a.data} --undo` reverses them")
+        return
     learn = None
     if a.model: learn = load_model(a.model, trust=a.trust)
     cache = None
@@ -521,14 +548,17 @@ _SOURCES = 'sources.S3Source'
                                                   'ddg:label1,label2 or s3://bucket/prefix')),
          **opts('sources.Source.fetch', dest=Opt(_output_folder, '--dest')),
          **opts(None, labels=Opt(help='comma-separated labels (DuckDuckGo), instead of ddg:label1,label2')),
-         **opts('sources.DDGSource', queries=Opt(_label_query, '--query', action='append', metavar='LABEL=QUERY', help='a search query for a label; repeat for more ({doc})'),
+         **opts('sources.DDGSource',
+                queries=Opt(_label_query, '--query', action='append', metavar='LABEL=QUERY',
+                            help='a search query for a label; repeat for more ({doc})'),
                 max_per_label=_count),
          **opts(_SOURCES, index=None, key_col=None, label_col=None),
          **opts(None, label_bins=Opt(_label_bins, metavar='BINS', help='labels from a numeric --label-col: '
                                                                        'LO-HI:LABEL ranges, ends included, such as '
                                                                        '0-2:low,3-5:high; a row outside every bin is '
                                                                        'refused')),
-         **opts(_SOURCES, endpoint_url=None, anonymous=None), **opts('sources.Source.fetch', max_side=Opt(_size, '--resize'), workers=_count))
+         **opts(_SOURCES, endpoint_url=None, anonymous=None),
+         **opts('sources.Source.fetch', max_side=Opt(_size, '--resize'), workers=_count))
 def _fetch(a):
     from transferkit.sources import get_source, LabelBins
     from transferkit.ingest import summarize
@@ -555,7 +585,9 @@ def _fetch(a):
 @command('export-onnx', 'predict and export', 'add model.onnx (normalisation and softmax inside) to a model folder',
          description='Write MODEL_DIR/model.onnx: uint8 images (batch, 3, height, width) in, class probabilities out; '
                      'checked with onnxruntime against PyTorch on real images before it is written.',
-         **opts(None, model_dir=Opt(_existing('folder', 'give the model folder `transferkit train` wrote'), 'model_dir', help='the model folder `transferkit train` wrote')),
+         **opts(None,
+                model_dir=Opt(_existing('folder', 'give the model folder `transferkit train` wrote'), 'model_dir',
+                              help='the model folder `transferkit train` wrote')),
          **opts('export.add_onnx', images=Opt(_images, nargs='+')))
 def _export_onnx(a): _add_onnx(a.model_dir, a.images)
 
@@ -579,8 +611,11 @@ _teacher = _existing('folder', 'give a model folder `transferkit train` wrote')
                      "(averaged over several teachers), which are computed once and cached. The student is exported "
                      "as an ordinary model folder.",
          **_DATA_OUT, **_FIT, **_BODY, **_SPLIT,
-         **opts(_DISTILL, teachers=Opt(_teacher, '--teacher', action='append', metavar='MODEL_DIR', help='{doc}; repeat the option for several'),
-                student=Opt(name=['--student', '--arch'], metavar='ARCH'), temperature=_rate, alpha=_number(float, 0, 1), cache=_output_folder, bs=_batch))
+         **opts(_DISTILL,
+                teachers=Opt(_teacher, '--teacher', action='append', metavar='MODEL_DIR',
+                             help='{doc}; repeat the option for several'),
+                student=Opt(name=['--student', '--arch'], metavar='ARCH'), temperature=_rate,
+                alpha=_number(float, 0, 1), cache=_output_folder, bs=_batch))
 def _distill(a):
     with _prepared_ahead(a) as ahead:
         from transferkit.distill import distill_folder
@@ -599,7 +634,8 @@ _seg_folder = _existing('folder', 'give the folder that holds images/, masks/ an
 @command('train-seg', 'train', 'train a U-Net segmentation model on images/, masks/ and codes.txt',
          description='Train a U-Net (unet_learner) on DATA_DIR/images/<stem>.*, DATA_DIR/masks/<stem>.png (one class '
                      'index a pixel) and DATA_DIR/codes.txt (class names, one a line).',
-         **opts(_SEG, data=Opt(_seg_folder, 'data_dir'), out=_output_folder), **_FIT, **_ARCH, **_BODY, **_SPLIT, **opts(_TRAIN, bs=_batch, aug=None))
+         **opts(_SEG, data=Opt(_seg_folder, 'data_dir'), out=_output_folder), **_FIT, **_ARCH, **_BODY, **_SPLIT,
+         **opts(_TRAIN, bs=_batch, aug=None))
 def _train_seg(a): # train_seg_folder checks the whole folder before any work
     from transferkit.segment import train_seg_folder
     _imported()
@@ -607,10 +643,13 @@ def _train_seg(a): # train_seg_folder checks the whole folder before any work
     print(f"Mean IoU: {res['mean_iou']:.4f}, mean Dice: {res['mean_dice']:.4f} ({', '.join(res['codes'])})")
     print(f"Model: {res['model']}")
 
-@command('predict-seg', 'predict and export', "write a mask (OUT/<stem>.png, the input's size) for each image", check=_check_predict,
+@command('predict-seg', 'predict and export', "write a mask (OUT/<stem>.png, the input's size) for each image",
+         check=_check_predict,
          description='Predict a class for every pixel of image files and folders with a model folder `transferkit '
                      'train-seg` wrote (model.safetensors + config.json; nothing is unpickled).',
-         **opts(None, model=Opt(_existing(None, 'give the model folder `transferkit train-seg` wrote'), 'model', help='the model folder `transferkit train-seg` wrote')),
+         **opts(None,
+                model=Opt(_existing(None, 'give the model folder `transferkit train-seg` wrote'), 'model',
+                          help='the model folder `transferkit train-seg` wrote')),
          **_FILES, **opts('segment.predict_seg', out=_output_folder, bs=_count))
 def _predict_seg(a):
     from transferkit.segment import predict_seg
@@ -649,7 +688,8 @@ def main(argv=None, # the arguments after `transferkit`; None: `sys.argv[1:]`
         except OSError as e: # a full or read-only disk half-way through (what was saved before stays as it was)
             if e.errno not in DISK_ERRNOS: raise
             print(f'transferkit {args.command}: error: '
-                  f'{disk_error(e, Path(e.filename).parent if e.filename else "the output folder")}', file=sys.stderr); return 2
+                  f'{disk_error(e, Path(e.filename).parent if e.filename else "the output folder")}',
+                  file=sys.stderr); return 2
         except KeyboardInterrupt:
             print('interrupted; run the same command again to resume', file=sys.stderr); return 130
     return 0
@@ -673,6 +713,7 @@ def quick_exit(code:int, # the exit status
         except (OSError, ValueError): pass # a closed pipe: the interpreter would drop the rest too
     os._exit(code)
 
+# %% ../nbs/90_cli.ipynb #db3ba50f
 def run():
     "The `transferkit` console command: `main` with the garbage collector paused through the command's imports (`_imported`), then `quick_exit` (a plain exit where this Python lacks what it needs)"
     import atexit, threading
