@@ -51,8 +51,10 @@ def fit_thumb(path, # an image file
     try:
         with Image.open(path) as im:
             im = im.convert('RGB'); s = size / max(im.size)
-            im = im.resize((max(1, round(im.width*s)), max(1, round(im.height*s))), Image.Resampling.NEAREST if s > 1 else Image.Resampling.LANCZOS)
-            b = io.BytesIO(); im.save(b, 'PNG') if s > 1 else im.save(b, 'JPEG', quality=85) # PNG keeps enlarged pixels sharp-edged
+            im = im.resize((max(1, round(im.width*s)), max(1, round(im.height*s))),
+                           Image.Resampling.NEAREST if s > 1 else Image.Resampling.LANCZOS)
+            # PNG keeps enlarged pixels sharp-edged
+            b = io.BytesIO(); im.save(b, 'PNG') if s > 1 else im.save(b, 'JPEG', quality=85)
     except OSError: return '', size, size
     return f"data:image/{'png' if s > 1 else 'jpeg'};base64," + base64.b64encode(b.getvalue()).decode(), im.width, im.height
 
@@ -65,14 +67,16 @@ def _scoring_bar(learn):
     box = W.HBox([bar, label]); box.add_class('tk-progress')
     class ScoringBar(Callback):
         order = 100
-        def before_validate(self): bar.max, bar.value, label.value = max(1, len(self.dl)), 0, f'Scoring {self.dl.n} image(s) with the model…'
+        def before_validate(self):
+            bar.max, bar.value, label.value = max(1, len(self.dl)), 0, f'Scoring {self.dl.n} image(s) with the model…'
         def after_batch(self): bar.value = min(bar.value + 1, bar.max)
         def after_validate(self): label.value = 'Looking for duplicates…'
     return box, ScoringBar()
 
 # %% ../nbs/55_widget.ipynb #cf0a155d
 KEEP, DELETE = ('keep', ''), ('delete', '') # dropdown values; a relabel is ('relabel', label)
-ORDERS = {'label issue': 'most suspect first (issue score)', 'loss': 'highest loss first (fastai)'} # order value: its text
+# order value: its text
+ORDERS = {'label issue': 'most suspect first (issue score)', 'loss': 'highest loss first (fastai)'}
 
 _LEGEND = ("<b>issue score</b> from −1 to 2: how far the likeliest other class is ahead of the image's label in the "
            "model's probabilities "
@@ -117,27 +121,39 @@ class Cleaner:
                  zoom:int=512): # a clicked image is shown enlarged to fit a square this many pixels wide
         import ipywidgets as W
         self.W, self.root, self.page_size, self.height, self.zoom = W, Path(root), page_size, height, zoom
-        self.table = table.reset_index(drop=True).assign(changed='') # changed: 'old → new' for a relabel this cleaner applied (not re-scored)
+        # changed: 'old → new' for a relabel this cleaner applied (not re-scored)
+        self.table = table.reset_index(drop=True).assign(changed='')
         self.labels = sorted(labels or self.table.label.unique())
         self.decisions, self.page, self._trashed, self._moved, self.scoring = {}, 0, {}, {}, None
-        narrow = lambda w: dict(style=dict(description_width='initial'), layout=W.Layout(width=w)) # one row of controls fits beside JupyterLab's file browser
-        self.dd_label = W.Dropdown(options=[('all', '')] + [(l, l) for l in self.labels], description='class', **narrow('190px'))
-        self.dd_split = W.Dropdown(options=[('all', ''), ('train', 'train'), ('valid', 'valid')], description='split', **narrow('140px'))
+        # one row of controls fits beside JupyterLab's file browser
+        narrow = lambda w: dict(style=dict(description_width='initial'), layout=W.Layout(width=w))
+        self.dd_label = W.Dropdown(options=[('all', '')] + [(l, l) for l in self.labels], description='class',
+                                   **narrow('190px'))
+        self.dd_split = W.Dropdown(options=[('all', ''), ('train', 'train'), ('valid', 'valid')], description='split',
+                                   **narrow('140px'))
         self.dd_order = W.Dropdown(options=[(t, v) for v, t in ORDERS.items()], description='order', **narrow('310px'))
-        self.b_prev, self.b_next = W.Button(description='◀ prev', layout=W.Layout(width='80px')), W.Button(description='next ▶', layout=W.Layout(width='80px'))
+        self.b_prev, self.b_next = (W.Button(description='◀ prev', layout=W.Layout(width='80px')),
+                                    W.Button(description='next ▶', layout=W.Layout(width='80px')))
         self.b_apply, self.b_undo = W.Button(), W.Button(description='Undo')
         self.page_info, self.status, self.pending, self.legend = W.Label(), W.HTML(), W.HTML(), W.HTML(f'<div class="tk-legend-text">{_LEGEND}</div>')
         card = max(height + 6, 170)
         cols = f'repeat({columns}, minmax({card}px, 1fr))' if columns else f'repeat(auto-fill, minmax({card}px, 1fr))'
         self.grid = W.GridBox(layout=W.Layout(grid_template_columns=cols, grid_gap='10px', width='100%'))
         for dd in (self.dd_label, self.dd_split, self.dd_order): dd.observe(lambda _: self._show(0), 'value')
-        self.b_prev.on_click(lambda _: self._show(self.page - 1)); self.b_next.on_click(lambda _: self._show(self.page + 1))
+        self.b_prev.on_click(lambda _: self._show(self.page - 1))
+        self.b_next.on_click(lambda _: self._show(self.page + 1))
         self.b_apply.on_click(lambda _: self.apply()); self.b_undo.on_click(lambda _: self.undo())
-        self.widget = W.VBox([W.HTML(_CSS), W.HBox([self.dd_label, self.dd_split, self.dd_order, self.b_prev, self.page_info, self.b_next], layout=W.Layout(flex_flow='row wrap')), self.legend,
+        self.widget = W.VBox([W.HTML(_CSS),
+                              W.HBox([self.dd_label, self.dd_split, self.dd_order, self.b_prev, self.page_info,
+                                      self.b_next], layout=W.Layout(flex_flow='row wrap')), self.legend,
                               self.grid, self.pending, W.HBox([self.b_apply, self.b_undo]), self.status])
-        for w, c in [(self.widget, 'cleaner'), (self.dd_label, 'class'), (self.dd_split, 'split'), (self.dd_order, 'order'), (self.b_prev, 'prev'),
-                     (self.b_next, 'next'), (self.page_info, 'page'), (self.legend, 'legend'), (self.grid, 'grid'), (self.pending, 'pending'),
-                     (self.b_apply, 'apply'), (self.b_undo, 'undo'), (self.status, 'status')]: w.add_class(f'tk-{c}') # stable names for styles and browser tests
+        # stable names for styles and browser tests
+        for w, c in [(self.widget, 'cleaner'), (self.dd_label, 'class'), (self.dd_split, 'split'),
+                     (self.dd_order, 'order'),
+                     (self.b_prev, 'prev'), (self.b_next, 'next'), (self.page_info, 'page'), (self.legend, 'legend'),
+                     (self.grid, 'grid'), (self.pending, 'pending'), (self.b_apply, 'apply'), (self.b_undo, 'undo'),
+                     (self.status, 'status')]:
+            w.add_class(f'tk-{c}')
         self._show(0)
 
     @classmethod
@@ -175,12 +191,14 @@ class Cleaner:
         if self.dd_label.value: t = t[t.label == self.dd_label.value]
         if self.dd_split.value: t = t[t.split == self.dd_split.value]
         key = 'issue_score' if self.dd_order.value == 'label issue' else 'loss'
-        return t.assign(_stale=t.changed != '').sort_values(['_stale', key], ascending=[True, False], kind='stable').drop(columns='_stale')
+        return t.assign(_stale=t.changed != '').sort_values(['_stale', key], ascending=[True, False],
+                                                            kind='stable').drop(columns='_stale')
 
     def options(self, label:str, # the image's label now
                ) -> list:
         "The choices under an image labelled `label`: `(text, value)` pairs"
-        return [('Keep', KEEP), ('Delete', DELETE)] + [(l if l not in ('Keep', 'Delete') else f'label {l}', ('relabel', l))
+        return [('Keep', KEEP), ('Delete', DELETE)] + [(l if l not in ('Keep', 'Delete') else f'label {l}',
+                                                         ('relabel', l))
                                                        for l in self.labels if l != label]
 
     def _thumb_html(self, file) -> str:
@@ -207,9 +225,11 @@ class Cleaner:
     def _cell(self, r):
         "`(file, dropdown, image, box)` for one image of the page"
         W = self.W
-        self._uris[r.file], self._bigs[r.file] = fit_thumb(self.root/r.file, self.height), fit_thumb(self.root/r.file, self.zoom)
+        self._uris[r.file], self._bigs[r.file] = (fit_thumb(self.root/r.file, self.height),
+                                                  fit_thumb(self.root/r.file, self.zoom))
         if r.changed: self._stale.add(r.file)
-        dd = W.Dropdown(options=self.options(r.label), value=self.decisions.get(r.file, KEEP), layout=W.Layout(width='calc(100% - 4px)'))
+        dd = W.Dropdown(options=self.options(r.label), value=self.decisions.get(r.file, KEEP),
+                        layout=W.Layout(width='calc(100% - 4px)'))
         dd.add_class('tk-choice'); dd.observe(lambda ch, f=r.file: self._decide(f, ch['new']), 'value')
         img = W.HTML(self._thumb_html(r.file))
         box = W.VBox([img, W.HTML(self._caption(r)), dd]); box.add_class('tk-card')
@@ -245,7 +265,8 @@ class Cleaner:
         "Apply, Undo, the pending list and the status line, from the state now (`message` in place of the view's description)"
         n = len(self.decisions)
         self.b_apply.disabled, self.b_apply.description = n == 0, f'Apply {n} change{"s" * (n != 1)}' if n else 'Apply'
-        self.b_apply.button_style = 'warning' if n else '' # a disabled button in the plain style (and greyed by the CSS) looks disabled
+        # a disabled button in the plain style (and greyed by the CSS) looks disabled
+        self.b_apply.button_style = 'warning' if n else ''
         self.b_undo.disabled = not (_journal(self.root).exists() and any(b['state'] != 'undone' for b in _batches(self.root)))
         self.pending.value = self._pending_html()
         self.status.value = html.escape(message or self._describe())
@@ -258,7 +279,8 @@ class Cleaner:
 
     def decision_table(self) -> pd.DataFrame:
         "The pending choices as decisions for `apply_decisions`"
-        return pd.DataFrame([dict(file=f, action=a, new_label=new) for f, (a, new) in self.decisions.items()], columns=['file', 'action', 'new_label'])
+        return pd.DataFrame([dict(file=f, action=a, new_label=new) for f, (a, new) in self.decisions.items()],
+                            columns=['file', 'action', 'new_label'])
 
     def _follow(self, moves:pd.DataFrame, back:bool=False):
         "Keep the table in step with files moved by apply (or back by undo): a relabelled row is marked changed, and restored as it was by undo"
@@ -281,7 +303,9 @@ class Cleaner:
 
     def apply(self) -> pd.DataFrame:
         "Carry out the pending decisions safely; the moves made"
-        if not self.decisions: self._refresh('Nothing to apply: choose Delete or another label under an image first.'); return None
+        if not self.decisions:
+            self._refresh('Nothing to apply: choose Delete or another label under an image first.')
+            return None
         try: moves = apply_decisions(self.root, self.decision_table())
         except TransferkitError as e: self._refresh(f'Nothing changed: {e}'.splitlines()[0]); return None
         self._follow(moves); self.decisions = {}; self._show(self.page)
