@@ -74,9 +74,10 @@ def _scoring_bar(learn):
 KEEP, DELETE = ('keep', ''), ('delete', '') # dropdown values; a relabel is ('relabel', label)
 ORDERS = {'label issue': 'most suspect first (issue score)', 'loss': 'highest loss first (fastai)'} # order value: its text
 
-_LEGEND = ("<b>issue score</b> from −1 to 2: how far the likeliest other class is ahead of the image's label in the "
-           "model's probabilities "
-           "(−1: sure of the label; above 0: another class is likelier), plus 1 when it is flagged as a label issue. "
+_LEGEND = ("<b>issue score</b> from −1 to 2: how far the likeliest other class is ahead of the image's label in "
+           "out-of-fold probabilities (small heads fitted on the features of the other images, so it can "
+           "disagree with the prediction shown; −1: sure of the label; above 0: another class is likelier), plus 1 when it is "
+           "flagged as a label issue. "
            "<b>loss</b>: −log of the probability of the label (0: the model agrees; above 2: it finds the label "
            "unlikely). "
            "<b>Order</b>: most suspect first sorts by issue score, so flagged images lead; highest loss first is "
