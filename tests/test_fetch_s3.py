@@ -55,6 +55,8 @@ def test_csv_index_with_label_function_and_missing_keys(bucket, tmp_path):
 def test_index_columns_and_bucket_errors(bucket, tmp_path):
     with pytest.raises(TransferkitError, match="no column 'key'"):
         S3Source('photos', index='index.csv', endpoint_url=bucket['endpoint']).items()
+    with pytest.raises(TransferkitError, match=r'Index inspections/index.csv: no such local file, nor key in s3://photos \(key not found\): .*full key'):
+        S3Source('photos', 'inspections', index='inspections/index.csv', key_col='photo', endpoint_url=bucket['endpoint']).items()
     with pytest.raises(TransferkitError, match='Cannot list s3://nobucket'):
         get_source('s3://nobucket/x', endpoint_url=bucket['endpoint']).items()
 

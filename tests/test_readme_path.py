@@ -87,7 +87,7 @@ def test_readme_path_runs(photos, capsys):
         elif '--report' in argv:
             report = argv[argv.index('--report') + 1]
             sus = pd.read_csv(report, keep_default_na=False)
-            assert len(sus) and Path(report).with_suffix('.html').is_file()
+            assert len(sus) and f'--apply {report}</code>' in Path(report).with_suffix('.html').read_text() # the sheet names the CSV to apply
             # what the user does between the commands: one image deleted, one relabelled
             a, b = sus.iloc[0], sus.iloc[1]
             new = next(l for l in '0123' if l != b.label)

@@ -534,7 +534,7 @@ def _clean(a):
     if a.report:
         Path(a.report).parent.mkdir(parents=True, exist_ok=True)
         with atomic_open(a.report, 'w', newline='') as f: sus.to_csv(f, index=False)
-        sheet = widget.suspects_html(sus, a.data, Path(a.report).with_suffix('.html'))
+        sheet = widget.suspects_html(sus, a.data, Path(a.report).with_suffix('.html'), csv=a.report)
         print(f"Wrote {len(sus)} suspect(s) to {a.report} and a contact sheet to {sheet}. Fill in action "
               f"(keep/delete/relabel) and new_label, then: transferkit clean {a.data} --apply {a.report}")
     else: print(sus.head(20).drop(columns=['action', 'new_label']).to_string(index=False))

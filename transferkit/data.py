@@ -14,7 +14,7 @@ import numpy as np, torch
 from .core import *
 from fastai.vision.all import (DataBlock, CategoryBlock, RandomSplitter, parent_label,
                                Resize, ResizeMethod, PadMode, aug_transforms, set_seed,
-                               PILImage, TransformBlock, IntToFloatTensor, ImageBlock, get_image_files)
+                               PILImage, TransformBlock, IntToFloatTensor, ImageBlock, get_image_files, Transform)
 
 from .ingest import decode_image, read_rgb
 from .speed import one_pass, to_resident, RESIDENT_CACHE
@@ -125,6 +125,10 @@ class DecodedImages:
             if self.used + n <= self.max_bytes: self.images[key] = im; self.used += n
         return PILImage(im.copy()) # transforms get their own copy: the kept one never changes
     def __reduce__(self): return (getattr, (PILImage, 'create'))
+    def transform(self) -> Transform:
+        "As a `Transform` that takes what `PILImage.create` takes, a `str` path too: an export's `learn.predict('x.jpg')`"
+        t = Transform(self); t.input_types = Transform(PILImage.create).input_types # an object's `__call__` gives none
+        return t
 
 # %% ../nbs/10_data.ipynb #5f0de68e
 RESIZE_METHODS = {'crop': ResizeMethod.Crop, 'squish': ResizeMethod.Squish, 'pad': ResizeMethod.Pad}
@@ -237,7 +241,7 @@ def get_dls(path, # the label folders: one sub-folder of images per label (or tr
         if num_workers is None: num_workers = 4 if torch.cuda.is_available() else 0
         # with workers: read the same way, keep nothing
         images = DecodedImages(keep_decoded_mb if not num_workers else 0)
-        dblock = DataBlock(blocks=(TransformBlock(type_tfms=images, batch_tfms=IntToFloatTensor), CategoryBlock),
+        dblock = DataBlock(blocks=(TransformBlock(type_tfms=images.transform(), batch_tfms=IntToFloatTensor), CategoryBlock),
                            splitter=splitter, get_y=get_y, item_tfms=resize, batch_tfms=batch_tfms)
         dls = dblock.dataloaders(files, bs=bs, num_workers=num_workers, device=device)
     if not len(dls.valid_ds):

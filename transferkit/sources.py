@@ -355,7 +355,11 @@ class S3Source(Source):
     def _index_frame(self):
         import pandas as pd
         if isinstance(self.index, pd.DataFrame) or Path(str(self.index)).exists(): return self.index
-        return pd.read_csv(io.BytesIO(with_retries(lambda: self._get(str(self.index)), self.retries)))
+        try: body = with_retries(lambda: self._get(str(self.index)), self.retries)
+        except FetchError as e: # the key is the bucket's, not the prefix's: say so, as a user's first guess is the other
+            raise TransferkitError(f"Index {self.index}: no such local file, nor key in s3://{self.bucket} ({e}): give a "
+                                   "local CSV file, or the index's full key in the bucket, its prefix included") from None
+        return pd.read_csv(io.BytesIO(body))
 
     def items(self):
         if self.index is not None:

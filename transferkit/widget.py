@@ -30,6 +30,7 @@ def suspects_html(suspects:pd.DataFrame, # `find_suspects`' table: file, label, 
                   root, # the data folder the files are relative to
                   path, # the HTML file to write
                   title:str='Suspect images', # the page's heading
+                  csv:str='FILE.csv', # the decisions CSV the page says to fill in and apply
                  ) -> Path:
     "Write an HTML contact sheet of `suspects` (files relative to `root`) to `path`"
     e = lambda v: html.escape(str(v))
@@ -38,7 +39,7 @@ label <b>{e(r.label)}</b> ({e(r.split)}) · predicted <b>{e(r.predicted)}</b> {r
 loss {r.loss:.2f} · score {r.issue_score:.2f}<br><i>{e(r.reason)}</i></figcaption></figure>''' for r in suspects.itertuples()]
     page = f'''<!doctype html><meta charset="utf-8"><title>{e(title)}</title>
 <style>body{{font-family:sans-serif}} main{{display:flex;flex-wrap:wrap;gap:12px}} figure{{width:200px;margin:0;font-size:12px}} img{{max-width:200px;max-height:160px}}</style>
-<h1>{e(title)}</h1><p>{len(suspects)} image(s) under {e(root)}. Decide in the CSV: action = keep, delete or relabel (with new_label), then <code>transferkit clean {e(root)} --apply FILE.csv</code>.</p>
+<h1>{e(title)}</h1><p>{len(suspects)} image(s) under {e(root)}. Decide in the CSV: action = keep, delete or relabel (with new_label), then <code>transferkit clean {e(root)} --apply {e(csv)}</code>.</p>
 <main>{''.join(cards)}</main>'''
     atomic_write(path, page.encode())
     return Path(path)
@@ -78,9 +79,10 @@ KEEP, DELETE = ('keep', ''), ('delete', '') # dropdown values; a relabel is ('re
 # order value: its text
 ORDERS = {'label issue': 'most suspect first (issue score)', 'loss': 'highest loss first (fastai)'}
 
-_LEGEND = ("<b>issue score</b> from −1 to 2: how far the likeliest other class is ahead of the image's label in the "
-           "model's probabilities "
-           "(−1: sure of the label; above 0: another class is likelier), plus 1 when it is flagged as a label issue. "
+_LEGEND = ("<b>issue score</b> from −1 to 2: how far the likeliest other class is ahead of the image's label in "
+           "out-of-fold probabilities (small heads fitted on the features of the other images, so it can "
+           "disagree with the prediction shown; −1: sure of the label; above 0: another class is likelier), plus 1 when it is "
+           "flagged as a label issue. "
            "<b>loss</b>: −log of the probability of the label (0: the model agrees; above 2: it finds the label "
            "unlikely). "
            "<b>Order</b>: most suspect first sorts by issue score, so flagged images lead; highest loss first is "
