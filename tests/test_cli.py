@@ -282,6 +282,12 @@ def test_every_option_and_positional_has_help():
     missing = [f'{cmd} {"/".join(a.option_strings) or a.metavar}' for cmd, a, _ in _options() if not (a.help or '').strip() or 'None' in a.help]
     assert missing == [], missing
 
+def test_every_optional_option_says_its_default():
+    "An option one may leave out says in its help what happens then: its default, `(default: none)`, or what stands in for it"
+    silent = [f'{cmd} {a.option_strings[-1]}' for cmd, a, _ in _options()
+              if a.option_strings and not a.required and a.nargs != 0 and 'default' not in (a.help or '')]
+    assert silent == [], silent
+
 def test_help_lists_the_commands_by_task_without_heavy_imports():
     "`transferkit --help` names each command once, under its task; neither it nor a command's --help imports torch, fastai, pandas or numpy"
     from transferkit.cli import COMMANDS, TASKS

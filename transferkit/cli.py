@@ -308,6 +308,9 @@ def _add_option(p, param:str, source, o:Opt):
     names = o.names or [('--no-' if default is True else '--') + param.replace('_', '-')]
     help = o.help.format(doc=doc) if o.help else f'turns off: {doc}' if default is True else doc
     if default not in (None, _REQUIRED) and not flag: help = f'{help} (default: {_shown(default)})'
+    # an optional option left out is not used: say so where the docment does not say what stands in for it
+    elif default is None and not flag and names[0].startswith('-') and not o.kw.get('required') and 'default' not in help:
+        help = f'{help} (default: none)'
     kw = dict(help=help, type=o.type) if o.type else dict(help=help)
     # a positional, named in messages by its metavar
     if not names[0].startswith('-'): kw.update(metavar=names[0]); names = [param]
