@@ -146,7 +146,7 @@ def auto_batch_size(n_train:int, # images in the training split
                     bs:int=None, # asked for: kept (capped at `n_train`); None: the rule
                     largest:int=64, # the rule's first try: fastai's default
                     smallest:int=8, # the rule halves no further, however few the steps
-                    steps:int=10, # optimizer steps an epoch the rule wants
+                    steps:int=20, # optimizer steps an epoch the rule wants (from scratch, 14 were too few: bench/README)
                    ) -> int:
     "`bs`, or the largest power of two up to fastai's 64 that gives `steps` optimizer steps an epoch (at least `smallest`)"
     if bs is None:
@@ -203,7 +203,7 @@ def get_dls(path, # the label folders: one sub-folder of images per label (or tr
             size:int=128, # the training image size, in pixels (square)
             valid_pct:float=0.2, # the validation share of a random split (train/ and valid/ folders fix it instead)
             seed:int=42, # seeds the split, the resampling and fastai's draws
-            bs:int=None, # default: `auto_batch_size` (fastai's 64 where that still gives 10 steps an epoch)
+            bs:int=None, # default: `auto_batch_size` (fastai's 64 where that still gives 20 steps an epoch)
             resize_method:str='crop', # crop, squish or pad
             aug=True, # True for `aug_transforms()`, a dict of its arguments, or False for none
             verify:bool=True, # decode every image first and list the unreadable ones
