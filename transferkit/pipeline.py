@@ -4,7 +4,7 @@
 
 # %% ../nbs/70_pipeline.ipynb #6b2c1acd
 from __future__ import annotations
-import inspect, shutil
+import csv, inspect, shutil
 from dataclasses import dataclass
 from typing import Callable
 from pathlib import Path
@@ -146,9 +146,21 @@ def _say_batch(dls, progress:bool) -> str:
     if progress and bs != 64: print(why, flush=True)
     return why
 
-def _in_folder(metrics:dict, root) -> dict:
-    "`metrics` with the files of its top losses relative to `root`"
-    return dict(metrics, top_losses=[dict(r, file=_relative(r['file'], root) if r.get('file') else r.get('file')) for r in metrics.get('top_losses', [])])
+def _origins(data_dir) -> dict:
+    "{file of the ingest copy in `data_dir`, relative to it: the original it was made from, as the user named it}"
+    manifest = Path(data_dir)/'manifest.csv'
+    if not manifest.is_file(): return {} # trained on the originals themselves (`plain`, no ingest resize)
+    with open(manifest, newline='') as f: return {r['file']: r['origin'] for r in csv.DictReader(f) if r.get('file')}
+
+def _in_folder(metrics:dict, root, data_dir=None) -> dict:
+    "`metrics` with the files of its top losses relative to `root`, and the photo each was copied from (`origin`)"
+    origin, rows = _origins(data_dir) if data_dir else {}, []
+    for r in metrics.get('top_losses', []):
+        if r.get('file'):
+            o = origin.get(_relative(r['file'], data_dir)) if origin else None
+            r = dict(r, file=_relative(r['file'], root), **({'origin': o} if o else {}))
+        rows.append(r)
+    return dict(metrics, top_losses=rows)
 
 def report_and_export(learn, # the trained `Learner`
                       record:dict, # the training record (`train_model`'s)
@@ -161,7 +173,8 @@ def report_and_export(learn, # the trained `Learner`
     metrics = evaluate_learner(learn)
     with swap_folder(out) as stage:
         save_record(record, stage)
-        save_report(_in_folder(metrics, out), stage, root=out) # the report names its images relative to the folder
+        # the report names its images relative to the folder, and the photos they were copied from
+        save_report(_in_folder(metrics, out, data_dir), stage, root=out)
         for name, data in (extra or {}).items(): atomic_write(stage/name, data)
         write_model_files(learn, stage, out, data_path=data_dir, metrics=metrics, record=record)
     return dict(model=str(out/PICKLE), accuracy=metrics['accuracy'], classes=metrics['classes'], record=record, metrics=metrics, learn=learn)

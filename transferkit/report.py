@@ -171,7 +171,8 @@ def report_markdown(m:dict, # metrics as `evaluate_learner` (or `classification_
         lines += [f"| {c} | {m['counts']['train'].get(c,0)} | {m['counts']['valid'].get(c,0)} |" for c in m['classes']]
     if m.get('top_losses'):
         lines += ['\n## Top losses\n', '| file | actual | predicted | probability | loss |', '|---|---|---|---|---|']
-        lines += [f"| {r['file']} | {r['actual']} | {r['predicted']} | {r['probability']:.3f} | {r['loss']:.3f} |"
+        # the user's photo where the image trained on is a copy of it
+        lines += [f"| {r.get('origin') or r['file']} | {r['actual']} | {r['predicted']} | {r['probability']:.3f} | {r['loss']:.3f} |"
                   for r in m['top_losses'][:10]]
     return '\n'.join(lines) + '\n'
 
