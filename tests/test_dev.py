@@ -1,4 +1,4 @@
-"`./dev browser`, which `./dev test` and `test-latest` run first: Chromium and its driver are installed when missing, or one line says why not (exit 2)"
+"`./dev browser`, which `./dev test` runs first: Chromium and its driver are installed when missing, or one line says why not (exit 2)"
 import os, subprocess
 from pathlib import Path
 import pytest

@@ -6,6 +6,7 @@ from transferkit.core import TransferkitError, image_files
 from transferkit.ingest import summarize
 from transferkit.sources import S3Source, get_source
 from conftest import distinct_jpeg, image_bytes
+pytestmark = pytest.mark.latest # boto3 against moto's server: `./dev test-latest` runs it on the newest releases
 
 @pytest.fixture(scope='module')
 def bucket(s3_endpoint):

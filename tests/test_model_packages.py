@@ -9,6 +9,7 @@ from transferkit.core import hash_file
 from transferkit.modelfolder import CONFIG, WEIGHTS, PICKLE, CARD, STATE_DICT, ONNX, MODEL_FILES, SWAP_MARKER, STAGING_PREFIX, open_folder, read_config
 from transferkit.predict import fastai_resize, open_rgb
 from conftest import CLI, ENV, run, run_py, run_batch, one_line_error
+pytestmark = pytest.mark.latest # model folders: stock fastai's load_learner, safetensors, ONNX, kills during export: `./dev test-latest` runs it on the newest releases
 
 TRAIN = ['--size', '32', '--epochs', '1', '--no-pretrained', '--bs', '8']
 

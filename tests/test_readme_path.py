@@ -3,6 +3,7 @@ import ast, io, json, re, shlex, shutil
 from pathlib import Path
 
 import pandas as pd, pytest
+pytestmark = pytest.mark.latest # the user's whole path (train, report, clean, retrain, predict, export) on embedded data: `./dev test-latest` runs it on the newest releases
 
 ROOT = Path(__file__).resolve().parents[1]
 SECTION = '## Your photos → a model'
