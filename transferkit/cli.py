@@ -4,7 +4,7 @@
 
 # %% ../nbs/90_cli.ipynb #7f5d3d6d
 from __future__ import annotations
-import argparse, ast, codecs, functools, gc, inspect, io, math, re, sys, tempfile, textwrap, tokenize, warnings, zipfile
+import argparse, ast, codecs, functools, gc, inspect, io, math, os, re, sys, tempfile, textwrap, tokenize, warnings, zipfile
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -368,12 +368,13 @@ def _prepared_ahead(a):
     "A `PreparedAhead` of the data folder, started before torch and fastai are imported (seconds on one core); None where the run copies nothing"
     from transferkit.ingest import PreparedAhead, ingest_copy
     if not getattr(a, 'resize_at_ingest', True) or (ingest_copy(a.out, a.size)/'manifest.csv').exists(): yield None; return # nothing to copy, or a re-run
+    if getattr(a, 'processes', 1) > 1 or int(os.environ.get('RANK', 0)) > 0: yield None; return # another process ingests: rank 0
     with PreparedAhead(a.data, short_side=a.size) as ahead: yield ahead
 
 @command('train', 'train', 'train a classifier on a folder of label folders', check=_check_data,
          description='Train a classifier on DATA_DIR/<label>/<image> (or DATA_DIR/train|valid/<label>/<image>).',
          **_DATA_OUT, **_FIT, **_ARCH, **_BODY, **_SPLIT, **opts(_TRAIN, bs=_batch, resize_method=Opt(choices=['crop', 'squish', 'pad']), aug=None,
-         find_lr=Opt(name='--lr-find')), **_NO_INGEST, **_BALANCE, **opts(_TRAIN, plain=None), **_ONNX)
+         find_lr=Opt(name='--lr-find'), processes=_count), **_NO_INGEST, **_BALANCE, **opts(_TRAIN, plain=None), **_ONNX)
 def _train(a):
     with _prepared_ahead(a) as ahead:
         from transferkit.pipeline import train_folder
