@@ -380,6 +380,7 @@ def _train(a):
         from transferkit.pipeline import train_folder
         _imported()
         res = train_folder(**_library_kwargs(a, _TRAIN), prepared=ahead)
+    if res is None: return # a process other than rank 0 of a launched run: rank 0 speaks for it
     print(f"Validation accuracy: {res['accuracy']:.4f} ({', '.join(res['classes'])})")
     print(f"Model: {res['model']}")
     if a.onnx: _add_onnx(Path(res['model']).parent)

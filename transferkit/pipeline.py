@@ -128,6 +128,7 @@ def open_run(data, # the data folder, read as `folder` says
              **kwargs) -> tuple:
     "`(data_dir, dls)`: how every system starts — all checks before any work, then the ingest copy, then `DataLoaders`"
     s, out = run_settings(kwargs), Path(out)
+    if s['processes'] > 1: raise TransferkitError(f"processes={s['processes']}: only train_folder (`transferkit train`) trains on several processes so far; give processes=1")
     with checks_first():
         check_settings(size=s['size'], bs=s['bs'], valid_pct=s['valid_pct'], resize_method=s['resize_method'], balance=s['balance'],
                        epochs=s['epochs'], k=k, lr=s['lr'])
