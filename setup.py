@@ -22,6 +22,7 @@ min_python = cfg['min_python']
 lic = licenses.get(cfg['license'].lower(), cfg['license'])
 dev_requirements = shlex.split(cfg.get('dev_requirements') or '')
 onnx_requirements = shlex.split(cfg.get('onnx_requirements') or '') # model.onnx: export and onnxruntime predict
+multi_requirements = shlex.split(cfg.get('multi_requirements') or '') # several processes: `train --processes`, `accelerate launch`
 
 setuptools.setup(
     name = cfg['lib_name'],
@@ -35,7 +36,7 @@ setuptools.setup(
     packages = setuptools.find_packages(include=[cfg['lib_path'], cfg['lib_path']+'.*']),
     include_package_data = True,
     install_requires = requirements,
-    extras_require={ 'dev': dev_requirements, 'onnx': onnx_requirements },
+    extras_require={ 'dev': dev_requirements, 'onnx': onnx_requirements, 'multi': multi_requirements },
     dependency_links = cfg.get('dep_links','').split(),
     python_requires  = '>=' + cfg['min_python'],
     long_description = open('README.md', encoding='utf-8').read(),

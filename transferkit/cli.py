@@ -4,7 +4,7 @@
 
 # %% ../nbs/90_cli.ipynb #7f5d3d6d
 from __future__ import annotations
-import argparse, ast, codecs, functools, gc, inspect, io, math, re, sys, tempfile, textwrap, tokenize, warnings, zipfile
+import argparse, ast, codecs, functools, gc, inspect, io, math, os, re, sys, tempfile, textwrap, tokenize, warnings, zipfile
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -388,18 +388,23 @@ def _prepared_ahead(a):
     if not getattr(a, 'resize_at_ingest', True) or (ingest_copy(a.out, a.size)/'manifest.csv').exists():
         yield None
         return
+    # another process ingests: rank 0
+    if getattr(a, 'processes', 1) > 1 or int(os.environ.get('RANK', 0)) > 0:
+        yield None
+        return
     with PreparedAhead(a.data, short_side=a.size) as ahead: yield ahead
 
 @command('train', 'train', 'train a classifier on a folder of label folders', check=_check_data,
          description='Train a classifier on DATA_DIR/<label>/<image> (or DATA_DIR/train|valid/<label>/<image>).',
          **_DATA_OUT, **_FIT, **_ARCH, **_BODY, **_SPLIT,
          **opts(_TRAIN, bs=_batch, resize_method=Opt(choices=['crop', 'squish', 'pad']), aug=None,
-         find_lr=Opt(name='--lr-find')), **_NO_INGEST, **_BALANCE, **opts(_TRAIN, plain=None), **_ONNX)
+         find_lr=Opt(name='--lr-find'), processes=_count), **_NO_INGEST, **_BALANCE, **opts(_TRAIN, plain=None), **_ONNX)
 def _train(a):
     with _prepared_ahead(a) as ahead:
         from transferkit.pipeline import train_folder
         _imported()
         res = train_folder(**_library_kwargs(a, _TRAIN), prepared=ahead)
+    if res is None: return # a process other than rank 0 of a launched run: rank 0 speaks for it
     print(f"Validation accuracy: {res['accuracy']:.4f} ({', '.join(res['classes'])})")
     print(f"Model: {res['model']}")
     if a.onnx: _add_onnx(Path(res['model']).parent)

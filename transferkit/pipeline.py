@@ -4,7 +4,7 @@
 
 # %% ../nbs/70_pipeline.ipynb #6b2c1acd
 from __future__ import annotations
-import csv, inspect, shutil
+import csv, inspect, os, shutil
 from dataclasses import dataclass
 from typing import Callable
 from pathlib import Path
@@ -84,8 +84,13 @@ def train_folder(data, # the label folders: one sub-folder of images per label (
                  progress:bool=True, # bars on a terminal or in Jupyter, else a line per step
                  prepared=None, # a `PreparedAhead` of `data` (`ingest_folder`)
                  plain:bool=False, # the stock recipe: the originals through fastai's loader, transforms and `Adam`
+                 processes:int=1, # local processes sharing the work (one per GPU, or CPU processes): `distributed.run_processes`
                 ) -> dict:
     "Train a classifier on the label folders in `data`; writes export.pkl, model card, record, report to `out`"
+    if processes > 1 or int(os.environ.get('WORLD_SIZE', 1)) > 1: # several processes: started here, or this is one of them
+        settings = dict(locals()) # the parameters, before the import names one more
+        from .distributed import train_across
+        return train_across(**settings)
     data_dir, dls = open_run(data, out, size=size, epochs=epochs, arch=arch, pretrained=pretrained, weights=weights, seed=seed,
                              valid_pct=valid_pct, bs=bs, resize_method=resize_method, aug=aug, lr=lr, balance=balance, resident=resident,
                              resize_at_ingest=resize_at_ingest, progress=progress, prepared=prepared, plain=plain)
@@ -123,6 +128,7 @@ def open_run(data, # the data folder, read as `folder` says
              **kwargs) -> tuple:
     "`(data_dir, dls)`: how every system starts — all checks before any work, then the ingest copy, then `DataLoaders`"
     s, out = run_settings(kwargs), Path(out)
+    if s['processes'] > 1: raise TransferkitError(f"processes={s['processes']}: only train_folder (`transferkit train`) trains on several processes so far; give processes=1")
     with checks_first():
         check_settings(size=s['size'], bs=s['bs'], valid_pct=s['valid_pct'], resize_method=s['resize_method'], balance=s['balance'],
                        epochs=s['epochs'], k=k, lr=s['lr'])
