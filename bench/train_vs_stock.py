@@ -130,7 +130,7 @@ def run_ours(photos, out, size, epochs, bs, pretrained, env, seed=42):
     "Time `transferkit train` as a process; its accuracy, training img/s, precision and split, from its output and record"
     import hashlib, pandas as pd
     from transferkit.ingest import ingest_copy
-    args = ['train', photos, '--out', out, '--size', size, '--epochs', epochs, '--bs', bs, '--seed', seed] + ([] if pretrained else ['--no-pretrained'])
+    args = ['train', photos, '--out', out, '--size', size, '--epochs', epochs, *([] if bs == 'auto' else ['--bs', bs]), '--seed', seed] + ([] if pretrained else ['--no-pretrained'])
     rc, stdout, stderr, wall, rss, cpu = run_child([TK, *map(str, args)], env)
     if rc: sys.exit(f'transferkit train failed:\n{stderr[-3000:]}')
     rec = json.loads((Path(out)/'training.json').read_text()); rows = rec['epochs']
@@ -223,7 +223,7 @@ def _variant(res):
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--per-class', type=int, default=100); p.add_argument('--size', type=int, default=128)
-    p.add_argument('--epochs', type=int, default=5); p.add_argument('--bs', type=int, default=32)
+    p.add_argument('--epochs', type=int, default=5); p.add_argument('--bs', default='32', help="batch size of both recipes; 'auto': each its default (stock fastai's 64, transferkit's rule)")
     p.add_argument('--repeats', type=int, default=3, help='runs of each recipe, each on a new draw of the photos, a new split and a new training seed (the same for both recipes)')
     p.add_argument('--bf16', default='auto,1', help='TRANSFERKIT_BF16 settings to time transferkit under, comma-separated (auto: unset, float32 on the CPU; 1: bfloat16)')
     p.add_argument('--weights', default='', help='a torchvision resnet18 state dict both recipes start from')
@@ -257,11 +257,11 @@ def main():
             for t in range(a.timings):
                 for name in order if t % 2 == 0 else order[::-1]:
                     out = Path(d)/f'out{r}-{names.index(name)}-{t}' # a new folder each time: no run finds another's ingest copy
-                    if name == 'stock': res = run(STOCK, photos, out, a.size, a.epochs, a.bs, pretrained, 42 + r, env=env)
+                    if name == 'stock': res = run(STOCK, photos, out, a.size, a.epochs, 64 if a.bs == 'auto' else a.bs, pretrained, 42 + r, env=env)
                     else:
                         s = name.split('=')[1]; tk_env = env if s == 'auto' else dict(env, TRANSFERKIT_BF16=s)
                         res = run_ours(photos, out, a.size, a.epochs, a.bs, pretrained, tk_env, seed=42 + r)
-                        if t == 0 and a.paired_rounds: res['paired'] = run(PAIRED, ingest_copy(out, a.size), a.size, a.bs, a.paired_rounds, env=tk_env)
+                        if t == 0 and a.paired_rounds: res['paired'] = run(PAIRED, ingest_copy(out, a.size), a.size, res['bs'], a.paired_rounds, env=tk_env)
                     timed[name].append(res); print(name, r, t, json.dumps(res), flush=True)
                     shutil.rmtree(out, ignore_errors=True)
             for name, rs in timed.items(): # the first timing's results; the wall time the fastest of the timings
