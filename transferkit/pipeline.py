@@ -164,6 +164,7 @@ def _in_folder(metrics:dict, root, data_dir=None) -> dict:
     for r in metrics.get('top_losses', []):
         if r.get('file'):
             o = origin.get(_relative(r['file'], data_dir)) if origin else None
+            if o and Path(o).is_absolute(): o = _relative(o, root) # as `file`: no artifact holds an absolute path
             r = dict(r, file=_relative(r['file'], root), **({'origin': o} if o else {}))
         rows.append(r)
     return dict(metrics, top_losses=rows)
