@@ -4,7 +4,7 @@
 
 # %% ../nbs/70_pipeline.ipynb #6b2c1acd
 from __future__ import annotations
-import csv, inspect, os, shutil
+import inspect, os, shutil
 from dataclasses import dataclass
 from typing import Callable
 from pathlib import Path
@@ -16,7 +16,7 @@ from PIL import Image
 
 from .core import *
 from .sources import LocalSource
-from .ingest import ingest_copy
+from .ingest import ingest_copy, Manifest
 from .data import get_dls
 from .learner import train_model, fit_learner, save_record
 from .features import train_head
@@ -154,9 +154,8 @@ def _say_batch(dls, progress:bool) -> str:
 
 def _origins(data_dir) -> dict:
     "{file of the ingest copy in `data_dir`, relative to it: the original it was made from, as the user named it}"
-    manifest = Path(data_dir)/'manifest.csv'
-    if not manifest.is_file(): return {} # trained on the originals themselves (`plain`, no ingest resize)
-    with open(manifest, newline='') as f: return {r['file']: r['origin'] for r in csv.DictReader(f) if r.get('file')}
+    if not (Path(data_dir)/'manifest.csv').is_file(): return {} # trained on the originals themselves (`plain`, no ingest resize)
+    return {r['file']: r['origin'] for r in Manifest(data_dir).rows.values() if r.get('file')}
 
 def _in_folder(metrics:dict, root, data_dir=None) -> dict:
     "`metrics` with the files of its top losses relative to `root`, and the photo each was copied from (`origin`)"
