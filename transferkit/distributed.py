@@ -92,12 +92,17 @@ def _copy_of_rank0(data, cache, size, progress, prepared, checked) -> Path:
 
 def _read_only(folder:DataFolder) -> DataFolder: return DataFolder(folder.check, _copy_of_rank0, folder.loaders)
 
+def _one_rate(settings:dict):
+    "Refuse `find_lr` on several processes: each would find its own rate"
+    if settings.get('find_lr'):
+        raise TransferkitError("find_lr picks a learning rate on one process: run lr_find once alone, then give its lr to the run on several")
+
 def train_rank(data, # the label folders, as `train_folder` takes them
                out, # the output folder: rank 0 alone writes it
                **settings) -> dict:
     "This process's part of a `train_folder` run across processes: rank 0 ingests first and writes, every rank trains its shard; the summary on rank 0, None elsewhere"
     s = run_settings(settings)
-    if s['find_lr']: raise TransferkitError("find_lr picks a learning rate on one process: run lr_find once alone, then give its lr to the run on several")
+    _one_rate(s)
     state = rank_state()
     n, main = state.num_processes, state.is_main_process
     if not main: s['progress'] = False # rank 0 speaks for the run
@@ -122,7 +127,7 @@ def _settings_json(s:dict) -> str:
 
 def _checked_here(data, out, **settings):
     "Every check `open_run` makes, in this process, before any other is started: no ingest, no loaders"
-    if settings.get('find_lr'): raise TransferkitError("find_lr picks a learning rate on one process: run lr_find alone, then give its lr to the run on several")
+    _one_rate(settings)
     gpus = torch.cuda.device_count()
     if gpus and settings['processes'] > gpus: raise TransferkitError(f"processes={settings['processes']} needs as many GPUs; this machine has {gpus}: give at most {gpus}")
     skip = lambda data, cache, size, progress, prepared, checked: prepared.close() if prepared is not None else None
