@@ -10,6 +10,9 @@ from transferkit.modelfolder import CONFIG, WEIGHTS, PICKLE, CARD, STATE_DICT, O
 from transferkit.predict import fastai_resize, open_rgb
 from conftest import CLI, ENV, run, run_py, run_batch, one_line_error
 
+# the tests that exercise fastai, torch or onnx themselves: `./dev test-latest` runs them on the newest releases too
+on_latest = pytest.mark.latest
+
 TRAIN = ['--size', '32', '--epochs', '1', '--no-pretrained', '--bs', '8']
 
 def make_data(root, n=16):
@@ -43,7 +46,7 @@ def trained(tmp_path_factory):
     assert res.returncode == 0, res.stderr[-3000:]
     return d, data, d/'out'
 
-@pytest.mark.latest # on the newest releases too (`./dev test-latest`): this test exercises fastai, torch or onnx themselves
+@on_latest
 def test_folder_is_one_verified_set(trained):
     d, data, out = trained
     check_complete(out)
@@ -61,7 +64,7 @@ def test_no_absolute_paths_in_any_artifact(trained):
     assert len(files) == 14
     for f in files: assert not any(n in f.read_bytes() for n in needles), f
 
-@pytest.mark.latest # on the newest releases too (`./dev test-latest`): this test exercises fastai, torch or onnx themselves
+@on_latest
 def test_safe_load_predict_evaluate_clean(trained, tmp_path):
     d, data, out = trained
     res = run('predict', out, data, '--csv', tmp_path/'p.csv')
@@ -148,7 +151,7 @@ def test_not_a_model_is_one_line(trained, tmp_path):
     for r in res[:6] + res[-2:]: one_line_error(r, 'not a model')
     one_line_error(res[6], '--trust-pickle'); one_line_error(res[7], 'not a fastai'); one_line_error(res[8], 'does not exist')
 
-@pytest.mark.latest # on the newest releases too (`./dev test-latest`): this test exercises fastai, torch or onnx themselves
+@on_latest
 def test_onnx_predict_without_torch_or_fastai(trained, tmp_path):
     "The ONNX path imports onnxruntime, numpy and PIL only: torch, torchvision, fastai, fastcore, pandas and requests cannot be imported at all"
     d, data, out = trained
@@ -185,7 +188,7 @@ def test_onnx_external_data_outside_is_one_line(trained, tmp_path):
     cfg = json.loads((copy/CONFIG).read_text()); cfg['files'][ONNX] = hash_file(copy/ONNX); (copy/CONFIG).write_text(json.dumps(cfg))
     one_line_error(run('predict', copy/ONNX, data), 'cannot be loaded by onnxruntime', 'export-onnx')
 
-@pytest.mark.latest # on the newest releases too (`./dev test-latest`): this test exercises fastai, torch or onnx themselves
+@on_latest
 def test_export_onnx_command(trained, tmp_path):
     d, data, out = trained
     copy = tmp_path/'m'; shutil.copytree(out, copy, ignore=shutil.ignore_patterns('data-*', ONNX))
@@ -206,7 +209,7 @@ def test_heads_model_opens_safely_with_onnx(trained, tmp_path):
     pa, pb = [pd.read_csv(pd.io.common.StringIO(r.stdout)) for r in (a, b)]
     assert (pa.label == pb.label).all() and (pa.probability - pb.probability).abs().max() <= 1e-4
 
-@pytest.mark.latest # on the newest releases too (`./dev test-latest`): this test exercises fastai, torch or onnx themselves
+@on_latest
 def test_resize_matches_fastai_on_photos():
     "`fastai_resize` (PIL + numpy) gives fastai's validation pipeline's pixels, bit for bit"
     import skimage.data
