@@ -344,7 +344,7 @@ def _library_kwargs(a, *sources) -> dict:
 
 def _listing() -> str:
     "The commands grouped by task, for `transferkit --help`"
-    return 'commands:\n' + '\n'.join(f'  {task}:\n' + '\n'.join(f'    {n:<13}{c["help"]}'
+    return 'commands:\n' + '\n'.join(f'  {task}:\n' + '\n'.join(f'    {n:<16}{c["help"]}'
                                                                 for n,c in COMMANDS.items() if c['task'] == task)
                                      for task in TASKS)
 
@@ -595,9 +595,9 @@ def _fetch(a):
                      'checked with onnxruntime against PyTorch on real images before it is written.',
          **opts(None,
                 model_dir=Opt(_existing('folder', 'give the model folder `transferkit train` wrote'), 'model_dir',
-                              help='the model folder `transferkit train` wrote')),
+                              help='the model folder `transferkit train` (or train-detect) wrote')),
          **opts('export.add_onnx', images=Opt(_images, nargs='+')))
-def _export_onnx(a): _add_onnx(a.model_dir, a.images)
+def _export_onnx(a): _add_detect_onnx(a.model_dir, a.images) if _is_detector(a.model_dir) else _add_onnx(a.model_dir, a.images)
 
 @command('demo', 'try it', 'train, export and predict on the embedded digits data (offline, CPU, a few minutes)',
          **opts('pipeline.run_demo', out=_output_folder, epochs=_epochs))
@@ -666,6 +666,48 @@ def _predict_seg(a):
     print(f"Wrote {sum(not r['error'] for r in rows)} mask(s) to {a.out}")
     for r in rows:
         if r['error']: warnings.warn(f"{r['file']} could not be read: {r['error']}")
+
+# %% ../nbs/90_cli.ipynb #dd3407c2
+_DETECT = 'detect.train_detect_folder'
+_PREDICT_DETECT = 'detect.predict_detect'
+_detect_data = _existing(None, 'give the folder that holds images/ and annotations.json (COCO), or a Pascal VOC or YOLO folder')
+
+@command('train-detect', 'train', 'train an object detector on a COCO data set (images/ + annotations.json; Pascal VOC and YOLO folders too)',
+         description='Train a torchvision detector (default: Faster R-CNN on the resnet18 body) inside a fastai Learner on DATA_DIR: '
+                     'COCO (images/ + annotations.json), a Pascal VOC folder or a YOLO txt folder, checked before any work.',
+         **opts(_DETECT, data=Opt(_detect_data, 'data_dir'), out=_output_folder, epochs=_epochs, lr=_rate, arch=None, size=_size, pretrained=None,
+                weights=_weights_file, seed=_seed, valid_pct=_fraction, bs=_batch, aug=None, plain=None))
+def _train_detect(a): # train_detect_folder checks the whole data set before any work
+    from transferkit.detect import train_detect_folder
+    _imported()
+    res = train_detect_folder(**_library_kwargs(a, _DETECT))
+    f = lambda v: '–' if v is None else f'{v:.4f}'
+    print(f"mAP@0.5: {f(res['map_50'])}, mAP@[.5:.95]: {f(res['map'])} ({', '.join(res['classes'])})")
+    print(f"Model: {res['model']}")
+
+@command('predict-detect', 'predict and export', 'write OUT/predictions.json (COCO results, input pixels) and each image with its boxes drawn', check=_check_predict,
+         description='Predict boxes in image files and folders with a model folder `transferkit train-detect` wrote (model.safetensors + config.json; nothing is unpickled).',
+         **opts(None, model=Opt(_existing(None, 'give the model folder `transferkit train-detect` wrote'), 'model', help='the model folder `transferkit train-detect` wrote')),
+         **_FILES, **opts(_PREDICT_DETECT, out=_output_folder, threshold=_number(float, 0, 1), draw_threshold=_number(float, 0, 1)))
+def _predict_detect(a):
+    from transferkit.detect import predict_detect
+    _imported()
+    rows = predict_detect(a.model, a.files, a.out, threshold=a.threshold, draw_threshold=a.draw_threshold)
+    print(f"Wrote {sum(len(r['boxes']) for r in rows)} box(es) of {sum(not r['error'] for r in rows)} image(s) to {Path(a.out)/'predictions.json'}")
+    for r in rows:
+        if r['error']: warnings.warn(f"{r['file']} could not be read: {r['error']}")
+
+def _is_detector(folder) -> bool:
+    "Whether the model folder `folder` holds a detector (its config.json says `kind: detection`)"
+    import json
+    try: return json.loads((Path(folder)/'config.json').read_text()).get('kind') == 'detection'
+    except (OSError, ValueError, AttributeError): return False
+
+def _add_detect_onnx(folder, images=None):
+    from transferkit.detect import add_detect_onnx
+    _imported()
+    print(f"ONNX: {add_detect_onnx(folder, images=images)} (checked against PyTorch with onnxruntime)")
+
 
 # %% ../nbs/90_cli.ipynb #b3513b83
 def _one_line_warnings(command:str, show):
