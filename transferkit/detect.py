@@ -5,6 +5,7 @@
 # %% ../nbs/87_detect.ipynb #e30a8334
 from __future__ import annotations
 import io, json, math, os, time, warnings
+from functools import partial
 from pathlib import Path
 from xml.etree import ElementTree
 
@@ -14,19 +15,21 @@ from PIL import Image, ImageDraw
 from fastai.vision.all import (DataBlock, TransformBlock, BBoxBlock, BBoxLblBlock, IntToFloatTensor, RandomSplitter, ItemGetter,
                                Resize, ResizeMethod, aug_transforms, set_seed, Learner, Callback, Metric, Adam)
 from torchvision.models.detection import FasterRCNN, FCOS, RetinaNet
+from torchvision.models.detection.fcos import FCOSHead
+from torchvision.models.detection.retinanet import RetinaNetHead
 from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.backbone_utils import BackboneWithFPN
-from torchvision.ops.feature_pyramid_network import LastLevelMaxPool, LastLevelP6P7
+from torchvision.ops.feature_pyramid_network import ExtraFPNBlock, LastLevelMaxPool, LastLevelP6P7
 
 # %% auto #0
 __all__ = ['ANNOTATIONS', 'IMAGES', 'BOX_TOLERANCE', 'SHAPES', 'DEFAULT_DETECTOR', 'RESNET18_DETECTORS', 'DETECT_LR', 'read_coco',
            'write_coco', 'detect_scene', 'make_detect_data', 'read_voc', 'read_yolo', 'read_detect_set',
-           'ingest_detect', 'detect_vocab', 'get_detect_dls', 'detector_options', 'check_detector_arch', 'resnet18_fpn',
-           'detector', 'fastai_targets', 'DetectorModel', 'DetectionTargets', 'detect_loss', 'DetectMAP',
-           'detect_learner', 'train_detect', 'detect_metrics', 'image_errors', 'draw_boxes', 'contact_sheet',
-           'evaluate_detect', 'detect_report_markdown', 'save_detect_report', 'detect_config', 'write_detect_model',
-           'check_detect_config', 'Detector', 'load_detector', 'predict_boxes', 'predict_detect', 'ImageDetector',
-           'add_detect_onnx', 'train_detect_folder']
+           'ingest_detect', 'detect_vocab', 'get_detect_dls', 'detector_options', 'check_detector_arch', 'NoExtraLevel',
+           'resnet18_fpn', 'detector', 'fastai_targets', 'DetectorModel', 'DetectionTargets', 'detect_loss',
+           'DetectMAP', 'detect_learner', 'train_detect', 'detect_metrics', 'image_errors', 'draw_boxes',
+           'contact_sheet', 'evaluate_detect', 'detect_report_markdown', 'save_detect_report', 'detect_config',
+           'write_detect_model', 'check_detect_config', 'Detector', 'load_detector', 'predict_boxes', 'predict_detect',
+           'ImageDetector', 'add_detect_onnx', 'train_detect_folder']
 
 # %% ../nbs/87_detect.ipynb #5ff6d470
 from .core import TransferkitError, IMAGE_EXTS, atomic_write, atomic_open, hash_file, safe_join, remove_partials, bar, show_bars, _relative
@@ -362,15 +365,20 @@ def get_detect_dls(path, size:int=256, valid_pct:float=0.2, seed:int=42,
     return dls
 
 # %% ../nbs/87_detect.ipynb #f3f0cc07
-DEFAULT_DETECTOR = 'fasterrcnn_resnet18_fpn'
-RESNET18_DETECTORS = ('fasterrcnn_resnet18_fpn', 'fcos_resnet18_fpn', 'retinanet_resnet18_fpn')
+DEFAULT_DETECTOR = 'fcos_resnet18_fpn'
+RESNET18_DETECTORS = ('fcos_resnet18_fpn', 'fasterrcnn_resnet18_fpn', 'retinanet_resnet18_fpn')
+_BODY_LAYERS = dict(layer1=(64, 4), layer2=(128, 8), layer3=(256, 16), layer4=(512, 32)) # resnet18's stages: channels, stride
 
 def detector_options(arch:str, size:int) -> dict:
     "What builds `arch` for `size`-pixel inputs besides its classes; config.json keeps it"
-    k = size/256
-    if arch == 'fasterrcnn_resnet18_fpn': return dict(fpn_channels=128, anchor_sizes=[[round(16*k*2**i), round(32*k*2**i)] for i in range(4)], aspect_ratios=[0.5, 1., 2.])
-    if arch in RESNET18_DETECTORS: return dict(fpn_channels=128, anchor_sizes=[[round(16*k*2**i)] for i in range(5)], aspect_ratios=[1.] if arch.startswith('fcos') else [0.5, 1., 2.])
-    return {}
+    if arch not in RESNET18_DETECTORS: return {}
+    levels = ['layer2', 'layer3', 'layer4']; strides = [_BODY_LAYERS[l][1] for l in levels]
+    o = dict(fpn_channels=128, levels=levels, extra='none')
+    if arch.startswith('fcos'): # a level takes the objects whose farthest side is 4-8 anchors from a point (the first: up to 8, the last: all above 4)
+        return o | dict(anchor_sizes=[[s] for s in strides], aspect_ratios=[1.], head_convs=4)
+    if arch.startswith('retina'): return o | dict(anchor_sizes=[[4*s, round(4*s*2**(1/3)), round(4*s*2**(2/3))] for s in strides], aspect_ratios=[0.5, 1., 2.])
+    k = size/256 # Faster R-CNN: two anchor sizes a level, 16 to 256 pixels at 256, scaled with `size`
+    return o | dict(extra='pool', anchor_sizes=[[round(16*k*2**i), round(32*k*2**i)] for i in range(4)], aspect_ratios=[0.5, 1., 2.])
 
 def check_detector_arch(arch:str) -> str:
     "`arch` when it names a detector `detector` can build; else a one-line error"
@@ -379,25 +387,35 @@ def check_detector_arch(arch:str) -> str:
     raise TransferkitError(f"Unknown detector {arch!r}: use {DEFAULT_DETECTOR} (the default), {', '.join(RESNET18_DETECTORS[1:])} or a torchvision detector ({', '.join(n for n in names if 'keypoint' not in n and 'mask' not in n)})")
 
 # %% ../nbs/87_detect.ipynb #10461f33
-def resnet18_fpn(channels:int=128, p6p7:bool=False, body_weights=None) -> BackboneWithFPN:
-    "torchvision's resnet18 (trainable BatchNorm, `body_weights` a state-dict file) with a feature pyramid over its strides 8, 16 and 32"
-    body = torchvision.models.resnet18(weights=None)
+class NoExtraLevel(ExtraFPNBlock):
+    "No pooled or P6/P7 level after the pyramid: the body's own levels only"
+    def forward(self, results, x, names): return results, names
+
+_EXTRA = dict(none=(NoExtraLevel, 0), pool=(LastLevelMaxPool, 1), p6p7=(LastLevelP6P7, 2)) # class, levels added
+
+def resnet18_fpn(channels:int=128, levels=('layer2', 'layer3', 'layer4'), extra:str='none', body_weights=None) -> BackboneWithFPN:
+    "torchvision's resnet18 (trainable BatchNorm, `body_weights` a state-dict file) with a feature pyramid over its stages `levels` and the `extra` ones"
+    body = torchvision.models.resnet18(weights=None, zero_init_residual=body_weights is None) # from scratch: each block starts as the identity
     if body_weights is not None: body.load_state_dict(torch.load(body_weights, map_location='cpu', weights_only=True))
-    extra = LastLevelP6P7(channels, channels) if p6p7 else LastLevelMaxPool()
-    return BackboneWithFPN(body, dict(layer2='0', layer3='1', layer4='2'), [128, 256, 512], channels, extra_blocks=extra)
+    cls, _ = _EXTRA[extra]
+    return BackboneWithFPN(body, {l: str(i) for i, l in enumerate(levels)}, [_BODY_LAYERS[l][0] for l in levels], channels,
+                           extra_blocks=cls(channels, channels) if extra == 'p6p7' else cls())
 
 def detector(arch:str, n_classes:int, # with the background: fastai's vocab length
              size:int, options:dict=None, body_weights=None) -> nn.Module:
     "The torchvision detector `arch` for `n_classes` classes at `size` x `size` inputs, built from `options` (default `detector_options`)"
     o = options or detector_options(arch, size)
-    kw = dict(min_size=size, max_size=size)
+    kw = dict(min_size=size, max_size=size) # torchvision would scale the inputs to 800 pixels otherwise
     if arch in RESNET18_DETECTORS:
         ag = AnchorGenerator(tuple(tuple(a) for a in o['anchor_sizes']), (tuple(o['aspect_ratios']),)*len(o['anchor_sizes']))
-        bb = resnet18_fpn(o['fpn_channels'], p6p7=not arch.startswith('faster'), body_weights=body_weights)
+        bb = resnet18_fpn(o['fpn_channels'], o['levels'], o['extra'], body_weights=body_weights)
         if arch.startswith('faster'):
             return FasterRCNN(bb, n_classes, rpn_anchor_generator=ag, rpn_pre_nms_top_n_train=1000, rpn_post_nms_top_n_train=500,
-                              rpn_pre_nms_top_n_test=500, rpn_post_nms_top_n_test=300, box_batch_size_per_image=128, **kw)
-        return (FCOS if arch.startswith('fcos') else RetinaNet)(bb, n_classes, anchor_generator=ag, **kw)
+                              rpn_pre_nms_top_n_test=500, rpn_post_nms_top_n_test=300, box_batch_size_per_image=128, box_score_thresh=0.05, **kw)
+        if arch.startswith('fcos'):
+            return FCOS(bb, n_classes, anchor_generator=ag, head=FCOSHead(o['fpn_channels'], 1, n_classes, num_convs=o['head_convs']), score_thresh=0.05, **kw)
+        head = RetinaNetHead(o['fpn_channels'], len(o['anchor_sizes'][0])*len(o['aspect_ratios']), n_classes, norm_layer=partial(nn.GroupNorm, 16))
+        return RetinaNet(bb, n_classes, anchor_generator=ag, head=head, score_thresh=0.05, **kw)
     if body_weights is not None: raise TransferkitError(f"Pretrained weights are loaded into the resnet18 detectors only; train {arch} with pretrained=False (--no-pretrained)")
     if arch.startswith('ssd'): kw = {}
     return torchvision.models.get_model(check_detector_arch(arch), weights=None, weights_backbone=None, num_classes=n_classes, **kw)
@@ -631,7 +649,10 @@ def check_detect_config(cfg:dict, path) -> dict:
               'height': lambda v: _is_id(v) and 8 <= v <= 4096, 'width': lambda v: v == cfg.get('height'), 'resize_method': lambda v: v == 'squish',
               'options': lambda v: isinstance(v, dict) and (not v or (_is_id(v.get('fpn_channels')) and 8 <= v['fpn_channels'] <= 1024
                                    and isinstance(v.get('anchor_sizes'), list) and 1 <= len(v['anchor_sizes']) <= 8 and all(_ints(a, 1, 8192) and a for a in v['anchor_sizes'])
-                                   and isinstance(v.get('aspect_ratios'), list) and all(isinstance(r, (int, float)) and 0.05 <= r <= 20 for r in v['aspect_ratios'])))}
+                                   and isinstance(v.get('aspect_ratios'), list) and all(isinstance(r, (int, float)) and 0.05 <= r <= 20 for r in v['aspect_ratios'])
+                                   and isinstance(v.get('levels'), list) and 1 <= len(v['levels']) <= 4 and all(l in _BODY_LAYERS for l in v['levels'])
+                                   and v.get('extra') in _EXTRA and len(v['anchor_sizes']) == len(v['levels']) + _EXTRA[v['extra']][1]
+                                   and (v.get('head_convs') is None or _is_id(v['head_convs']) and 1 <= v['head_convs'] <= 8)))}
     for k, ok in checks.items():
         if not ok(cfg.get(k)):
             v = repr(cfg.get(k)); v = v if len(v) <= 60 else v[:57] + '...'
@@ -690,11 +711,13 @@ def predict_boxes(model, # the model folder `train_detect_folder` wrote, or a lo
     items = [p for it in items for p in ([it] if isinstance(it, Image.Image) else collect_images([it]))]
     rows = []
     for s in range(0, len(items), bs):
-        imgs, ok = [], []
+        got = [] # each item's row, in the order given: an unreadable image's error row where the image was
         for f in items[s:s+bs]:
-            try: imgs.append(f.convert('RGB') if isinstance(f, Image.Image) else read_rgb(f)); ok.append(f)
-            except (TransferkitError, OSError, ValueError) as e: rows.append(dict(file=str(f), width=None, height=None, boxes=[], error=str(e)))
-        if ok: rows += [_rows(m, f if not isinstance(f, Image.Image) else None, im, o, threshold) for f, im, o in zip(ok, imgs, _detect_batch(m, imgs))]
+            try: got.append((f, f.convert('RGB') if isinstance(f, Image.Image) else read_rgb(f)))
+            except (TransferkitError, OSError, ValueError) as e: got.append(dict(file=str(f), width=None, height=None, boxes=[], error=str(e)))
+        ok = [g for g in got if isinstance(g, tuple)]
+        outs = iter(_detect_batch(m, [im for _, im in ok]) if ok else [])
+        rows += [g if isinstance(g, dict) else _rows(m, None if isinstance(g[0], Image.Image) else g[0], g[1], next(outs), threshold) for g in got]
     return rows
 
 # %% ../nbs/87_detect.ipynb #cfa60223
@@ -774,7 +797,7 @@ def train_detect_folder(data, # a COCO data set (images/ + annotations.json), a 
                         out, # the output folder: model folder, record, report and worst_cases.png, swapped in as one set; the ingest copy beside them
                         size:int=256, # the training image size, in pixels (square; images are squished to it)
                         epochs:int=12, # epochs of the one cycle
-                        arch:str='fasterrcnn_resnet18_fpn', # fasterrcnn_resnet18_fpn, fcos_resnet18_fpn, retinanet_resnet18_fpn or a torchvision detector (from scratch)
+                        arch:str='fcos_resnet18_fpn', # fcos_resnet18_fpn, fasterrcnn_resnet18_fpn, retinanet_resnet18_fpn or a torchvision detector (from scratch)
                         pretrained:bool=True, # start the resnet18 body from ImageNet weights (the torch cache or `weights`)
                         weights=None, # a resnet18 state-dict file to start from instead of the cached torchvision weights
                         seed:int=42, # the split, the augmentation draws and the first weights
