@@ -1,0 +1,104 @@
+"""Study: what makes a torchvision detector on the resnet18 body learn fast from scratch on CPU.
+One run per call: python wip/detect_study.py '{"arch": "fcos", ...}'  -> one JSON line (held-out mAP@0.5, s/epoch)."""
+import json, sys, time, tempfile
+from pathlib import Path
+import numpy as np, torch, torchvision
+from torch import nn
+from torchvision.models.detection import FasterRCNN, FCOS, RetinaNet
+from torchvision.models.detection.fcos import FCOSHead
+from torchvision.models.detection.retinanet import RetinaNetHead
+from torchvision.models.detection.anchor_utils import AnchorGenerator
+from torchvision.models.detection.backbone_utils import BackboneWithFPN
+from torchvision.ops.feature_pyramid_network import LastLevelMaxPool, LastLevelP6P7, ExtraFPNBlock
+from fastai.vision.all import Learner, Adam, set_seed
+import transferkit.detect as D
+from transferkit.learner import fit_learner
+
+TRAIN_PHOTOS = ('astronaut', 'coffee', 'chelsea', 'rocket', 'immunohistochemistry', 'hubble_deep_field')
+HELD_PHOTOS = ('colorwheel', 'retina', 'camera', 'grass', 'brick', 'coins')
+
+def photos(names):
+    from skimage import data
+    out = []
+    for n in names:
+        a = np.asarray(getattr(data, n)())
+        if a.ndim == 2: a = np.stack([a]*3, -1)
+        if a.dtype != np.uint8: a = (255*(a - a.min())/(np.ptp(a) or 1)).astype(np.uint8)
+        out.append(a[..., :3])
+    return out
+
+class NoExtra(ExtraFPNBlock):
+    def forward(self, results, x, names): return results, names
+
+LAYERS = dict(layer1=64, layer2=128, layer3=256, layer4=512)
+
+def build(c, n_classes):
+    size = c['size']; ch = c.get('ch', 128); levels = c.get('levels', ['layer2', 'layer3', 'layer4'])
+    body = torchvision.models.resnet18(weights=None, zero_init_residual=bool(c.get('zir')))
+    extra = {'p6p7': LastLevelP6P7(ch, ch), 'pool': LastLevelMaxPool(), 'none': NoExtra()}[c.get('extra', 'none')]
+    bb = BackboneWithFPN(body, {l: str(i) for i, l in enumerate(levels)}, [LAYERS[l] for l in levels], ch, extra_blocks=extra)
+    n_maps = len(levels) + {'p6p7': 2, 'pool': 1, 'none': 0}[c.get('extra', 'none')]
+    strides = [2**(int(l[-1]) + 1) for l in levels] + [2**(int(levels[-1][-1]) + 2 + i) for i in range(n_maps - len(levels))]
+    base = c.get('anchor', 1 if c['arch'] == 'fcos' else 4) # anchor size = base * stride (FCOS: objects of max distance 4-8x it)
+    kw = dict(min_size=size, max_size=size)
+    arch = c['arch']
+    if arch == 'faster':
+        ag = AnchorGenerator(tuple((base*s, 2*base*s) for s in strides), ((0.5, 1., 2.),)*n_maps)
+        m = FasterRCNN(bb, n_classes, rpn_anchor_generator=ag, rpn_pre_nms_top_n_train=1000, rpn_post_nms_top_n_train=500,
+                       rpn_pre_nms_top_n_test=500, rpn_post_nms_top_n_test=300, box_batch_size_per_image=128, box_score_thresh=0.01, **kw)
+    elif arch == 'fcos':
+        ag = AnchorGenerator(tuple((base*s,) for s in strides), ((1.,),)*n_maps)
+        head = FCOSHead(ch, 1, n_classes, num_convs=c.get('convs', 4))
+        m = FCOS(bb, n_classes, anchor_generator=ag, head=head, score_thresh=0.05, center_sampling_radius=c.get('csr', 1.5), **kw)
+    elif arch == 'retina':
+        ag = AnchorGenerator(tuple((base*s, round(base*s*1.26), round(base*s*1.59)) for s in strides), ((0.5, 1., 2.),)*n_maps)
+        norm = (lambda ch_: nn.GroupNorm(16, ch_)) if c.get('gn') else None
+        head = RetinaNetHead(ch, 9, n_classes, norm_layer=norm)
+        m = RetinaNet(bb, n_classes, anchor_generator=ag, head=head, score_thresh=0.05, **kw)
+    return m
+
+def score(model, held_dir, size):
+    images, classes = D.read_coco(held_dir); ids = dict(zip(classes['names'], range(1, 1 + len(classes['names']))))
+    model.eval(); preds, targs = [], []
+    with torch.no_grad():
+        for s in range(0, len(images), 8):
+            batch = images[s:s+8]; x = []
+            for im in batch:
+                from PIL import Image
+                img = Image.open(im['file']).convert('RGB').resize((size, size), Image.Resampling.BILINEAR)
+                x.append(torch.from_numpy(np.asarray(img).transpose(2, 0, 1).copy()).float()/255)
+            for im, o in zip(batch, model(x)):
+                sx, sy = im['width']/size, im['height']/size
+                b = o['boxes'] * torch.tensor([sx, sy, sx, sy])
+                preds.append(dict(boxes=b, scores=o['scores'], labels=o['labels']))
+                targs.append(dict(boxes=torch.tensor(im['boxes'], dtype=torch.float32).reshape(-1, 4), labels=torch.tensor([ids[l] for l in im['labels']], dtype=torch.long)))
+    r = D._map(preds, targs)
+    return float(r['map_50']), float(r['map'])
+
+def main():
+    c = dict(arch='fcos', size=128, n=100, held=40, epochs=6, lr=1e-3, bs=4, seed=0, data_seed=0, scale=[0.06, 0.3], max_objects=4, aug=True, wd=None)
+    c.update(json.loads(sys.argv[1]))
+    torch.set_num_threads(int(c.get('threads', 1)))
+    with tempfile.TemporaryDirectory() as d:
+        d = Path(d)
+        kw = dict(scale=tuple(c['scale']), max_objects=c['max_objects'])
+        data = D.make_detect_data(d/'data', n=c['n'], size=c.get('img_size', c['size']), seed=1000 + c['data_seed'], backgrounds=photos(TRAIN_PHOTOS), **kw)
+        held = D.make_detect_data(d/'held', n=c['held'], size=c.get('img_size', c['size']), seed=5000 + c['data_seed'], backgrounds=photos(TRAIN_PHOTOS if c.get('same') else HELD_PHOTOS), **kw)
+        dls = D.get_detect_dls(data, size=c['size'], valid_pct=0.2, seed=c['seed'], bs=c['bs'], aug=c['aug'])
+        set_seed(c['seed'], reproducible=True)
+        model = D.DetectorModel(build(c, len(dls.vocab)))
+        learn = Learner(dls, model, loss_func=D.detect_loss, opt_func=D.fused_adam, cbs=[D.DetectionTargets()], **({'wd': c['wd']} if c['wd'] is not None else {}))
+        t = time.time()
+        from fastai.callback.core import Callback
+        class Log(Callback):
+            def after_epoch(self): print(json.dumps(dict(epoch=self.epoch, loss=round(float(self.smooth_loss), 3), s=round(time.time() - t))), file=sys.stderr, flush=True)
+        learn.add_cb(Log())
+        rows, _ = fit_learner(learn, c['epochs'], fine_tune=False, lr=c['lr'], progress=False, channels_last=False)
+        train_s = time.time() - t
+        m50, m = score(model.detector, held, c['size'])
+        held2 = D.make_detect_data(d/'held2', n=c['held'], size=c.get('img_size', c['size']), seed=7000 + c['data_seed'], backgrounds=photos(TRAIN_PHOTOS), **kw)
+        m50s, _ = score(model.detector, held2, c['size'])
+        losses = [round(r.get('train_loss', float('nan')), 3) for r in rows] if rows and isinstance(rows[0], dict) else rows
+    print(json.dumps(dict(c, map_50=round(m50, 4), map_50_same=round(m50s, 4), map=round(m, 4), s_epoch=round(train_s/c['epochs'], 1), losses=losses)), flush=True)
+
+if __name__ == '__main__': main()
