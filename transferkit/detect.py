@@ -395,7 +395,7 @@ _EXTRA = dict(none=(NoExtraLevel, 0), pool=(LastLevelMaxPool, 1), p6p7=(LastLeve
 
 def resnet18_fpn(channels:int=128, levels=('layer2', 'layer3', 'layer4'), extra:str='none', body_weights=None) -> BackboneWithFPN:
     "torchvision's resnet18 (trainable BatchNorm, `body_weights` a state-dict file) with a feature pyramid over its stages `levels` and the `extra` ones"
-    body = torchvision.models.resnet18(weights=None, zero_init_residual=body_weights is None) # from scratch: each block starts as the identity
+    body = torchvision.models.resnet18(weights=None)
     if body_weights is not None: body.load_state_dict(torch.load(body_weights, map_location='cpu', weights_only=True))
     cls, _ = _EXTRA[extra]
     return BackboneWithFPN(body, {l: str(i) for i, l in enumerate(levels)}, [_BODY_LAYERS[l][0] for l in levels], channels,
