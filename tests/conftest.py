@@ -94,6 +94,14 @@ class ImageServer:
 
     def close(self): self.httpd.shutdown(); self.httpd.server_close()
 
+@pytest.fixture(scope='session')
+def demo_run(tmp_path_factory):
+    "`transferkit demo` at its defaults, run once for the whole session (test_cli, test_quiet_output): `(out, result)`"
+    base = tmp_path_factory.mktemp('demo')
+    res = run('demo', '--out', 'out', cwd=base) # a relative folder, as a user types it; stdout and stderr piped
+    assert res.returncode == 0, res.stderr[-3000:]
+    return base/'out', res
+
 @pytest.fixture
 def http_server():
     s = ImageServer(); yield s; s.close()
