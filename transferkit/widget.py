@@ -22,7 +22,9 @@ __all__ = ['KEEP', 'DELETE', 'ORDERS', 'suspects_html', 'fit_thumb', 'Cleaner']
 def _thumb_uri(path, size:int=160) -> str:
     try:
         with Image.open(path) as im:
-            im.thumbnail((size, size)); b = io.BytesIO(); im.convert('RGB').save(b, 'JPEG', quality=80)
+            im.thumbnail((size, size))
+            b = io.BytesIO()
+            im.convert('RGB').save(b, 'JPEG', quality=80)
         return 'data:image/jpeg;base64,' + base64.b64encode(b.getvalue()).decode()
     except OSError: return ''
 
@@ -51,11 +53,13 @@ def fit_thumb(path, # an image file
     "`(data URI, width, height)` of the image at `path` scaled to fit a `size` square: larger ones shrunk smoothly, smaller ones enlarged with NEAREST so their pixels stay crisp"
     try:
         with Image.open(path) as im:
-            im = im.convert('RGB'); s = size / max(im.size)
+            im = im.convert('RGB')
+            s = size / max(im.size)
             im = im.resize((max(1, round(im.width*s)), max(1, round(im.height*s))),
                            Image.Resampling.NEAREST if s > 1 else Image.Resampling.LANCZOS)
             # PNG keeps enlarged pixels sharp-edged
-            b = io.BytesIO(); im.save(b, 'PNG') if s > 1 else im.save(b, 'JPEG', quality=85)
+            b = io.BytesIO()
+            im.save(b, 'PNG') if s > 1 else im.save(b, 'JPEG', quality=85)
     except OSError: return '', size, size
     return f"data:image/{'png' if s > 1 else 'jpeg'};base64," + base64.b64encode(b.getvalue()).decode(), im.width, im.height
 
@@ -65,7 +69,8 @@ def _scoring_bar(learn):
     import ipywidgets as W
     from fastai.callback.core import Callback
     bar, label = W.IntProgress(value=0, min=0, max=1, bar_style='info'), W.Label('Scoring the images…')
-    box = W.HBox([bar, label]); box.add_class('tk-progress')
+    box = W.HBox([bar, label])
+    box.add_class('tk-progress')
     class ScoringBar(Callback):
         order = 100
         def before_validate(self):
@@ -144,7 +149,8 @@ class Cleaner:
         for dd in (self.dd_label, self.dd_split, self.dd_order): dd.observe(lambda _: self._show(0), 'value')
         self.b_prev.on_click(lambda _: self._show(self.page - 1))
         self.b_next.on_click(lambda _: self._show(self.page + 1))
-        self.b_apply.on_click(lambda _: self.apply()); self.b_undo.on_click(lambda _: self.undo())
+        self.b_apply.on_click(lambda _: self.apply())
+        self.b_undo.on_click(lambda _: self.undo())
         self.widget = W.VBox([W.HTML(_CSS),
                               W.HBox([self.dd_label, self.dd_split, self.dd_order, self.b_prev, self.page_info,
                                       self.b_next], layout=W.Layout(flex_flow='row wrap')), self.legend,
@@ -232,14 +238,17 @@ class Cleaner:
         if r.changed: self._stale.add(r.file)
         dd = W.Dropdown(options=self.options(r.label), value=self.decisions.get(r.file, KEEP),
                         layout=W.Layout(width='calc(100% - 4px)'))
-        dd.add_class('tk-choice'); dd.observe(lambda ch, f=r.file: self._decide(f, ch['new']), 'value')
+        dd.add_class('tk-choice')
+        dd.observe(lambda ch, f=r.file: self._decide(f, ch['new']), 'value')
         img = W.HTML(self._thumb_html(r.file))
-        box = W.VBox([img, W.HTML(self._caption(r)), dd]); box.add_class('tk-card')
+        box = W.VBox([img, W.HTML(self._caption(r)), dd])
+        box.add_class('tk-card')
         return r.file, dd, img, box
 
     def _show(self, page:int):
         "Draw page `page` (clipped to the pages there are) of the chosen class and split"
-        rows = self.rows(); self._n, self._pages = len(rows), max(1, -(-len(rows) // self.page_size))
+        rows = self.rows()
+        self._n, self._pages = len(rows), max(1, -(-len(rows) // self.page_size))
         self.page, self._uris, self._bigs, self._stale = min(max(page, 0), self._pages - 1), {}, {}, set()
         cells = [self._cell(r) for r in rows.iloc[self.page*self.page_size:(self.page+1)*self.page_size].itertuples()]
         self.cells, self._imgs = [(f, dd) for f, dd, *_ in cells], {f: img for f, _, img, _ in cells}
@@ -293,7 +302,8 @@ class Cleaner:
                 if src in self._trashed: t.loc[dst] = self._trashed.pop(src)
                 continue
             if src not in t.index: continue
-            row = t.loc[src].copy(); t = t.drop(src)
+            row = t.loc[src].copy()
+            t = t.drop(src)
             if dst.startswith(CLEAN_DIR + '/'): self._trashed[dst] = row
             elif back and src in self._moved: t.loc[dst] = self._moved.pop(src)
             else:
@@ -310,7 +320,9 @@ class Cleaner:
             return None
         try: moves = apply_decisions(self.root, self.decision_table())
         except TransferkitError as e: self._refresh(f'Nothing changed: {e}'.splitlines()[0]); return None
-        self._follow(moves); self.decisions = {}; self._show(self.page)
+        self._follow(moves)
+        self.decisions = {}
+        self._show(self.page)
         n, d = len(moves), int((moves.action == 'delete').sum())
         renamed = [f'{m.src} → {m.dst}' for m in moves.itertuples() if Path(m.src).name != Path(m.dst).name]
         clash = (f" {len(renamed)} renamed, as the name was taken: {', '.join(renamed[:3])}" + (f' and {len(renamed) - 3} more' if len(renamed) > 3 else '') + '.') if renamed else ''
@@ -322,6 +334,7 @@ class Cleaner:
         "Reverse the last apply"
         try: moves = undo(self.root)
         except TransferkitError as e: self._refresh(str(e)); return None
-        self._follow(moves, back=True); self._show(self.page)
+        self._follow(moves, back=True)
+        self._show(self.page)
         self._refresh(f"Undid {len(moves)} change{'s' * (len(moves) != 1)}: the files are back where they were.")
         return moves
