@@ -209,7 +209,9 @@ def report_and_export(learn, # the trained `Learner`
                 metrics=metrics, learn=learn)
 
 # %% ../nbs/70_pipeline.ipynb #a1cdb909
-@delegates(train_folder, but=['epochs', 'aug', 'lr', 'find_lr', 'resident', 'plain'])
+_NOT_SEARCH = ['epochs', 'aug', 'lr', 'find_lr', 'resident', 'plain'] # train_folder's settings a head search has not
+
+@delegates(train_folder, but=_NOT_SEARCH)
 def search_folder(data, # the label folders: one sub-folder of images per label (or train/ and valid/ holding them)
                   out, # the output folder: model, head_search.csv, record and report, swapped in as one set
                   cache=None, # feature cache folder (default OUT/features): computed once, reused by every later run
@@ -219,7 +221,7 @@ def search_folder(data, # the label folders: one sub-folder of images per label 
                   fine_tune_epochs:int=0, # epochs of fine-tuning the grafted learner, body unfrozen
                   **kwargs) -> dict:
     "Pick a head on cached features for the label folders in `data`; export.pkl, head_search.csv, report in `out`"
-    out, s = Path(out), run_settings(dict(kwargs, bs=bs), but=('epochs', 'aug', 'lr', 'find_lr', 'resident', 'plain'))
+    out, s = Path(out), run_settings(dict(kwargs, bs=bs), but=_NOT_SEARCH)
     size, arch, pretrained, seed, progress = s['size'], s['arch'], s['pretrained'], s['seed'], s['progress']
     data_dir, _ = open_run(data, out, bs=bs, epochs=fine_tune_epochs, features=True, k=k, loaders=False,
                            checks=lambda *_: check_out_folder(cache) if cache is not None else None, **kwargs)
