@@ -50,7 +50,8 @@ loss {r.loss:.2f} · score {r.issue_score:.2f}<br><i>{e(r.reason)}</i></figcapti
 def fit_thumb(path, # an image file
               size:int=128, # the side of the square the thumbnail fits in, in pixels
              ) -> tuple:
-    "`(data URI, width, height)` of the image at `path` scaled to fit a `size` square: larger ones shrunk smoothly, smaller ones enlarged with NEAREST so their pixels stay crisp"
+    "`(data URI, width, height)` of the image at `path` scaled to fit a `size` square"
+    # larger ones shrunk smoothly, smaller ones enlarged with NEAREST so their pixels stay crisp
     try:
         with Image.open(path) as im:
             im = im.convert('RGB')
@@ -61,7 +62,8 @@ def fit_thumb(path, # an image file
             b = io.BytesIO()
             im.save(b, 'PNG') if s > 1 else im.save(b, 'JPEG', quality=85)
     except OSError: return '', size, size
-    return f"data:image/{'png' if s > 1 else 'jpeg'};base64," + base64.b64encode(b.getvalue()).decode(), im.width, im.height
+    return (f"data:image/{'png' if s > 1 else 'jpeg'};base64," + base64.b64encode(b.getvalue()).decode(),
+            im.width, im.height)
 
 # %% ../nbs/55_widget.ipynb #2debc67b
 def _scoring_bar(learn):
@@ -86,7 +88,8 @@ ORDERS = {'label issue': 'most suspect first (issue score)', 'loss': 'highest lo
 
 _LEGEND = ("<b>issue score</b> from −1 to 2: how far the likeliest other class is ahead of the image's label in "
            "out-of-fold probabilities (small heads fitted on the features of the other images, so it can "
-           "disagree with the prediction shown; −1: sure of the label; above 0: another class is likelier), plus 1 when it is "
+           "disagree with the prediction shown; −1: sure of the label; above 0: another class is likelier), "
+           "plus 1 when it is "
            "flagged as a label issue. "
            "<b>loss</b>: −log of the probability of the label (0: the model agrees; above 2: it finds the label "
            "unlikely). "
@@ -118,7 +121,8 @@ def _num(v) -> str:
     return '0.00' if s == '-0.00' else s
 
 class Cleaner:
-    "The cleaner widget: every image (or one class and split), most suspect first, a decision marked on each, the pending ones listed, Apply and Undo"
+    "The cleaner widget: every image (or one class and split), most suspect first, a decision marked on each"
+    # and the pending decisions listed, Apply and Undo
     def __init__(self, root, # the data folder the table's files are relative to
                  table:pd.DataFrame, # `find_suspects`' table (file, label, split, scores…), most suspect first
                  labels=None, # the labels a relabel may choose; None: those in `table`
@@ -142,7 +146,8 @@ class Cleaner:
         self.b_prev, self.b_next = (W.Button(description='◀ prev', layout=W.Layout(width='80px')),
                                     W.Button(description='next ▶', layout=W.Layout(width='80px')))
         self.b_apply, self.b_undo = W.Button(), W.Button(description='Undo')
-        self.page_info, self.status, self.pending, self.legend = W.Label(), W.HTML(), W.HTML(), W.HTML(f'<div class="tk-legend-text">{_LEGEND}</div>')
+        self.page_info, self.status, self.pending, self.legend = (
+            W.Label(), W.HTML(), W.HTML(), W.HTML(f'<div class="tk-legend-text">{_LEGEND}</div>'))
         card = max(height + 6, 170)
         cols = f'repeat({columns}, minmax({card}px, 1fr))' if columns else f'repeat(auto-fill, minmax({card}px, 1fr))'
         self.grid = W.GridBox(layout=W.Layout(grid_template_columns=cols, grid_gap='10px', width='100%'))
@@ -194,7 +199,7 @@ class Cleaner:
         display(self.widget)
 
     def rows(self) -> pd.DataFrame:
-        "The images of the chosen class and split (all by default) in the chosen order; relabelled ones, not re-scored, last"
+        "The chosen class and split's images (all by default) in the chosen order; relabelled ones, not re-scored, last"
         t = self.table
         if self.dd_label.value: t = t[t.label == self.dd_label.value]
         if self.dd_split.value: t = t[t.split == self.dd_split.value]
@@ -214,7 +219,8 @@ class Cleaner:
         (uri, w, h), (big, bw, bh), (act, new) = self._uris[file], self._bigs[file], self.decisions.get(file, KEEP)
         mark, badge = {'delete': (' tk-delete', 'Delete'), 'relabel': (' tk-relabel', f'→ {new}')}.get(act, ('', ''))
         e, stale = html.escape, not badge and file in self._stale
-        badge = f'<span class="tk-badge">{e(badge)}</span>' if badge else '<span class="tk-badge tk-stale">changed</span>' if stale else ''
+        badge = (f'<span class="tk-badge">{e(badge)}</span>' if badge
+                 else '<span class="tk-badge tk-stale">changed</span>' if stale else '')
         return (f'<label class="tk-thumb{mark}" style="height:{self.height}px" title="click to enlarge"><input '
                 'type="checkbox" class="tk-zoom">'
                 f'<img src="{uri}" width="{w}" height="{h}" alt="{e(file)}">{badge}'
@@ -224,11 +230,14 @@ class Cleaner:
     def _caption(self, r) -> str:
         "The words under an image: name, label and split, prediction, scores (or that it changed) and reasons"
         e = lambda v: html.escape(str(v))
-        head = f'<b>{e(Path(r.file).name)}</b> · <b>{e(r.label)}</b> · {e(r.split)}<br>predicted <b>{e(r.predicted)}</b> {r.probability:.2f}'
+        head = (f'<b>{e(Path(r.file).name)}</b> · <b>{e(r.label)}</b> · {e(r.split)}<br>'
+                f'predicted <b>{e(r.predicted)}</b> {r.probability:.2f}')
         if r.changed:
-            return f'<div class="tk-caption">{head}<br><span class="tk-changed">changed ({e(r.changed)}), not re-scored</span></div>'
+            return (f'<div class="tk-caption">{head}<br>'
+                    f'<span class="tk-changed">changed ({e(r.changed)}), not re-scored</span></div>')
         reason = f'<br><span class="tk-reason">{e(r.reason)}</span>' if r.reason else ''
-        return f'<div class="tk-caption">{head}<br>issue score {_num(r.issue_score)} · loss {_num(max(r.loss, 0))}{reason}</div>'
+        return (f'<div class="tk-caption">{head}<br>issue score {_num(r.issue_score)} · '
+                f'loss {_num(max(r.loss, 0))}{reason}</div>')
 
     def _cell(self, r):
         "`(file, dropdown, image, box)` for one image of the page"
@@ -273,12 +282,13 @@ class Cleaner:
         return f'<b>{len(self.decisions)} change(s) pending</b> (Apply carries them out):<ul>{items}</ul>'
 
     def _refresh(self, message:str=None):
-        "Apply, Undo, the pending list and the status line, from the state now (`message` in place of the view's description)"
+        "Apply, Undo, the pending list and status line from the state now (`message` instead of the view's description)"
         n = len(self.decisions)
         self.b_apply.disabled, self.b_apply.description = n == 0, f'Apply {n} change{"s" * (n != 1)}' if n else 'Apply'
         # a disabled button in the plain style (and greyed by the CSS) looks disabled
         self.b_apply.button_style = 'warning' if n else ''
-        self.b_undo.disabled = not (_journal(self.root).exists() and any(b['state'] != 'undone' for b in _batches(self.root)))
+        self.b_undo.disabled = not (_journal(self.root).exists()
+                                    and any(b['state'] != 'undone' for b in _batches(self.root)))
         self.pending.value = self._pending_html()
         self.status.value = html.escape(message or self._describe())
 
@@ -294,7 +304,7 @@ class Cleaner:
                             columns=['file', 'action', 'new_label'])
 
     def _follow(self, moves:pd.DataFrame, back:bool=False):
-        "Keep the table in step with files moved by apply (or back by undo): a relabelled row is marked changed, and restored as it was by undo"
+        "Follow files moved by apply (or back by undo) in the table: a relabelled row marked changed, restored by undo"
         t = self.table.set_index('file')
         for m in moves.itertuples():
             src, dst = (m.dst, m.src) if back else (m.src, m.dst)
@@ -325,7 +335,8 @@ class Cleaner:
         self._show(self.page)
         n, d = len(moves), int((moves.action == 'delete').sum())
         renamed = [f'{m.src} → {m.dst}' for m in moves.itertuples() if Path(m.src).name != Path(m.dst).name]
-        clash = (f" {len(renamed)} renamed, as the name was taken: {', '.join(renamed[:3])}" + (f' and {len(renamed) - 3} more' if len(renamed) > 3 else '') + '.') if renamed else ''
+        clash = (f" {len(renamed)} renamed, as the name was taken: {', '.join(renamed[:3])}"
+                 + (f' and {len(renamed) - 3} more' if len(renamed) > 3 else '') + '.') if renamed else ''
         self._refresh(f"Applied {n} change{'s' * (n != 1)}: {d} to the trash ({CLEAN_DIR}/trash), {n - d} relabelled "
                       f"(not re-scored: marked, at the end).{clash} Undo puts them back.")
         return moves
