@@ -5,6 +5,8 @@ from pathlib import Path
 import pandas as pd, pytest
 from PIL import Image
 
+from conftest import EPOCH, assert_quiet
+
 CLI = [str(Path(sys.executable).parent/'transferkit')]  # the installed console script
 
 def run(*args, cwd=None, timeout=600):
@@ -16,6 +18,15 @@ def demo(demo_run):
     "The demo (conftest's `demo_run`, once a session): trains from scratch on the digits, exports, predicts"
     out, res = demo_run
     return out, res.stdout
+
+def test_demo_piped_is_a_line_per_epoch_and_stage(demo_run):
+    demo = demo_run[1] # conftest's: the demo at its defaults, piped
+    assert_quiet(demo)
+    lines = demo.stdout.splitlines()
+    epochs = [EPOCH.match(l).groups() for l in lines if EPOCH.match(l)]
+    assert epochs and epochs == [(str(i), str(len(epochs))) for i in range(1, len(epochs) + 1)], demo.stdout # a line an epoch
+    assert sum(l.startswith('ingest: 1777 image(s) in ') for l in lines) == 1
+    assert len(demo.stdout) < 2000 + 100*len(epochs) and demo.stderr == '', (len(demo.stdout), demo.stderr) # bars: ~6 kB an epoch
 
 def test_demo_reaches_accuracy_and_writes_artifacts(demo):
     out, stdout = demo

@@ -1,33 +1,18 @@
 "What `transferkit` writes when stdout is not a terminal (a pipe, a log file): a line per epoch and per stage, no bar frames, no warnings that are not the user's concern — and still the ones that are"
-import os, re, subprocess, sys
+import os, subprocess, sys
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
+from conftest import EPOCH, assert_quiet
+
 CLI = [str(Path(sys.executable).parent/'transferkit')]  # the installed console script
-EPOCH = re.compile(r'^epoch (\d+)/(\d+)  train_loss [\d.]+  valid_loss [\d.]+  accuracy [\d.]+  error_rate [\d.]+  time \d\d:\d\d$')
-NOT_THE_USERS = ['torch.jit', 'FutureWarning', 'pickle module', 'load_learner']
 
 def run(*args, timeout=600):
     "The command with stdout and stderr piped, as a log or CI sees it"
     env = dict(os.environ, TRANSFERKIT_OFFLINE='1', MPLBACKEND='Agg')
     return subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, timeout=timeout, env=env)
-
-def assert_quiet(res):
-    "No progress-bar frame and no warning from inside a dependency in either stream"
-    for stream in (res.stdout, res.stderr):
-        assert '\r' not in stream and '█' not in stream and '|---' not in stream, stream[-2000:]
-        for text in NOT_THE_USERS: assert text not in stream, (text, stream[-2000:])
-
-def test_demo_piped_is_a_line_per_epoch_and_stage(demo_run):
-    demo = demo_run[1] # conftest's: the demo at its defaults, piped, shared with test_cli
-    assert_quiet(demo)
-    lines = demo.stdout.splitlines()
-    epochs = [EPOCH.match(l).groups() for l in lines if EPOCH.match(l)]
-    assert epochs and epochs == [(str(i), str(len(epochs))) for i in range(1, len(epochs) + 1)], demo.stdout # a line an epoch
-    assert sum(l.startswith('ingest: 1777 image(s) in ') for l in lines) == 1
-    assert len(demo.stdout) < 2000 + 100*len(epochs) and demo.stderr == '', (len(demo.stdout), demo.stderr) # bars: ~6 kB an epoch
 
 @pytest.fixture(scope='module')
 def trained(tmp_path_factory):
