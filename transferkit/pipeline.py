@@ -4,7 +4,7 @@
 
 # %% ../nbs/70_pipeline.ipynb #6b2c1acd
 from __future__ import annotations
-import inspect, os, shutil
+import contextlib, inspect, os, shutil
 from dataclasses import dataclass
 from typing import Callable
 from pathlib import Path
@@ -29,7 +29,7 @@ from .checks import (check_settings, check_data_folder, check_model, check_out_f
 
 # %% auto #0
 __all__ = ['INGEST_FORMAT', 'LABEL_FOLDERS', 'ingest_folder', 'train_folder', 'run_settings', 'DataFolder', 'open_run',
-           'report_and_export', 'search_folder', 'make_digits', 'run_demo']
+           'report_and_export', 'OneProcess', 'process_role', 'search_folder', 'make_digits', 'run_demo']
 
 # %% ../nbs/70_pipeline.ipynb #d2a3f30d
 # how `prepare_image(short_side=)` makes the training copy; a copy made otherwise is made again
@@ -148,8 +148,8 @@ def open_run(data, # the data folder, read as `folder` says
     "`(data_dir, dls)`: how every system starts — all checks before any work, the ingest copy, then `DataLoaders`"
     s, out = run_settings(kwargs), Path(out)
     if s['processes'] > 1:
-        raise TransferkitError(f"processes={s['processes']}: only train_folder (`transferkit train`) trains on several "
-                               "processes so far; give processes=1")
+        raise TransferkitError(f"processes={s['processes']}: open_run opens the run of one process; the system starts "
+                               "its processes first (`distributed.launch`)")
     with checks_first():
         check_settings(size=s['size'], bs=s['bs'], valid_pct=s['valid_pct'], resize_method=s['resize_method'],
                        balance=s['balance'], epochs=s['epochs'], k=k, lr=s['lr'])
@@ -208,6 +208,23 @@ def report_and_export(learn, # the trained `Learner`
     return dict(model=str(out/PICKLE), accuracy=metrics['accuracy'], classes=metrics['classes'], record=record,
                 metrics=metrics, learn=learn)
 
+# %% ../nbs/70_pipeline.ipynb #77181d6f
+class OneProcess:
+    "The part a process plays in a run it makes alone; `distributed.RankRun` is the part of one of several"
+    main, n = True, 1
+    def open_run(self, data, out, made=None, **kwargs) -> tuple: return open_run(data, out, **kwargs)
+    def first(self): return contextlib.nullcontext() # rank 0 first, then the others: here, this process alone
+    def cbs(self) -> list: return [] # the callbacks of each fit
+    def record(self, record:dict, dls) -> dict: return record
+    def write(self, f, *args, **kwargs): return f(*args, **kwargs)
+    def shared(self, value): return value # rank 0's `value`, on every process
+
+def process_role():
+    "This process's part of its run: alone, or one of several where a launcher started it (`distributed.RankRun`)"
+    if int(os.environ.get('WORLD_SIZE', 1)) == 1: return OneProcess()
+    from .distributed import RankRun
+    return RankRun()
+
 # %% ../nbs/70_pipeline.ipynb #a1cdb909
 _NOT_SEARCH = ['epochs', 'aug', 'lr', 'find_lr', 'resident', 'plain'] # train_folder's settings a head search has not
 
@@ -222,21 +239,39 @@ def search_folder(data, # the label folders: one sub-folder of images per label 
                   **kwargs) -> dict:
     "Pick a head on cached features for the label folders in `data`; export.pkl, head_search.csv, report in `out`"
     out, s = Path(out), run_settings(dict(kwargs, bs=bs), but=_NOT_SEARCH)
-    size, arch, pretrained, seed, progress = s['size'], s['arch'], s['pretrained'], s['seed'], s['progress']
-    data_dir, _ = open_run(data, out, bs=bs, epochs=fine_tune_epochs, features=True, k=k, loaders=False,
-                           checks=lambda *_: check_out_folder(cache) if cache is not None else None, **kwargs)
-    res = train_head(data_dir, cache or out/'features', arch, pretrained=pretrained, weights=s['weights'], size=size,
-                     resize_method=s['resize_method'], valid_pct=s['valid_pct'], seed=seed, bs=bs, grid=grid, k=k,
-                     balance=s['balance'], progress=progress)
+    size, arch, pretrained, seed = s['size'], s['arch'], s['pretrained'], s['seed']
+    opened = dict(bs=bs, epochs=fine_tune_epochs, features=True, k=k,
+                  checks=lambda *_: check_out_folder(cache) if cache is not None else None)
+    # several processes share the fine-tuning: each runs this function
+    if s['processes'] > 1 and int(os.environ.get('WORLD_SIZE', 1)) == 1:
+        if not fine_tune_epochs:
+            raise TransferkitError(f"processes={s['processes']} share the fine-tuning: give fine_tune_epochs (the head "
+                                   "search runs on one process)")
+        from .distributed import launch, search_summary
+        args = dict(kwargs, data=data, out=out, cache=cache, bs=bs, grid=grid, k=k, fine_tune_epochs=fine_tune_epochs)
+        return launch('pipeline.search_folder', args, summary=search_summary, **opened, **kwargs)
+    role = process_role() # alone, or one of several: rank 0 caches the features, searches and writes
+    progress = s['progress'] and role.main
+    data_dir, _ = role.open_run(data, out, loaders=False, **opened, **(kwargs | dict(progress=progress)))
+    head = lambda grid: train_head(data_dir, cache or out/'features', arch, pretrained=pretrained, weights=s['weights'],
+                                   size=size, resize_method=s['resize_method'], valid_pct=s['valid_pct'], seed=seed,
+                                   bs=bs, grid=grid, k=k, balance=s['balance'], progress=progress)
+    with role.first():
+        if role.main: res = head(grid)
+    if not role.main: res = head({c: [v] for c,v in role.shared(None).items()}) # rank 0's head, on its cached features
+    elif role.n > 1: role.shared(res['config'])
     learn = res['learn']
     record = dict(arch=arch, pretrained=pretrained, seed=seed, device=str(learn.dls.device), head=res['config'],
                   head_valid_accuracy=res['valid_accuracy'], images_computed=res['computed'],
                   feature_seconds=res['feature_seconds'], search_seconds=res['search_seconds'], epochs=[])
     if fine_tune_epochs:
+        learn.add_cbs(cbs := role.cbs())
         record['epochs'], record['bf16'] = fit_learner(learn, fine_tune_epochs, freeze_epochs=0, progress=progress)
-    return (report_and_export(learn, record, out, data_dir,
-                              extra={'head_search.csv': res['table'].to_csv(index=False).encode()})
-            | dict(table=res['table'], config=res['config']))
+        learn.remove_cbs(cbs)
+    table = res['table']
+    return role.write(lambda: report_and_export(learn, role.record(record, learn.dls), out, data_dir,
+                                                extra={'head_search.csv': table.to_csv(index=False).encode()})
+                      | dict(table=table, config=res['config']))
 
 # %% ../nbs/70_pipeline.ipynb #0e53a28e
 def make_digits(dest, # the folder for `data/` (label folders) and `holdout/`; files already there are kept
