@@ -245,8 +245,8 @@ def search_folder(data, # the label folders: one sub-folder of images per label 
     # several processes share the fine-tuning: each runs this function
     if s['processes'] > 1 and int(os.environ.get('WORLD_SIZE', 1)) == 1:
         if not fine_tune_epochs:
-            raise TransferkitError(f"processes={s['processes']} share the fine-tuning: give fine_tune_epochs (the head "
-                                   "search runs on one process)")
+            raise TransferkitError(f"processes={s['processes']} share the fine-tuning: give fine_tune_epochs "
+                                   "(`--fine-tune-epochs`; the head search runs on one process)")
         from .distributed import launch, search_summary
         args = dict(kwargs, data=data, out=out, cache=cache, bs=bs, grid=grid, k=k, fine_tune_epochs=fine_tune_epochs)
         return launch('pipeline.search_folder', args, summary=search_summary, **opened, **kwargs)
