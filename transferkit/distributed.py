@@ -275,8 +275,7 @@ def train_across(data, out, # as `train_folder` takes them
     "`train_folder` on several processes: this process's part where a launcher started it (the summary on rank 0, None elsewhere), else `processes` processes started here"
     if world_size() > 1: return train_rank(data, out, processes=processes, **settings)
     s = run_settings(dict(settings, processes=processes))
-    checked_here(data, out, **s)
-    return run_processes('pipeline.train_folder', dict(s, data=data, out=out))
+    return launch('pipeline.train_folder', dict(s, data=data, out=out), **s) # every check here, then the processes
 
 def launch(system:str, # the function each process runs, `module.name` in transferkit
            args:dict, # its arguments, `data`, `out` and `processes` among them
