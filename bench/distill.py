@@ -65,23 +65,31 @@ def main():
     p.add_argument('--temperature', type=float, default=4.); p.add_argument('--alpha', type=float, default=0.9)
     p.add_argument('--teacher-margin', type=float, default=0.02, help='how much better than the label-only student the teacher must be')
     p.add_argument('--reps', type=int, default=7); p.add_argument('--out', default='bench/out/distill.json')
+    p.add_argument('--work', help='folder kept between runs: the data, proxy weights, teacher and label-only students are '
+                   'made once and read back, so a run with another --temperature/--alpha trains only the distilled students')
     a = p.parse_args()
     warnings.simplefilter('ignore')
-    from transferkit.pipeline import train_folder
     from transferkit.distill import distill_folder
     t_all, log = time.perf_counter(), lambda s: print(f'[{time.perf_counter()-t_all:5.0f} s] {s}', flush=True)
-    with tempfile.TemporaryDirectory() as d:
-        d = Path(d); make_textures(d/'data', a.per_class, seed=0); make_proxy(d/'proxy', a.proxy_per_class)
+    with tempfile.TemporaryDirectory() as tmp:
+        d = Path(a.work or tmp); d.mkdir(parents=True, exist_ok=True)
+        if not (d/'data').exists(): make_textures(d/'data', a.per_class, seed=0)
+        if not (d/'proxy').exists(): make_proxy(d/'proxy', a.proxy_per_class)
         w = {}
         for arch in dict.fromkeys([a.teacher, a.student]):
             w[arch] = d/f'{arch}.pth'
-            log(f'{arch} pretrained on the proxy task: valid accuracy {proxy_weights(arch, d/"proxy", d, w[arch], a.size, a.proxy_epochs):.3f}')
+            if not w[arch].exists():
+                log(f'{arch} pretrained on the proxy task: valid accuracy {proxy_weights(arch, d/"proxy", d, w[arch], a.size, a.proxy_epochs):.3f}')
         common = dict(size=a.size, bs=a.bs, pretrained=True, progress=False)
+        def train_folder(data, out, **kw): # a --work folder's earlier result is read back, not trained again
+            import transferkit.pipeline as tp
+            if a.work and (Path(out)/'report.json').is_file(): return json.loads((Path(out)/'report.json').read_text())
+            return tp.train_folder(data, out, **kw)
         first = train_folder(d/'data', d/'labels-0', arch=a.student, weights=w[a.student], epochs=a.epochs, seed=0, **common)
         log(f"label-only {a.student}, seed 0: valid accuracy {first['accuracy']:.3f}")
         for tries in range(3): # the teacher must know more than the student can learn from labels
             epochs = a.teacher_epochs * 2**tries
-            teacher = train_folder(d/'data', d/'teacher', arch=a.teacher, weights=w[a.teacher], epochs=epochs, **common)
+            teacher = train_folder(d/'data', d/f'teacher-{epochs}', arch=a.teacher, weights=w[a.teacher], epochs=epochs, **common)
             log(f"teacher {a.teacher}, {epochs} epochs: valid accuracy {teacher['accuracy']:.3f}")
             if teacher['accuracy'] >= first['accuracy'] + a.teacher_margin: break
         else:
@@ -89,13 +97,13 @@ def main():
                      f"{a.student} trained on labels ({first['accuracy']:.3f}): distilling it cannot help; give the teacher more images or epochs")
         rows = []
         for seed in range(a.seeds):
-            r = distill_folder(d/'data', d/f'distilled-{seed}', [d/'teacher'], student=a.student, weights=w[a.student], epochs=a.epochs, seed=seed,
-                               temperature=a.temperature, alpha=a.alpha, cache=d/'teacher-logits', **common)
+            r = distill_folder(d/'data', d/f'distilled-{seed}', [d/f'teacher-{epochs}'], student=a.student, weights=w[a.student], epochs=a.epochs, seed=seed,
+                               temperature=a.temperature, alpha=a.alpha, cache=d/f'teacher-{epochs}-logits', **common)
             rows.append(dict(kind='distilled', seed=seed, accuracy=r['accuracy'], teacher_images_computed=r['record']['distillation']['teacher_images_computed']))
             r = first if seed == 0 else train_folder(d/'data', d/f'labels-{seed}', arch=a.student, weights=w[a.student], epochs=a.epochs, seed=seed, **common)
             rows.append(dict(kind='label-only', seed=seed, accuracy=r['accuracy']))
             log(f"seed {seed}: distilled {rows[-2]['accuracy']:.3f} (teacher logits computed: {rows[-2]['teacher_images_computed']}), label-only {rows[-1]['accuracy']:.3f}")
-        folders = [d/'teacher', d/'distilled-0', d/'labels-0']
+        folders = [d/f'teacher-{epochs}', d/'distilled-0', d/'labels-0']
         speed = {s: img_per_s(folders, s, 64 if s <= 64 else 16, a.reps) for s in (a.size, 224)}
         params = [n_params(f) for f in folders]
         acc = {k: [r['accuracy'] for r in rows if r['kind'] == k] for k in ('distilled', 'label-only')}

@@ -78,7 +78,8 @@ def main():
     p.add_argument('--weights', default='', help='a torchvision resnet18 state dict both recipes start from')
     p.add_argument('--scratch', action='store_true', help='both from random weights (no proxy pretraining)')
     p.add_argument('--pretrain-epochs', type=int, default=6); p.add_argument('--pretrain-size', type=int, default=64)
-    p.add_argument('--seeds', type=int, default=3, help='data, split and training seeds 0..N-1')
+    p.add_argument('--seeds', type=int, default=3, help='data, split and training seeds: N of them, from --seed-start')
+    p.add_argument('--seed-start', type=int, default=0, help='the first seed: shards of one study run side by side')
     p.add_argument('--bf16', default='auto,0', help='TRANSFERKIT_BF16 settings to time transferkit under, comma-separated (auto: unset)')
     p.add_argument('--out', default='bench/out/seg_vs_stock.json')
     a = p.parse_args()
@@ -100,7 +101,7 @@ def main():
                 print(f'pretrained on the proxy task: valid accuracy {proxy_acc:.3f}, {time.perf_counter()-t:.0f} s', flush=True)
             env['TORCH_HOME'] = str(Path(d)/'torch')
         runs = []
-        for seed in range(a.seeds):
+        for seed in range(a.seed_start, a.seed_start + a.seeds):
             data = make_seg_data(Path(d)/f'data-{seed}', n=a.n, size=a.orig_size, seed=seed)
             row = dict(seed=seed, stock=run_stock(data, Path(d)/f'out-stock-{seed}', a, pretrained, env, seed))
             for m in modes:
@@ -114,11 +115,13 @@ def main():
     for n in names[1:]:
         summary[n] |= dict(wall_ratio=st.median(r[n]['wall']/r['stock']['wall'] for r in runs), cpu_ratio=st.median(r[n]['cpu']/r['stock']['cpu'] for r in runs),
                            iou_points=100*(summary[n]['mean_iou'] - summary['stock']['mean_iou']))
+        diffs = [100*(r[n]['mean_iou'] - r['stock']['mean_iou']) for r in runs] # paired: the same images and split
+        summary[n] |= dict(iou_points_per_seed=diffs, iou_points_se=st.stdev(diffs)/len(diffs)**0.5 if len(diffs) > 1 else float('nan'))
     out = dict(runs=runs, summary=summary, load_average=os.getloadavg(), pretrained=pretrained, proxy_accuracy=proxy_acc, identical_split=True, settings=vars(a))
     Path(a.out).parent.mkdir(parents=True, exist_ok=True); Path(a.out).write_text(json.dumps(out, indent=1))
     print(f"\n{a.seeds} seed(s); same images and validation images on both sides (checked); start: {'proxy-pretrained' if pretrained else 'random'} resnet18")
     for n in names:
-        r = summary[n]; extra = f"   ratio {r['wall_ratio']:.2f}x wall, {r['cpu_ratio']:.2f}x CPU (goal <= 0.7x), IoU {r['iou_points']:+.1f} points (goal: within 1)" if n != 'stock' else ''
+        r = summary[n]; extra = f"   ratio {r['wall_ratio']:.2f}x wall, {r['cpu_ratio']:.2f}x CPU (goal <= 0.7x), IoU {r['iou_points']:+.1f} ± {r['iou_points_se']:.1f} points paired (goal: within 1)" if n != 'stock' else ''
         print(f"{n:22} median wall {r['median_wall']:6.1f} s   CPU {r['median_cpu']:6.1f} s   mean IoU {r['mean_iou']:.3f} ± {r['sd_iou']:.3f}{extra}")
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
 

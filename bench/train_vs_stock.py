@@ -275,7 +275,8 @@ def main():
     summary = {}
     for name in names:
         variant, bs = statistics.mode(_variant(x) for x in runs[name]), statistics.mode(x['bs'] for x in runs[name])
-        bare_ips = statistics.median(b[variant] for b in bare[bs])
+        # a CPU without native bfloat16 has no bare bf16 step to compare with (TRANSFERKIT_BF16=1 emulates it there)
+        bare_ips = statistics.median(b[variant] for b in bare[bs]) if all(variant in b for b in bare[bs]) else float('nan')
         summary[name] = dict(wall_s=med(name, 'wall'), accuracy=med(name, 'accuracy'), accuracy_mean=statistics.mean(x['accuracy'] for x in runs[name]),
                              peak_rss_mb=med(name, 'peak_rss_mb'), train_ips=med(name, 'train_ips'), bs=bs, variant=variant, bare_ips=bare_ips,
                              efficiency_in_run=med(name, 'train_ips')/bare_ips, device=runs[name][0].get('device'))

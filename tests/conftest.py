@@ -1,5 +1,5 @@
 "Servers the tests start themselves, on 127.0.0.1 only: an HTTP server of good and bad images, and moto's S3 server; and the `transferkit` command run in subprocesses"
-import io, json, os, socket, subprocess, sys, threading, time
+import io, json, os, re, socket, subprocess, sys, threading, time
 from pathlib import Path
 from http.server import ThreadingHTTPServer, BaseHTTPRequestHandler
 
@@ -8,6 +8,15 @@ from PIL import Image
 
 CLI = [str(Path(sys.executable).parent/'transferkit')]
 ENV = dict(os.environ, TRANSFERKIT_OFFLINE='1', MPLBACKEND='Agg', PYTHONPATH=str(Path(__file__).parents[1]))
+
+EPOCH = re.compile(r'^epoch (\d+)/(\d+)  train_loss [\d.]+  valid_loss [\d.]+  accuracy [\d.]+  error_rate [\d.]+  time \d\d:\d\d$')
+NOT_THE_USERS = ['torch.jit', 'FutureWarning', 'pickle module', 'load_learner']
+
+def assert_quiet(res):
+    "No progress-bar frame and no warning from inside a dependency in either stream"
+    for stream in (res.stdout, res.stderr):
+        assert '\r' not in stream and '█' not in stream and '|---' not in stream, stream[-2000:]
+        for text in NOT_THE_USERS: assert text not in stream, (text, stream[-2000:])
 
 def run(*args, cwd=None, env=None, timeout=600):
     return subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=timeout, env=env or ENV)
@@ -93,6 +102,14 @@ class ImageServer:
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
     def close(self): self.httpd.shutdown(); self.httpd.server_close()
+
+@pytest.fixture(scope='session')
+def demo_run(tmp_path_factory):
+    "`transferkit demo` at its defaults, run once for the whole session (test_cli, test_quiet_output): `(out, result)`"
+    base = tmp_path_factory.mktemp('demo')
+    res = run('demo', '--out', 'out', cwd=base) # a relative folder, as a user types it; stdout and stderr piped
+    assert res.returncode == 0, res.stderr[-3000:]
+    return base/'out', res
 
 @pytest.fixture
 def http_server():

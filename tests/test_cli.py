@@ -5,6 +5,8 @@ from pathlib import Path
 import pandas as pd, pytest
 from PIL import Image
 
+from conftest import EPOCH, assert_quiet
+
 CLI = [str(Path(sys.executable).parent/'transferkit')]  # the installed console script
 
 def run(*args, cwd=None, timeout=600):
@@ -12,12 +14,19 @@ def run(*args, cwd=None, timeout=600):
     return subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=timeout, env=env)
 
 @pytest.fixture(scope='module')
-def demo(tmp_path_factory):
-    "The demo, run once: trains from scratch on the digits, exports, predicts"
-    base = tmp_path_factory.mktemp('demo')
-    res = run('demo', '--out', 'out', cwd=base) # a relative folder, as a user types it
-    assert res.returncode == 0, res.stderr[-3000:]
-    return base/'out', res.stdout
+def demo(demo_run):
+    "The demo (conftest's `demo_run`, once a session): trains from scratch on the digits, exports, predicts"
+    out, res = demo_run
+    return out, res.stdout
+
+def test_demo_piped_is_a_line_per_epoch_and_stage(demo_run):
+    demo = demo_run[1] # conftest's: the demo at its defaults, piped
+    assert_quiet(demo)
+    lines = demo.stdout.splitlines()
+    epochs = [EPOCH.match(l).groups() for l in lines if EPOCH.match(l)]
+    assert epochs and epochs == [(str(i), str(len(epochs))) for i in range(1, len(epochs) + 1)], demo.stdout # a line an epoch
+    assert sum(l.startswith('ingest: 1777 image(s) in ') for l in lines) == 1
+    assert len(demo.stdout) < 2000 + 100*len(epochs) and demo.stderr == '', (len(demo.stdout), demo.stderr) # bars: ~6 kB an epoch
 
 def test_demo_reaches_accuracy_and_writes_artifacts(demo):
     out, stdout = demo
@@ -230,10 +239,10 @@ def test_train_plain_is_recorded_and_bs_left_to_the_library(tmp_path):
     assert "default: largest power of two up to fastai's 64" in ' '.join(run('train', '--help').stdout.split())
 
 def test_predict_needs_neither_fastai_nor_pandas(demo, tmp_path):
-    "`transferkit predict` on a model folder runs on torch, torchvision, safetensors and PIL: fastai's vision stack and pandas stay unimported"
+    "`transferkit predict` on a model folder (a ResNet) runs on torch, safetensors and PIL: fastai's vision stack, torchvision and pandas stay unimported"
     out, _ = demo
     code = ("import sys; from transferkit.cli import main; rc = main(['predict', sys.argv[1], sys.argv[2], '--csv', sys.argv[3]]); "
-            "print(sorted(m for m in ('fastai.vision.all', 'fastai', 'pandas') if m in sys.modules)); sys.exit(rc)")
+            "print(sorted(m for m in ('fastai.vision.all', 'fastai', 'pandas', 'torchvision') if m in sys.modules)); sys.exit(rc)")
     res = subprocess.run([sys.executable, '-c', code, str(out/'model'), str(out/'digits'/'holdout'), str(tmp_path/'p.csv')],
                          capture_output=True, text=True, env=dict(os.environ, TRANSFERKIT_OFFLINE='1'), timeout=600)
     assert res.returncode == 0, res.stderr[-3000:]

@@ -1,38 +1,18 @@
 "What `transferkit` writes when stdout is not a terminal (a pipe, a log file): a line per epoch and per stage, no bar frames, no warnings that are not the user's concern — and still the ones that are"
-import os, re, subprocess, sys
+import os, subprocess, sys
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
+from conftest import EPOCH, assert_quiet
+
 CLI = [str(Path(sys.executable).parent/'transferkit')]  # the installed console script
-EPOCH = re.compile(r'^epoch (\d+)/(\d+)  train_loss [\d.]+  valid_loss [\d.]+  accuracy [\d.]+  error_rate [\d.]+  time \d\d:\d\d$')
-NOT_THE_USERS = ['torch.jit', 'FutureWarning', 'pickle module', 'load_learner']
 
 def run(*args, timeout=600):
     "The command with stdout and stderr piped, as a log or CI sees it"
     env = dict(os.environ, TRANSFERKIT_OFFLINE='1', MPLBACKEND='Agg')
     return subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, timeout=timeout, env=env)
-
-def assert_quiet(res):
-    "No progress-bar frame and no warning from inside a dependency in either stream"
-    for stream in (res.stdout, res.stderr):
-        assert '\r' not in stream and '█' not in stream and '|---' not in stream, stream[-2000:]
-        for text in NOT_THE_USERS: assert text not in stream, (text, stream[-2000:])
-
-@pytest.fixture(scope='module')
-def demo(tmp_path_factory):
-    res = run('demo', '--epochs', '1', '--out', tmp_path_factory.mktemp('demo')/'out')
-    assert res.returncode == 0, res.stderr[-3000:]
-    return res
-
-def test_demo_piped_is_a_line_per_epoch_and_stage(demo):
-    assert_quiet(demo)
-    lines = demo.stdout.splitlines()
-    epochs = [l for l in lines if EPOCH.match(l)]
-    assert [EPOCH.match(l).groups() for l in epochs] == [('1', '1')], demo.stdout # from scratch: one epoch, one line
-    assert sum(l.startswith('ingest: 1777 image(s) in ') for l in lines) == 1
-    assert len(demo.stdout) < 2000 and demo.stderr == '', (len(demo.stdout), demo.stderr) # the bars wrote ~6 kB per epoch here
 
 @pytest.fixture(scope='module')
 def trained(tmp_path_factory):

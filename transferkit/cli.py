@@ -425,7 +425,7 @@ _GRID = 'features.DEFAULT_GRID'
          **opts(_GRID, lr=Opt(_number_list(_rate, '1e-3,3e-3'), help='learning rates to try, comma-separated'),
                 hidden=Opt(_number_list(_number(int, 0), '0,256'), help='hidden sizes to try, comma-separated (0: a '
                                                                         'linear head)')),
-         **_BALANCE, **_NO_INGEST, **_ONNX)
+         **_BALANCE, **_NO_INGEST, **opts(_TRAIN, processes=_count), **_ONNX)
 def _heads(a):
     with _prepared_ahead(a) as ahead:
         from transferkit.pipeline import search_folder
@@ -433,6 +433,7 @@ def _heads(a):
         _imported()
         res = search_folder(**_library_kwargs(a, 'pipeline.search_folder', _TRAIN),
                             grid=DEFAULT_GRID | _library_kwargs(a, _GRID), prepared=ahead)
+    if res is None: return # a process other than rank 0 of a launched run
     print(res['table'].head(5).to_string(index=False))
     print(f"Best head: {res['config']}; {res['record']['images_computed']} image(s) pushed through the body, the rest "
           "from the cache")
@@ -623,12 +624,13 @@ _teacher = _existing('folder', 'give a model folder `transferkit train` wrote')
                 teachers=Opt(_teacher, '--teacher', action='append', metavar='MODEL_DIR',
                              help='{doc}; repeat the option for several'),
                 student=Opt(name=['--student', '--arch'], metavar='ARCH'), temperature=_rate,
-                alpha=_number(float, 0, 1), cache=_output_folder, bs=_batch))
+                alpha=_number(float, 0, 1), cache=_output_folder, bs=_batch), **opts(_TRAIN, processes=_count))
 def _distill(a):
     with _prepared_ahead(a) as ahead:
         from transferkit.distill import distill_folder
         _imported()
         res = distill_folder(**_library_kwargs(a, _DISTILL, _TRAIN), prepared=ahead)
+    if res is None: return # a process other than rank 0 of a launched run
     d = res['record']['distillation']
     n, new = d['teacher_images'], d['teacher_images_computed']
     print(f"Teacher logits of {n} training image(s): {new} computed, {n - new} from the cache")
@@ -643,11 +645,12 @@ _seg_folder = _existing('folder', 'give the folder that holds images/, masks/ an
          description='Train a U-Net (unet_learner) on DATA_DIR/images/<stem>.*, DATA_DIR/masks/<stem>.png (one class '
                      'index a pixel) and DATA_DIR/codes.txt (class names, one a line).',
          **opts(_SEG, data=Opt(_seg_folder, 'data_dir'), out=_output_folder), **_FIT, **_ARCH, **_BODY, **_SPLIT,
-         **opts(_TRAIN, bs=_batch, aug=None))
+         **opts(_TRAIN, bs=_batch, aug=None, processes=_count))
 def _train_seg(a): # train_seg_folder checks the whole folder before any work
     from transferkit.segment import train_seg_folder
     _imported()
     res = train_seg_folder(**_library_kwargs(a, _SEG, _TRAIN))
+    if res is None: return # a process other than rank 0 of a launched run
     print(f"Mean IoU: {res['mean_iou']:.4f}, mean Dice: {res['mean_dice']:.4f} ({', '.join(res['codes'])})")
     print(f"Model: {res['model']}")
 

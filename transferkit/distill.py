@@ -4,6 +4,7 @@
 
 # %% ../nbs/80_distill.ipynb #d891fcad
 from __future__ import annotations
+import os
 from pathlib import Path
 
 from fastcore.meta import delegates
@@ -19,7 +20,7 @@ from .learner import load_model, train_model, default_device
 from .features import FeatureCache
 from .modelfolder import WEIGHTS, read_config, verify_files
 from .checks import check_out_folder
-from .pipeline import train_folder, run_settings, open_run, report_and_export
+from .pipeline import train_folder, run_settings, open_run, report_and_export, process_role
 
 # %% auto #0
 __all__ = ['soften', 'distill_loss', 'check_distill', 'check_teacher', 'check_teachers', 'TeacherCache', 'teacher_logits',
@@ -200,18 +201,26 @@ def distill_folder(data, # the label folders: one sub-folder of images per label
     def checks(classes, fn):
         check_distill(temperature, alpha); cfgs.extend(check_teachers(teachers, classes))
         if cache is not None: check_out_folder(cache)
-    data_dir, dls = open_run(data, out, checks=checks, arch=student, bs=bs, **kwargs)
+    if s['processes'] > 1 and int(os.environ.get('WORLD_SIZE', 1)) == 1: # several processes, started here: each runs this function
+        from .distributed import launch
+        args = dict(kwargs, data=data, out=out, teachers=teachers, student=student, temperature=temperature, alpha=alpha, cache=cache, bs=bs)
+        return launch('distill.distill_folder', args, checks=checks, arch=student, bs=bs, **kwargs)
+    role = process_role() # alone, or one of several processes: rank 0 ingests, computes the logits and writes
+    progress = s['progress'] and role.main
+    data_dir, dls = role.open_run(data, out, checks=checks, arch=student, bs=bs, **(kwargs | dict(progress=progress)))
     ds = dls.train.dataset
     labels = dict(zip(map(str, ds.items), (int(ds.tls[1][i]) for i in range(len(ds)))))
     files = list(labels)
-    logits, computed = teacher_logits(teachers, files, cache or out/'teacher-logits', dls.vocab, bs=bs,
-                                      device=dls.device, progress=s['progress'])
-    cb = DistillationLoss(files, soften(logits, temperature), [labels[f] for f in files], temperature, alpha)
+    with role.first(): # the other processes read the logits rank 0 has cached
+        logits, computed = teacher_logits(teachers, files, cache or out/'teacher-logits', dls.vocab, bs=bs,
+                                          device=dls.device, progress=progress)
+    cbs = [DistillationLoss(files, soften(logits, temperature), [labels[f] for f in files], temperature, alpha), *role.cbs()]
     learn, record = train_model(dls, student, epochs=s['epochs'], pretrained=s['pretrained'], weights=s['weights'],
-                                seed=s['seed'], lr=s['lr'], find_lr=s['find_lr'], progress=s['progress'], cbs=[cb])
-    learn.remove_cb(cb) # export.pkl must hold fastai's loss and callbacks only
+                                seed=s['seed'], lr=s['lr'], find_lr=s['find_lr'], progress=progress, cbs=cbs)
+    learn.remove_cbs(cbs) # export.pkl must hold fastai's loss and callbacks only
     record['distillation'] = dict(teachers=[dict(folder=Path(t).resolve().name, arch=c['arch'],
                                                  sha256=c['files'][WEIGHTS]) for t,c in zip(teachers, cfgs)],
                                   temperature=float(temperature), alpha=float(alpha), teacher_images_computed=computed,
                                   teacher_images=len(files))
-    return report_and_export(learn, record, out, data_dir)
+    role.record(record, dls)
+    return role.write(report_and_export, learn, record, out, data_dir)

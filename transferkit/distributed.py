@@ -9,6 +9,8 @@ from pathlib import Path
 
 from .core import * # first: it hides the dependency warnings fastai's import would print on every process
 import torch
+from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
 from fastai.distributed import DistributedDL, DistributedTrainer
 from fastai.torch_core import to_detach, set_seed
 try: from accelerate.utils import patch_environment
@@ -16,11 +18,12 @@ except ModuleNotFoundError: raise TransferkitError("several processes need Huggi
 
 from .speed import ResidentDL
 from .learner import train_model, load_model
-from .pipeline import open_run, run_settings, report_and_export, DataFolder, LABEL_FOLDERS, _say_batch
+from .pipeline import open_run, run_settings, report_and_export, DataFolder, LABEL_FOLDERS, OneProcess, _say_batch
 
 # %% auto #0
-__all__ = ['SETTINGS_ENV', 'world_size', 'rank_state', 'CPUSafeDL', 'ShardedResidentDL', 'RankTrainer', 'train_rank',
-           'run_processes', 'notebook_run', 'train_across', 'main_rank']
+__all__ = ['SETTINGS_ENV', 'world_size', 'rank_state', 'CPUSafeDL', 'ShardedResidentDL', 'SyncedBatchNorm', 'sync_batchnorm',
+           'unsync_batchnorm', 'RankTrainer', 'RankRun', 'train_rank', 'checked_here', 'run_processes',
+           'search_summary', 'notebook_run', 'train_across', 'launch', 'main_rank']
 
 # %% ../nbs/75_distributed.ipynb #95c7cc2c
 SETTINGS_ENV = 'TRANSFERKIT_RUN' # the settings of a run `run_processes` started, as JSON, for its processes
@@ -52,50 +55,125 @@ class ShardedResidentDL(ResidentDL):
         return m // self.bs if self.drop_last else -(-m // self.bs)
     def _epoch(self) -> tuple:
         from accelerate.utils import broadcast_object_list
-        seed = broadcast_object_list([self.rng.getrandbits(63)])[0]
-        g = torch.Generator().manual_seed(seed)
-        order = torch.randperm(self.n, generator=g) if self.shuffle else torch.arange(self.n)
-        order = order[self.rank::self.world][:self.n // self.world].to(self.rows.device)
-        rows = self.rows[order]
-        return rows, self.images.offsets(rows, g if getattr(self.dataset, 'split_idx', None) == 0 else None), self.labels[order]
+        g = torch.Generator().manual_seed(broadcast_object_list([self.rng.getrandbits(63)])[0]) # rank 0's draw, on every rank
+        order = (torch.randperm(self.n, generator=g) if self.shuffle else torch.arange(self.n)).to(self.rows.device)
+        rows = self.rows[order] # one process's whole epoch, its crops drawn for every item as `ResidentDL` draws them
+        offsets = self.images.offsets(rows, g if getattr(self.dataset, 'split_idx', None) == 0 else None)
+        mine = slice(self.rank, self.n // self.world * self.world, self.world)
+        return rows[mine], offsets[mine], self.labels[order][mine]
+
+# %% ../nbs/75_distributed.ipynb #54090c30
+class _SumOverRanks(torch.autograd.Function):
+    "The sum of a tensor over the process group, on every rank; its gradient likewise summed (each rank's loss depends on every rank's input)"
+    @staticmethod
+    def forward(ctx, t):
+        t = t.clone(); torch.distributed.all_reduce(t); return t
+    @staticmethod
+    def backward(ctx, g):
+        g = g.clone(); torch.distributed.all_reduce(g); return g
+
+class SyncedBatchNorm(nn.Module):
+    "The BatchNorm layer `bn`, its training statistics those of the whole global batch: summed over the process group, on the CPU too"
+    def __init__(self, bn:_BatchNorm): super().__init__(); self.bn = bn
+    def forward(self, x):
+        bn = self.bn
+        if not (bn.training and torch.distributed.is_initialized() and torch.distributed.get_world_size() > 1): return bn(x)
+        c, dims, shape = x.shape[1], [0, *range(2, x.dim())], (1, -1) + (1,) * (x.dim() - 2)
+        shift = bn.running_mean.detach().clone() if bn.track_running_stats else torch.zeros(c, device=x.device) # alike on every rank
+        d = x.float() - shift.view(shape) # shifted: the sum of squares keeps its precision
+        s = _SumOverRanks.apply(torch.cat([d.sum(dims), (d * d).sum(dims), d.new_full((1,), x.numel() // c)]))
+        n = s[-1]; mean_d = s[:c] / n
+        mean, var = shift + mean_d, (s[c:2*c] / n - mean_d * mean_d).clamp_min(0)
+        if bn.track_running_stats:
+            with torch.no_grad(): # as `F.batch_norm` keeps them: the unbiased variance
+                bn.num_batches_tracked.add_(1)
+                f = bn.momentum if bn.momentum is not None else 1 / float(bn.num_batches_tracked)
+                bn.running_mean.lerp_(mean.to(bn.running_mean.dtype), f); bn.running_var.lerp_((var * n / (n - 1)).to(bn.running_var.dtype), f)
+        y = (x.float() - mean.view(shape)) * torch.rsqrt(var.view(shape) + bn.eps)
+        if bn.affine: y = y * bn.weight.view(shape) + bn.bias.view(shape)
+        return y.to(x.dtype)
+
+# %% ../nbs/75_distributed.ipynb #ffd938f5
+def sync_batchnorm(model:nn.Module) -> nn.Module:
+    "`model` with each BatchNorm layer in a `SyncedBatchNorm`, in place: the same parameters and buffers (the optimizer's stay valid)"
+    for name, m in model.named_children():
+        if isinstance(m, _BatchNorm): setattr(model, name, SyncedBatchNorm(m))
+        elif not isinstance(m, SyncedBatchNorm): sync_batchnorm(m)
+    return model
+
+def unsync_batchnorm(model:nn.Module) -> nn.Module:
+    "`model` with each `SyncedBatchNorm` replaced by its own BatchNorm layer, in place: the export holds torch's layers only"
+    for name, m in model.named_children():
+        if isinstance(m, SyncedBatchNorm): setattr(model, name, m.bn)
+        else: unsync_batchnorm(m)
+    return model
 
 # %% ../nbs/75_distributed.ipynb #92aec89c
 class RankTrainer(DistributedTrainer):
-    "fastai's `DistributedTrainer` (DDP through Accelerate), SyncBatchNorm on GPUs only; the training loader sharded, validation whole on each rank"
+    "fastai's `DistributedTrainer` (DDP through Accelerate), BatchNorm over the global batch (`SyncedBatchNorm`); the training loader sharded, validation whole on each rank"
     def __init__(self):
-        gpu = torch.cuda.is_available()
-        super().__init__(sync_bn=gpu, cpu=not gpu) # fastai's default SyncBatchNorm cannot run on CPU tensors
+        super().__init__(sync_bn=False, cpu=not torch.cuda.is_available()) # fastai's `SyncBatchNorm` runs on GPUs only and stays in the export
     def _wrap_dl(self, dl):
         if isinstance(dl, (DistributedDL, ShardedResidentDL)): return dl
         if not dl.shuffle: # validation: every rank scores it all, so nothing is gathered (fastai would gather N copies)
             dl.to_detach = _local_detach; return dl
         rank, world = self.accelerator.process_index, self.accelerator.num_processes
-        if isinstance(dl, ResidentDL): return dl.new(cls=ShardedResidentDL, images=dl.images, rows=dl.rows, labels=dl.labels, rank=rank, world=world)
-        return CPUSafeDL(dl, rank=rank, world_size=world, device=self.learn.model.device)
+        if not isinstance(dl, ResidentDL): return CPUSafeDL(dl, rank=rank, world_size=world, device=self.learn.model.device)
+        sharded = dl.new(cls=ShardedResidentDL, images=dl.images, rows=dl.rows, labels=dl.labels, rank=rank, world=world)
+        sharded.rng = dl.rng # rank 0 draws the epochs one process would draw
+        return sharded
     def before_fit(self):
+        sync_batchnorm(self.learn.model)
         super().before_fit()
         if (r := self.accelerator.process_index) and not getattr(self, 'reseeded', False): # DDP has copied rank 0's weights:
             set_seed(torch.initial_seed() + r); self.reseeded = True # from here each rank its own augmentation and dropout draws
     def after_fit(self):
+        for dl, was in zip(self.dls.loaders, self.old_dls):
+            if isinstance(dl, ShardedResidentDL): was.rng = dl.rng # the next fit goes on drawing as one process would
         super().after_fit()
+        unsync_batchnorm(self.learn.model)
         for dl in self.dls: dl.__dict__.pop('to_detach', None) # an export must unpickle without transferkit
 
 def _local_detach(b, cpu=True, gather=True): return to_detach(b, cpu, gather=False)
 
 # %% ../nbs/75_distributed.ipynb #fda54dbd
-def _copy_of_rank0(data, cache, size, progress, prepared, checked) -> Path:
-    "The ingest step of ranks other than 0: the verified copy rank 0 has just made, read, never written"
-    if prepared is not None: prepared.close()
-    if not (Path(cache)/'manifest.csv').is_file():
-        raise TransferkitError(f"{cache} holds no verified copy although rank 0 made one: give an output folder every process sees the same way (a shared file system)")
-    return Path(cache)
-
-def _read_only(folder:DataFolder) -> DataFolder: return DataFolder(folder.check, _copy_of_rank0, folder.loaders)
+def _copy_of_rank0(made:str):
+    "The ingest step of ranks other than 0: the verified copy rank 0 has just made (its record file `made`), read, never written"
+    def read(data, cache, size, progress, prepared, checked) -> Path:
+        if prepared is not None: prepared.close()
+        if not (Path(cache)/made).is_file():
+            raise TransferkitError(f"{cache} holds no verified copy although rank 0 made one: give an output folder every process sees the same way (a shared file system)")
+        return Path(cache)
+    return read
 
 def _one_rate(settings:dict):
     "Refuse `find_lr` on several processes: each would find its own rate"
     if settings.get('find_lr'):
         raise TransferkitError("find_lr picks a learning rate on one process: run lr_find once alone, then give its lr to the run on several")
+
+class RankRun(OneProcess):
+    "The part one of several processes plays in a run: rank 0 checks, ingests and writes, the others wait and read; every rank trains its shard"
+    def __init__(self):
+        self.state = rank_state()
+        self.main, self.n = self.state.is_main_process, self.state.num_processes
+    def open_run(self, data, out, folder:DataFolder=LABEL_FOLDERS,
+                 made:str='manifest.csv', # the file of `folder`'s ingest copy that says it is whole
+                 **kwargs) -> tuple:
+        "`open_run` of this process: rank 0 checks and ingests first; the others wait, then read its copy"
+        read_only = DataFolder(folder.check, _copy_of_rank0(made), folder.loaders)
+        with self.first(): return open_run(data, out, folder=folder if self.main else read_only, **(kwargs | dict(processes=1)))
+    def first(self): return self.state.main_process_first()
+    def cbs(self) -> list: return [RankTrainer()]
+    def record(self, record:dict, dls) -> dict:
+        record.update(processes=self.n, global_bs=dls.train.bs * self.n, backend=self.state.backend); return record
+    def shared(self, value):
+        "Rank 0's `value`, on every process (each calls this at the same point)"
+        from accelerate.utils import broadcast_object_list
+        return broadcast_object_list([value])[0]
+    def write(self, f, *args, **kwargs):
+        "`f(*args, **kwargs)` on rank 0 alone, which scores and writes as one process (fastai gathers nothing from ranks that are done); None elsewhere"
+        if not self.main: return None
+        with patch_environment(world_size=1): return f(*args, **kwargs)
 
 def train_rank(data, # the label folders, as `train_folder` takes them
                out, # the output folder: rank 0 alone writes it
@@ -103,19 +181,15 @@ def train_rank(data, # the label folders, as `train_folder` takes them
     "This process's part of a `train_folder` run across processes: rank 0 ingests first and writes, every rank trains its shard; the summary on rank 0, None elsewhere"
     s = run_settings(settings)
     _one_rate(s)
-    state = rank_state()
-    n, main = state.num_processes, state.is_main_process
-    if not main: s['progress'] = False # rank 0 speaks for the run
-    with state.main_process_first(): # rank 0 checks and ingests; the others wait, then read its copy
-        data_dir, dls = open_run(data, out, folder=LABEL_FOLDERS if main else _read_only(LABEL_FOLDERS), **(s | dict(processes=1))) # this process's part
+    role = RankRun()
+    s['progress'] = s['progress'] and role.main # rank 0 speaks for the run
+    data_dir, dls = role.open_run(data, out, **s)
     learn, record = train_model(dls, s['arch'], epochs=s['epochs'], pretrained=s['pretrained'], weights=s['weights'], seed=s['seed'],
-                                lr=s['lr'], progress=s['progress'], plain=s['plain'], cbs=[RankTrainer()])
+                                lr=s['lr'], progress=s['progress'], plain=s['plain'], cbs=role.cbs())
     learn.remove_cbs(learn.cbs.filter(lambda cb: isinstance(cb, RankTrainer))) # the export unpickles without transferkit
-    record.update(processes=n, global_bs=dls.train.bs * n, backend=state.backend)
-    if not main: return None
-    if s['bs'] is None: record['bs_rule'] = _say_batch(dls, s['progress'])
-    with patch_environment(world_size=1): # rank 0 scores and writes alone: fastai gathers nothing from ranks that are done
-        return report_and_export(learn, record, out, data_dir)
+    role.record(record, dls)
+    if role.main and s['bs'] is None: record['bs_rule'] = _say_batch(dls, s['progress'])
+    return role.write(report_and_export, learn, record, out, data_dir)
 
 # %% ../nbs/75_distributed.ipynb #5872723a
 def _settings_json(s:dict) -> str:
@@ -125,13 +199,16 @@ def _settings_json(s:dict) -> str:
         raise TransferkitError(f"{type(o).__name__} {o!r} cannot be sent to the other processes: give it by name (a string) to train on several")
     return json.dumps(s, default=enc)
 
-def _checked_here(data, out, **settings):
-    "Every check `open_run` makes, in this process, before any other is started: no ingest, no loaders"
+def checked_here(data, out, # as the system takes them
+                 folder:DataFolder=LABEL_FOLDERS, # how the system reads `data`
+                 checks=None, # the system's own checks, as `open_run` takes them
+                 **settings):
+    "Every check `open_run` makes for a run on `settings['processes']` processes, in this process, before any other is started: no ingest, no loaders"
     _one_rate(settings)
-    gpus = torch.cuda.device_count()
-    if gpus and settings['processes'] > gpus: raise TransferkitError(f"processes={settings['processes']} needs as many GPUs; this machine has {gpus}: give at most {gpus}")
+    gpus, n = torch.cuda.device_count(), settings.get('processes', 1)
+    if gpus and n > gpus: raise TransferkitError(f"processes={n} needs as many GPUs; this machine has {gpus}: give at most {gpus}")
     skip = lambda data, cache, size, progress, prepared, checked: prepared.close() if prepared is not None else None
-    open_run(data, out, folder=DataFolder(LABEL_FOLDERS.check, skip, None), loaders=False, **(settings | dict(processes=1)))
+    open_run(data, out, folder=DataFolder(folder.check, skip, None), checks=checks, loaders=False, **(settings | dict(processes=1)))
 
 def _failed(e, n:int, out) -> Exception:
     "What a failed process of `run_processes` makes this one raise: that process's own `TransferkitError`, an interrupt, or one line naming it"
@@ -142,35 +219,40 @@ def _failed(e, n:int, out) -> Exception:
     how = f"was killed by {signal.Signals(-f.exitcode).name}" if f.exitcode < 0 else f"ended with exit code {f.exitcode}"
     return TransferkitError(f"process {f.local_rank} of {n} {how}; every process was stopped and {out} is as it was before the run")
 
-def run_processes(data, # the label folders
-                  out, # the output folder
-                  processes:int, # how many processes on this machine: one per GPU, or CPU processes sharing its cores
-                  **settings) -> dict:
-    "Train as `train_folder` does, on `processes` local processes that `accelerate launch` starts; the summary, read back from `out`"
+def run_processes(system:str, # the function each process runs, `module.name` in transferkit: `pipeline.train_folder`
+                  args:dict, # its arguments, `data`, `out` and `processes` among them (sent as JSON)
+                  summary=None, # `(out)`: the summary, read back from the output folder; default: `train_folder`'s
+                 ) -> dict:
+    "Run `system(**args)` on `args['processes']` local processes that `accelerate launch` starts; the summary, read back from `out`"
     import logging
     from accelerate.commands.launch import launch_command_parser, launch_command
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
-    s = run_settings(dict(settings, processes=processes))
-    _checked_here(data, out, **s)
-    s.update(prepared=None)
-    threads = max(1, (os.cpu_count() or 1) // processes) if not torch.cuda.is_available() else 1
-    args = launch_command_parser().parse_args(['--multi_gpu', '--num_processes', str(processes), '--num_machines', '1', '--mixed_precision', 'no',
-                                               '--dynamo_backend', 'no', '--main_process_port', '0', '--num_cpu_threads_per_process', str(threads),
-                                               '--monitor_interval', '0.2', '-m', 'transferkit.distributed'])
+    n, out = args['processes'], args['out']
+    threads = max(1, (os.cpu_count() or 1) // n) if not torch.cuda.is_available() else 1
+    cmd = launch_command_parser().parse_args(['--multi_gpu', '--num_processes', str(n), '--num_machines', '1', '--mixed_precision', 'no',
+                                              '--dynamo_backend', 'no', '--main_process_port', '0', '--num_cpu_threads_per_process', str(threads),
+                                              '--monitor_interval', '0.2', '-m', 'transferkit.distributed'])
     logging.disable(logging.CRITICAL) # torch elastic's reports (each of its loggers sets its own level): a failure is ours to say, in one line
     try:
-        with patch_environment(**{SETTINGS_ENV: _settings_json(dict(s, data=data, out=out))}): launch_command(args)
-    except ChildFailedError as e: raise _failed(e, processes, out) from None
+        sent = {k: None if k == 'prepared' else v for k,v in args.items()} # the launching process's `PreparedAhead` stays here
+        with patch_environment(**{SETTINGS_ENV: _settings_json(dict(system=system, args=sent))}): launch_command(cmd)
+    except ChildFailedError as e: raise _failed(e, n, out) from None
     except SystemExit as e: # how `accelerate launch` ends on a signal: 130, or 128 + its number
         raise KeyboardInterrupt() if e.code in (130, 128 + signal.SIGINT) else TransferkitError(f"stopped by a signal (exit code {e.code}); {out} is as it was before the run") from None
     finally: logging.disable(logging.NOTSET)
-    return _summary(out)
+    return (summary or _summary)(out)
 
 def _summary(out) -> dict:
     "`train_folder`'s summary of the run rank 0 wrote to `out`, read back"
     out = Path(out).resolve()
     record, metrics = (json.loads((out/f).read_text()) for f in ('training.json', 'report.json'))
     return dict(model=str(out/'export.pkl'), accuracy=metrics['accuracy'], classes=metrics['classes'], record=record, metrics=metrics, learn=load_model(out))
+
+def search_summary(out) -> dict:
+    "`search_folder`'s summary of the run processes wrote to `out`, read back"
+    import pandas as pd
+    res = _summary(out)
+    return res | dict(table=pd.read_csv(Path(out)/'head_search.csv'), config=res['record']['head'])
 
 def notebook_run(data, # the label folders
                  out, # the output folder
@@ -180,7 +262,7 @@ def notebook_run(data, # the label folders
     from accelerate import notebook_launcher
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     s = run_settings(dict(settings, processes=processes))
-    _checked_here(data, out, **s)
+    checked_here(data, out, **s)
     def train_folder_rank(): train_rank(data, out, **s) # `notebook_launcher` names the processes after it
     try: notebook_launcher(train_folder_rank, num_processes=processes)
     except ChildFailedError as e: raise _failed(e, processes, out) from None
@@ -192,13 +274,26 @@ def train_across(data, out, # as `train_folder` takes them
                  **settings) -> dict:
     "`train_folder` on several processes: this process's part where a launcher started it (the summary on rank 0, None elsewhere), else `processes` processes started here"
     if world_size() > 1: return train_rank(data, out, processes=processes, **settings)
-    return run_processes(data, out, processes, **settings)
+    s = run_settings(dict(settings, processes=processes))
+    return launch('pipeline.train_folder', dict(s, data=data, out=out), **s) # every check here, then the processes
+
+def launch(system:str, # the function each process runs, `module.name` in transferkit
+           args:dict, # its arguments, `data`, `out` and `processes` among them
+           folder:DataFolder=LABEL_FOLDERS, # how the system reads `data`, for the checks
+           checks=None, # the system's own checks, as `open_run` takes them
+           summary=None, # `(out)`: the summary read back from `out`; default: `train_folder`'s
+           **settings): # the `train_folder` settings `open_run` checks
+    "Start `args['processes']` processes running `system(**args)`, after every check of the run here; the summary, read back from `out`"
+    checked_here(args['data'], args['out'], folder=folder, checks=checks, **(settings | dict(processes=args['processes'])))
+    return run_processes(system, args, summary)
 
 # %% ../nbs/75_distributed.ipynb #4d618a7b
 def main_rank() -> int:
-    "One process of `run_processes`: `train_rank` with the settings in `TRANSFERKIT_RUN`; the exit code: 0, 2 for a `TransferkitError` (handed to the launching process), 130 interrupted"
+    "One process of `run_processes`: the system and arguments in `TRANSFERKIT_RUN`; the exit code: 0, 2 for a `TransferkitError` (handed to the launching process), 130 interrupted"
+    import importlib
     s = json.loads(os.environ[SETTINGS_ENV])
-    try: train_rank(**s)
+    module, name = s['system'].rsplit('.', 1)
+    try: getattr(importlib.import_module(f'transferkit.{module}'), name)(**s['args'])
     except TransferkitError as e: # to the launching process, which raises it as its own (torch's error file): said once
         from torch.distributed.elastic.multiprocessing.errors import ErrorHandler
         ErrorHandler().record_exception(e); return 2

@@ -4,7 +4,7 @@
 
 # %% ../nbs/85_segment.ipynb #754f75c9
 from __future__ import annotations
-import io, json, time
+import io, json, os, time
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
@@ -28,7 +28,7 @@ from .modelfolder import swap_folder, open_model, write_config, WEIGHTS, CARD
 from .predict import fastai_resize, collect_images
 from .export import write_weights, _versions
 from .core import _relative
-from .pipeline import _png, train_folder, run_settings, open_run, DataFolder
+from .pipeline import _png, train_folder, run_settings, open_run, DataFolder, process_role
 
 # %% auto #0
 __all__ = ['CODES', 'IMAGES', 'MASKS', 'SEG_CODES', 'SEG_FOLDERS', 'read_codes', 'check_seg_folder', 'make_seg_data',
@@ -307,14 +307,17 @@ def train_seg(dls, # segmentation `DataLoaders` from `get_seg_dls`
               seed:int=42, # seeds the weights and the batches
               progress:bool=True, # show progress bars
               bf16:bool=None, # bfloat16 on the CPU; None: `TRANSFERKIT_BF16`, else float32
+              cbs:list=None, # callbacks of the fits, removed after them (`RankTrainer`)
              ) -> tuple:
     "`(learner, record)`: a U-Net trained on `dls`"
     set_seed(seed, reproducible=True)
     learn = seg_learner(dls, arch, pretrained=pretrained, weights=weights)
+    learn.add_cbs(cbs or [])
     bf16 = cpu_trains_bf16(bf16) # float32 on the CPU, as fastai trains; bfloat16 only when asked (`TRANSFERKIT_BF16=1`)
     # channels-last speeds the U-Net's float32 CPU step (12.2 against 9.9 img/s, 64 px, batch 8), not its bfloat16 one
     cl = not bf16
     rows, bf16 = fit_learner(learn, epochs, fine_tune=pretrained, lr=lr, progress=progress, bf16=bf16, channels_last=cl)
+    learn.remove_cbs(cbs or [])
     return learn, dict(arch=arch if isinstance(arch, str) else arch.__name__, kind='segmentation',
                        pretrained=pretrained, seed=seed, lr=lr,
                        bs=dls.train.bs, device=str(dls.device), amp=_amp_of(learn),
@@ -564,14 +567,31 @@ def train_seg_folder(data, # the segmentation folder: images/<stem>.*, masks/<st
                      **kwargs) -> dict:
     "Train a U-Net on the segmentation folder `data` (images/, masks/, codes.txt); writes the model folder, record and report to `out`; a summary"
     s = run_settings(kwargs, but=_NOT_SEG)
-    data_dir, dls = open_run(data, out, folder=SEG_FOLDERS, checks=_torchvision_only, **kwargs)
+    if s['processes'] > 1 and int(os.environ.get('WORLD_SIZE', 1)) == 1: # several processes, started here: each runs this function
+        from .distributed import launch
+        return launch('segment.train_seg_folder', dict(kwargs, data=data, out=out), folder=SEG_FOLDERS, checks=_torchvision_only,
+                      summary=_seg_summary, **kwargs)
+    role = process_role() # alone, or one of several processes: rank 0 ingests and writes
+    progress = s['progress'] and role.main
+    data_dir, dls = role.open_run(data, out, folder=SEG_FOLDERS, made=_RECORD, checks=_torchvision_only, **(kwargs | dict(progress=progress)))
     learn, record = train_seg(dls, s['arch'], epochs=s['epochs'], pretrained=s['pretrained'], weights=s['weights'],
-                              lr=s['lr'], seed=s['seed'], progress=s['progress'])
+                              lr=s['lr'], seed=s['seed'], progress=progress, cbs=role.cbs())
+    return role.write(_write_seg, learn, role.record(record, dls), s['size'], out, data_dir)
+
+def _write_seg(learn, record:dict, size:int, out, data_dir) -> dict:
+    "Score `learn` and write its model folder, record and report to `out`, swapped in as one set; the summary"
     m = evaluate_seg(learn)
     out = Path(out).resolve()
     with swap_folder(out) as stage:
         save_record(record, stage)
         save_seg_report(m, stage, root=out)
-        write_seg_model(learn, stage, s['size'], root=out, data_path=data_dir, metrics=m, record=record)
+        write_seg_model(learn, stage, size, root=out, data_path=data_dir, metrics=m, record=record)
     return dict(model=str(out), mean_iou=m['mean_iou'], mean_dice=m['mean_dice'], codes=m['codes'], metrics=m,
                 record=record, learn=learn)
+
+def _seg_summary(out) -> dict:
+    "`train_seg_folder`'s summary of the run that processes wrote to `out`, read back"
+    out = Path(out).resolve()
+    record, m = (json.loads((out/f).read_text()) for f in ('training.json', 'report.json'))
+    return dict(model=str(out), mean_iou=m['mean_iou'], mean_dice=m['mean_dice'], codes=m['codes'], metrics=m, record=record,
+                learn=load_seg_model(out))

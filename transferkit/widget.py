@@ -22,7 +22,9 @@ __all__ = ['KEEP', 'DELETE', 'ORDERS', 'suspects_html', 'fit_thumb', 'Cleaner']
 def _thumb_uri(path, size:int=160) -> str:
     try:
         with Image.open(path) as im:
-            im.thumbnail((size, size)); b = io.BytesIO(); im.convert('RGB').save(b, 'JPEG', quality=80)
+            im.thumbnail((size, size))
+            b = io.BytesIO()
+            im.convert('RGB').save(b, 'JPEG', quality=80)
         return 'data:image/jpeg;base64,' + base64.b64encode(b.getvalue()).decode()
     except OSError: return ''
 
@@ -48,16 +50,20 @@ loss {r.loss:.2f} · score {r.issue_score:.2f}<br><i>{e(r.reason)}</i></figcapti
 def fit_thumb(path, # an image file
               size:int=128, # the side of the square the thumbnail fits in, in pixels
              ) -> tuple:
-    "`(data URI, width, height)` of the image at `path` scaled to fit a `size` square: larger ones shrunk smoothly, smaller ones enlarged with NEAREST so their pixels stay crisp"
+    "`(data URI, width, height)` of the image at `path` scaled to fit a `size` square"
+    # larger ones shrunk smoothly, smaller ones enlarged with NEAREST so their pixels stay crisp
     try:
         with Image.open(path) as im:
-            im = im.convert('RGB'); s = size / max(im.size)
+            im = im.convert('RGB')
+            s = size / max(im.size)
             im = im.resize((max(1, round(im.width*s)), max(1, round(im.height*s))),
                            Image.Resampling.NEAREST if s > 1 else Image.Resampling.LANCZOS)
             # PNG keeps enlarged pixels sharp-edged
-            b = io.BytesIO(); im.save(b, 'PNG') if s > 1 else im.save(b, 'JPEG', quality=85)
+            b = io.BytesIO()
+            im.save(b, 'PNG') if s > 1 else im.save(b, 'JPEG', quality=85)
     except OSError: return '', size, size
-    return f"data:image/{'png' if s > 1 else 'jpeg'};base64," + base64.b64encode(b.getvalue()).decode(), im.width, im.height
+    return (f"data:image/{'png' if s > 1 else 'jpeg'};base64," + base64.b64encode(b.getvalue()).decode(),
+            im.width, im.height)
 
 # %% ../nbs/55_widget.ipynb #2debc67b
 def _scoring_bar(learn):
@@ -65,7 +71,8 @@ def _scoring_bar(learn):
     import ipywidgets as W
     from fastai.callback.core import Callback
     bar, label = W.IntProgress(value=0, min=0, max=1, bar_style='info'), W.Label('Scoring the images…')
-    box = W.HBox([bar, label]); box.add_class('tk-progress')
+    box = W.HBox([bar, label])
+    box.add_class('tk-progress')
     class ScoringBar(Callback):
         order = 100
         def before_validate(self):
@@ -81,7 +88,8 @@ ORDERS = {'label issue': 'most suspect first (issue score)', 'loss': 'highest lo
 
 _LEGEND = ("<b>issue score</b> from −1 to 2: how far the likeliest other class is ahead of the image's label in "
            "out-of-fold probabilities (small heads fitted on the features of the other images, so it can "
-           "disagree with the prediction shown; −1: sure of the label; above 0: another class is likelier), plus 1 when it is "
+           "disagree with the prediction shown; −1: sure of the label; above 0: another class is likelier), "
+           "plus 1 when it is "
            "flagged as a label issue. "
            "<b>loss</b>: −log of the probability of the label (0: the model agrees; above 2: it finds the label "
            "unlikely). "
@@ -113,7 +121,8 @@ def _num(v) -> str:
     return '0.00' if s == '-0.00' else s
 
 class Cleaner:
-    "The cleaner widget: every image (or one class and split), most suspect first, a decision marked on each, the pending ones listed, Apply and Undo"
+    "The cleaner widget: every image (or one class and split), most suspect first, a decision marked on each"
+    # and the pending decisions listed, Apply and Undo
     def __init__(self, root, # the data folder the table's files are relative to
                  table:pd.DataFrame, # `find_suspects`' table (file, label, split, scores…), most suspect first
                  labels=None, # the labels a relabel may choose; None: those in `table`
@@ -137,14 +146,16 @@ class Cleaner:
         self.b_prev, self.b_next = (W.Button(description='◀ prev', layout=W.Layout(width='80px')),
                                     W.Button(description='next ▶', layout=W.Layout(width='80px')))
         self.b_apply, self.b_undo = W.Button(), W.Button(description='Undo')
-        self.page_info, self.status, self.pending, self.legend = W.Label(), W.HTML(), W.HTML(), W.HTML(f'<div class="tk-legend-text">{_LEGEND}</div>')
+        self.page_info, self.status, self.pending, self.legend = (
+            W.Label(), W.HTML(), W.HTML(), W.HTML(f'<div class="tk-legend-text">{_LEGEND}</div>'))
         card = max(height + 6, 170)
         cols = f'repeat({columns}, minmax({card}px, 1fr))' if columns else f'repeat(auto-fill, minmax({card}px, 1fr))'
         self.grid = W.GridBox(layout=W.Layout(grid_template_columns=cols, grid_gap='10px', width='100%'))
         for dd in (self.dd_label, self.dd_split, self.dd_order): dd.observe(lambda _: self._show(0), 'value')
         self.b_prev.on_click(lambda _: self._show(self.page - 1))
         self.b_next.on_click(lambda _: self._show(self.page + 1))
-        self.b_apply.on_click(lambda _: self.apply()); self.b_undo.on_click(lambda _: self.undo())
+        self.b_apply.on_click(lambda _: self.apply())
+        self.b_undo.on_click(lambda _: self.undo())
         self.widget = W.VBox([W.HTML(_CSS),
                               W.HBox([self.dd_label, self.dd_split, self.dd_order, self.b_prev, self.page_info,
                                       self.b_next], layout=W.Layout(flex_flow='row wrap')), self.legend,
@@ -188,7 +199,7 @@ class Cleaner:
         display(self.widget)
 
     def rows(self) -> pd.DataFrame:
-        "The images of the chosen class and split (all by default) in the chosen order; relabelled ones, not re-scored, last"
+        "The chosen class and split's images (all by default) in the chosen order; relabelled ones, not re-scored, last"
         t = self.table
         if self.dd_label.value: t = t[t.label == self.dd_label.value]
         if self.dd_split.value: t = t[t.split == self.dd_split.value]
@@ -208,7 +219,8 @@ class Cleaner:
         (uri, w, h), (big, bw, bh), (act, new) = self._uris[file], self._bigs[file], self.decisions.get(file, KEEP)
         mark, badge = {'delete': (' tk-delete', 'Delete'), 'relabel': (' tk-relabel', f'→ {new}')}.get(act, ('', ''))
         e, stale = html.escape, not badge and file in self._stale
-        badge = f'<span class="tk-badge">{e(badge)}</span>' if badge else '<span class="tk-badge tk-stale">changed</span>' if stale else ''
+        badge = (f'<span class="tk-badge">{e(badge)}</span>' if badge
+                 else '<span class="tk-badge tk-stale">changed</span>' if stale else '')
         return (f'<label class="tk-thumb{mark}" style="height:{self.height}px" title="click to enlarge"><input '
                 'type="checkbox" class="tk-zoom">'
                 f'<img src="{uri}" width="{w}" height="{h}" alt="{e(file)}">{badge}'
@@ -218,11 +230,14 @@ class Cleaner:
     def _caption(self, r) -> str:
         "The words under an image: name, label and split, prediction, scores (or that it changed) and reasons"
         e = lambda v: html.escape(str(v))
-        head = f'<b>{e(Path(r.file).name)}</b> · <b>{e(r.label)}</b> · {e(r.split)}<br>predicted <b>{e(r.predicted)}</b> {r.probability:.2f}'
+        head = (f'<b>{e(Path(r.file).name)}</b> · <b>{e(r.label)}</b> · {e(r.split)}<br>'
+                f'predicted <b>{e(r.predicted)}</b> {r.probability:.2f}')
         if r.changed:
-            return f'<div class="tk-caption">{head}<br><span class="tk-changed">changed ({e(r.changed)}), not re-scored</span></div>'
+            return (f'<div class="tk-caption">{head}<br>'
+                    f'<span class="tk-changed">changed ({e(r.changed)}), not re-scored</span></div>')
         reason = f'<br><span class="tk-reason">{e(r.reason)}</span>' if r.reason else ''
-        return f'<div class="tk-caption">{head}<br>issue score {_num(r.issue_score)} · loss {_num(max(r.loss, 0))}{reason}</div>'
+        return (f'<div class="tk-caption">{head}<br>issue score {_num(r.issue_score)} · '
+                f'loss {_num(max(r.loss, 0))}{reason}</div>')
 
     def _cell(self, r):
         "`(file, dropdown, image, box)` for one image of the page"
@@ -232,14 +247,17 @@ class Cleaner:
         if r.changed: self._stale.add(r.file)
         dd = W.Dropdown(options=self.options(r.label), value=self.decisions.get(r.file, KEEP),
                         layout=W.Layout(width='calc(100% - 4px)'))
-        dd.add_class('tk-choice'); dd.observe(lambda ch, f=r.file: self._decide(f, ch['new']), 'value')
+        dd.add_class('tk-choice')
+        dd.observe(lambda ch, f=r.file: self._decide(f, ch['new']), 'value')
         img = W.HTML(self._thumb_html(r.file))
-        box = W.VBox([img, W.HTML(self._caption(r)), dd]); box.add_class('tk-card')
+        box = W.VBox([img, W.HTML(self._caption(r)), dd])
+        box.add_class('tk-card')
         return r.file, dd, img, box
 
     def _show(self, page:int):
         "Draw page `page` (clipped to the pages there are) of the chosen class and split"
-        rows = self.rows(); self._n, self._pages = len(rows), max(1, -(-len(rows) // self.page_size))
+        rows = self.rows()
+        self._n, self._pages = len(rows), max(1, -(-len(rows) // self.page_size))
         self.page, self._uris, self._bigs, self._stale = min(max(page, 0), self._pages - 1), {}, {}, set()
         cells = [self._cell(r) for r in rows.iloc[self.page*self.page_size:(self.page+1)*self.page_size].itertuples()]
         self.cells, self._imgs = [(f, dd) for f, dd, *_ in cells], {f: img for f, _, img, _ in cells}
@@ -264,12 +282,13 @@ class Cleaner:
         return f'<b>{len(self.decisions)} change(s) pending</b> (Apply carries them out):<ul>{items}</ul>'
 
     def _refresh(self, message:str=None):
-        "Apply, Undo, the pending list and the status line, from the state now (`message` in place of the view's description)"
+        "Apply, Undo, the pending list and status line from the state now (`message` instead of the view's description)"
         n = len(self.decisions)
         self.b_apply.disabled, self.b_apply.description = n == 0, f'Apply {n} change{"s" * (n != 1)}' if n else 'Apply'
         # a disabled button in the plain style (and greyed by the CSS) looks disabled
         self.b_apply.button_style = 'warning' if n else ''
-        self.b_undo.disabled = not (_journal(self.root).exists() and any(b['state'] != 'undone' for b in _batches(self.root)))
+        self.b_undo.disabled = not (_journal(self.root).exists()
+                                    and any(b['state'] != 'undone' for b in _batches(self.root)))
         self.pending.value = self._pending_html()
         self.status.value = html.escape(message or self._describe())
 
@@ -285,7 +304,7 @@ class Cleaner:
                             columns=['file', 'action', 'new_label'])
 
     def _follow(self, moves:pd.DataFrame, back:bool=False):
-        "Keep the table in step with files moved by apply (or back by undo): a relabelled row is marked changed, and restored as it was by undo"
+        "Follow files moved by apply (or back by undo) in the table: a relabelled row marked changed, restored by undo"
         t = self.table.set_index('file')
         for m in moves.itertuples():
             src, dst = (m.dst, m.src) if back else (m.src, m.dst)
@@ -293,7 +312,8 @@ class Cleaner:
                 if src in self._trashed: t.loc[dst] = self._trashed.pop(src)
                 continue
             if src not in t.index: continue
-            row = t.loc[src].copy(); t = t.drop(src)
+            row = t.loc[src].copy()
+            t = t.drop(src)
             if dst.startswith(CLEAN_DIR + '/'): self._trashed[dst] = row
             elif back and src in self._moved: t.loc[dst] = self._moved.pop(src)
             else:
@@ -310,10 +330,13 @@ class Cleaner:
             return None
         try: moves = apply_decisions(self.root, self.decision_table())
         except TransferkitError as e: self._refresh(f'Nothing changed: {e}'.splitlines()[0]); return None
-        self._follow(moves); self.decisions = {}; self._show(self.page)
+        self._follow(moves)
+        self.decisions = {}
+        self._show(self.page)
         n, d = len(moves), int((moves.action == 'delete').sum())
         renamed = [f'{m.src} → {m.dst}' for m in moves.itertuples() if Path(m.src).name != Path(m.dst).name]
-        clash = (f" {len(renamed)} renamed, as the name was taken: {', '.join(renamed[:3])}" + (f' and {len(renamed) - 3} more' if len(renamed) > 3 else '') + '.') if renamed else ''
+        clash = (f" {len(renamed)} renamed, as the name was taken: {', '.join(renamed[:3])}"
+                 + (f' and {len(renamed) - 3} more' if len(renamed) > 3 else '') + '.') if renamed else ''
         self._refresh(f"Applied {n} change{'s' * (n != 1)}: {d} to the trash ({CLEAN_DIR}/trash), {n - d} relabelled "
                       f"(not re-scored: marked, at the end).{clash} Undo puts them back.")
         return moves
@@ -322,6 +345,7 @@ class Cleaner:
         "Reverse the last apply"
         try: moves = undo(self.root)
         except TransferkitError as e: self._refresh(str(e)); return None
-        self._follow(moves, back=True); self._show(self.page)
+        self._follow(moves, back=True)
+        self._show(self.page)
         self._refresh(f"Undid {len(moves)} change{'s' * (len(moves) != 1)}: the files are back where they were.")
         return moves

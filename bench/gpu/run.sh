@@ -43,6 +43,12 @@ step "GPU tests" 150 "$PY" -m pytest -q -p no:cacheprovider -m gpu tests/test_gp
 step "demo on the GPU" 90 "$PY" -c 'import sys; from transferkit.cli import main; sys.exit(main(["demo", "--out", "/tmp/transferkit-demo"]))'
 step "train_vs_stock, 224 px, proxy-pretrained" 330 "$PY" bench/train_vs_stock.py --size 224 --pretrain --pretrain-size 128 \
      --per-class 150 --epochs 3 --repeats 1 --timings 1 --bs 64 --bf16 auto,0 --paired-rounds 2 --out "$RESULTS/train_vs_stock_gpu.json"
+# several GPUs (issue 24): `transferkit train --processes 2` (one process a GPU, nccl) against one process on one GPU at the
+# same global batch; scaling efficiency = two processes' training img/s / (2 x one process's); goal >= 0.85
+if (( $("$PY" -c 'import torch; print(torch.cuda.device_count())') >= 2 )); then
+  step "two GPUs against one (distributed_cpu.py on GPUs)" 200 "$PY" bench/distributed_cpu.py --per-class 300 --size 224 \
+       --epochs 2 --bs 64 --out "$RESULTS/distributed_gpu"
+else echo "== two GPUs against one: skipped, this machine has one GPU"; fi
 
 if (( ${#FAILED[@]} )); then printf 'bench/gpu/run.sh: failed: %s\n' "${FAILED[@]}" >&2; exit 1; fi
 echo "bench/gpu/run.sh: all steps passed; results in $RESULTS"
