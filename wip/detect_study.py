@@ -34,7 +34,8 @@ LAYERS = dict(layer1=64, layer2=128, layer3=256, layer4=512)
 
 def build(c, n_classes):
     size = c['size']; ch = c.get('ch', 128); levels = c.get('levels', ['layer2', 'layer3', 'layer4'])
-    body = torchvision.models.resnet18(weights=None, zero_init_residual=bool(c.get('zir')))
+    norm = {'bn': None, 'gn': lambda ch_: nn.GroupNorm(32, ch_), 'frozen': torchvision.ops.FrozenBatchNorm2d}[c.get('body_norm', 'bn')]
+    body = torchvision.models.resnet18(weights=None, zero_init_residual=bool(c.get('zir')), **({'norm_layer': norm} if norm else {}))
     extra = {'p6p7': LastLevelP6P7(ch, ch), 'pool': LastLevelMaxPool(), 'none': NoExtra()}[c.get('extra', 'none')]
     bb = BackboneWithFPN(body, {l: str(i) for i, l in enumerate(levels)}, [LAYERS[l] for l in levels], ch, extra_blocks=extra)
     n_maps = len(levels) + {'p6p7': 2, 'pool': 1, 'none': 0}[c.get('extra', 'none')]
@@ -87,7 +88,10 @@ def main():
         dls = D.get_detect_dls(data, size=c['size'], valid_pct=0.2, seed=c['seed'], bs=c['bs'], aug=c['aug'])
         set_seed(c['seed'], reproducible=True)
         model = D.DetectorModel(build(c, len(dls.vocab)))
-        learn = Learner(dls, model, loss_func=D.detect_loss, opt_func=D.fused_adam, cbs=[D.DetectionTargets()], **({'wd': c['wd']} if c['wd'] is not None else {}))
+        from fastai.optimizer import SGD
+        from functools import partial
+        opt = partial(SGD, mom=0.9) if c.get('opt') == 'sgd' else D.fused_adam
+        learn = Learner(dls, model, loss_func=D.detect_loss, opt_func=opt, cbs=[D.DetectionTargets()], **({'wd': c['wd']} if c['wd'] is not None else {}))
         t = time.time()
         from fastai.callback.core import Callback
         class Log(Callback):
