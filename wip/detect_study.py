@@ -74,7 +74,9 @@ def score(model, held_dir, size):
                 preds.append(dict(boxes=b, scores=o['scores'], labels=o['labels']))
                 targs.append(dict(boxes=torch.tensor(im['boxes'], dtype=torch.float32).reshape(-1, 4), labels=torch.tensor([ids[l] for l in im['labels']], dtype=torch.long)))
     r = D._map(preds, targs)
-    return float(r['map_50']), float(r['map'])
+    one = lambda d: dict(d, labels=torch.ones_like(d['labels']))
+    ra = D._map([one(p) for p in preds], [one(t) for t in targs]) # class-agnostic: are the shapes found at all?
+    return float(r['map_50']), float(r['map']), float(ra['map_50'])
 
 def main():
     c = dict(arch='fcos', size=128, n=100, held=40, epochs=6, lr=1e-3, bs=4, seed=0, data_seed=0, scale=[0.06, 0.3], max_objects=4, aug=True, wd=None)
@@ -97,12 +99,19 @@ def main():
         class Log(Callback):
             def after_epoch(self): print(json.dumps(dict(epoch=self.epoch, loss=round(float(self.smooth_loss), 3), s=round(time.time() - t))), file=sys.stderr, flush=True)
         learn.add_cb(Log())
+        if c.get('clip'):
+            from fastai.callback.training import GradientClip
+            learn.add_cb(GradientClip(c['clip']))
         rows, _ = fit_learner(learn, c['epochs'], fine_tune=False, lr=c['lr'], progress=False, channels_last=False)
         train_s = time.time() - t
-        m50, m = score(model.detector, held, c['size'])
+        if c.get('save'):
+            import shutil
+            torch.save(model.detector.state_dict(), c['save'] + '.pth'); shutil.copytree(held, c['save'] + '-held', dirs_exist_ok=True)
+            shutil.copytree(data, c['save'] + '-data', dirs_exist_ok=True)
+        m50, m, m50a = score(model.detector, held, c['size'])
         held2 = D.make_detect_data(d/'held2', n=c['held'], size=c.get('img_size', c['size']), seed=7000 + c['data_seed'], backgrounds=photos(TRAIN_PHOTOS), **kw)
-        m50s, _ = score(model.detector, held2, c['size'])
+        m50s, _, m50sa = score(model.detector, held2, c['size'])
         losses = [round(r.get('train_loss', float('nan')), 3) for r in rows] if rows and isinstance(rows[0], dict) else rows
-    print(json.dumps(dict(c, map_50=round(m50, 4), map_50_same=round(m50s, 4), map=round(m, 4), s_epoch=round(train_s/c['epochs'], 1), losses=losses)), flush=True)
+    print(json.dumps(dict(c, map_50=round(m50, 4), map_50_same=round(m50s, 4), agn_50=round(m50a, 4), agn_50_same=round(m50sa, 4), map=round(m, 4), s_epoch=round(train_s/c['epochs'], 1), losses=losses)), flush=True)
 
 if __name__ == '__main__': main()
