@@ -20,7 +20,7 @@ transferkit runs under each `TRANSFERKIT_BF16` setting of --bf16 (default `auto,
 off), so one run shows the ratios with and without native bfloat16. Reported: mean IoU over the seeds, the median of
 the per-seed wall ratios.
 
-    python bench/seg_vs_stock.py [--n 80] [--orig-size 160] [--size 64] [--epochs 4] [--bs 8] [--seeds 3] [--bf16 auto,0] [--weights FILE | --scratch]
+    python bench/seg_vs_stock.py [--n 80] [--orig-size 160] [--size 64] [--epochs 4] [--bs 8|auto] [--seeds 3] [--bf16 auto,0] [--weights FILE | --scratch]
 """
 import argparse, hashlib, json, os, resource, subprocess, sys, tempfile, time
 from pathlib import Path
@@ -60,11 +60,11 @@ def run(cmd, env):
     return res, time.perf_counter() - t, _child_cpu() - c
 
 def run_stock(data, out, a, pretrained, env, seed):
-    res, wall, cpu = run([sys.executable, '-c', STOCK, *map(str, (data, out, a.size, a.epochs, a.bs, int(pretrained), seed))], env)
+    res, wall, cpu = run([sys.executable, '-c', STOCK, *map(str, (data, out, a.size, a.epochs, 64 if a.bs == 'auto' else a.bs, int(pretrained), seed))], env)
     return json.loads(res.stdout.strip().splitlines()[-1]) | dict(wall=wall, cpu=cpu)
 
 def run_ours(data, out, a, pretrained, env, seed):
-    args = ['train-seg', data, '--out', out, '--size', a.size, '--epochs', a.epochs, '--bs', a.bs, '--seed', seed] + ([] if pretrained else ['--no-pretrained'])
+    args = ['train-seg', data, '--out', out, '--size', a.size, '--epochs', a.epochs, *([] if a.bs == 'auto' else ['--bs', a.bs]), '--seed', seed] + ([] if pretrained else ['--no-pretrained'])
     res, wall, cpu = run([str(Path(sys.executable).parent/'transferkit'), *map(str, args)], env) # the console command, as a user runs it
     rep, rec = json.loads((Path(out)/'report.json').read_text()), json.loads((Path(out)/'training.json').read_text())
     valid = sorted(Path(r['file']).stem for r in rep['images'])
@@ -74,7 +74,7 @@ def run_ours(data, out, a, pretrained, env, seed):
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--n', type=int, default=80); p.add_argument('--orig-size', type=int, default=160)
-    p.add_argument('--size', type=int, default=64); p.add_argument('--epochs', type=int, default=4); p.add_argument('--bs', type=int, default=8)
+    p.add_argument('--size', type=int, default=64); p.add_argument('--epochs', type=int, default=4); p.add_argument('--bs', default='8', help="a batch size for both, or auto: each recipe's default (stock: fastai's 64; transferkit: its rule)")
     p.add_argument('--weights', default='', help='a torchvision resnet18 state dict both recipes start from')
     p.add_argument('--scratch', action='store_true', help='both from random weights (no proxy pretraining)')
     p.add_argument('--pretrain-epochs', type=int, default=6); p.add_argument('--pretrain-size', type=int, default=64)

@@ -617,14 +617,14 @@ _teacher = _existing('folder', 'give a model folder `transferkit train` wrote')
                      "Hinton's loss, "
                      "alpha*T^2*KL(teacher_T || student_T) + (1-alpha)*CE(label), against the teachers' softened "
                      "probabilities "
-                     "(averaged over several teachers), which are computed once and cached. The student is exported "
-                     "as an ordinary model folder.",
+                     "(averaged over several teachers), computed on each batch the student trains on (--cached: once "
+                     "per image, un-augmented, and cached). The student is exported as an ordinary model folder.",
          **_DATA_OUT, **_FIT, **_BODY, **_SPLIT,
          **opts(_DISTILL,
                 teachers=Opt(_teacher, '--teacher', action='append', metavar='MODEL_DIR',
                              help='{doc}; repeat the option for several'),
                 student=Opt(name=['--student', '--arch'], metavar='ARCH'), temperature=_rate,
-                alpha=_number(float, 0, 1), cache=_output_folder, bs=_batch), **opts(_TRAIN, processes=_count))
+                alpha=_number(float, 0, 1), cached=None, cache=_output_folder), **opts(_TRAIN, bs=_batch, processes=_count))
 def _distill(a):
     with _prepared_ahead(a) as ahead:
         from transferkit.distill import distill_folder
@@ -632,8 +632,9 @@ def _distill(a):
         res = distill_folder(**_library_kwargs(a, _DISTILL, _TRAIN), prepared=ahead)
     if res is None: return # a process other than rank 0 of a launched run
     d = res['record']['distillation']
-    n, new = d['teacher_images'], d['teacher_images_computed']
-    print(f"Teacher logits of {n} training image(s): {new} computed, {n - new} from the cache")
+    n, new = d['teacher_images'], d.get('teacher_images_computed')
+    if d['targets'] == 'cached': print(f"Teacher logits of {n} training image(s): {new} computed, {n - new} from the cache")
+    else: print(f"Teacher logits of every training batch ({n} training images)")
     print(f"Validation accuracy: {res['accuracy']:.4f} ({', '.join(res['classes'])})")
     print(f"Model: {res['model']}")
 
