@@ -16,7 +16,7 @@ from torch import nn
 from .core import *
 from fastai.vision.all import Callback, imagenet_stats
 from .speed import ResidentDL
-from .learner import load_model, train_model, default_device
+from .learner import load_model, train_model, default_device, gpu_amp_dtype
 from .features import FeatureCache
 from .modelfolder import WEIGHTS, read_config, verify_files
 from .checks import check_out_folder
@@ -210,7 +210,8 @@ class BatchTeacher(nn.Module):
     def forward(self, x): # x: the student's batch (n, 3, h, w)
         x = x.float()*self.a + self.b
         if tuple(x.shape[-2:]) != self.size: x = F.interpolate(x, self.size, mode='bilinear', antialias=True)
-        return self.net(x).float()[:, self.cols]
+        with torch.autocast('cuda', dtype=gpu_amp_dtype(), enabled=x.is_cuda): # on a GPU, as the student trains
+            return self.net(x).float()[:, self.cols]
 
 
 # %% ../nbs/80_distill.ipynb #5d1a0e03
