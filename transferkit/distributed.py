@@ -19,19 +19,16 @@ except ModuleNotFoundError:
 
 from .speed import ResidentDL
 from .learner import train_model, load_model
-from .pipeline import open_run, run_settings, report_and_export, DataFolder, LABEL_FOLDERS, OneProcess, _say_batch
+from .pipeline import (open_run, run_settings, report_and_export, DataFolder, LABEL_FOLDERS, OneProcess,
+                                  world_size, read_run, run_summary, _say_batch)
 
 # %% auto #0
-__all__ = ['SETTINGS_ENV', 'world_size', 'rank_state', 'CPUSafeDL', 'ShardedResidentDL', 'SyncedBatchNorm', 'sync_batchnorm',
+__all__ = ['SETTINGS_ENV', 'rank_state', 'CPUSafeDL', 'ShardedResidentDL', 'SyncedBatchNorm', 'sync_batchnorm',
            'unsync_batchnorm', 'RankTrainer', 'RankRun', 'train_rank', 'checked_here', 'run_processes',
            'search_summary', 'notebook_run', 'train_across', 'launch', 'main_rank']
 
 # %% ../nbs/75_distributed.ipynb #95c7cc2c
 SETTINGS_ENV = 'TRANSFERKIT_RUN' # the settings of a run `run_processes` started, as JSON, for its processes
-
-def world_size() -> int:
-    "How many processes this run has: `WORLD_SIZE`, as `accelerate launch`, `torchrun` or `notebook_launcher` set it"
-    return int(os.environ.get('WORLD_SIZE', '1'))
 
 # %% ../nbs/75_distributed.ipynb #5f1d7ed7
 def rank_state():
@@ -295,10 +292,8 @@ def run_processes(system:str, # the function each process runs, `module.name` in
 # %% ../nbs/75_distributed.ipynb #0ce60e07
 def _summary(out) -> dict:
     "`train_folder`'s summary of the run rank 0 wrote to `out`, read back"
-    out = Path(out).resolve()
-    record, metrics = (json.loads((out/f).read_text()) for f in ('training.json', 'report.json'))
-    return dict(model=str(out/'export.pkl'), accuracy=metrics['accuracy'], classes=metrics['classes'], record=record,
-                metrics=metrics, learn=load_model(out))
+    out, record, metrics = read_run(out)
+    return run_summary(out, metrics, record, load_model(out))
 
 def search_summary(out, # the output folder the processes wrote
                   ) -> dict:
