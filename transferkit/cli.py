@@ -471,7 +471,7 @@ def _write_rows(rows:list, dest=None):
                      'config.json; export.pkl only with --trust-pickle) or with model.onnx and onnxruntime alone.',
          **_MODEL, **_FILES,
          **opts(None, csv=Opt(_output_file, help='write the predictions here instead of to stdout')),
-         **opts('predict.predict_torch', bs=_count), **_TRUST)
+         **opts('predict.predict_rows', bs=_count), **_TRUST)
 def _predict(a):
     model = Path(a.model)
     if model.suffix == '.onnx' or (model.is_dir() and (model/'model.onnx').is_file() and not _has_torch()):
