@@ -301,10 +301,7 @@ def seg_learner(dls, # segmentation `DataLoaders` from `get_seg_dls`
     path = weights_file(fn.__name__, weights) if pretrained else None
     _add_normalize(dls, pretrained) # as `unet_learner` does: the weights' statistics, none from scratch
     learn = unet_learner(dls, fn, pretrained=False, normalize=False, opt_func=fused_adam, metrics=[DiceMulti()])
-    if path is not None:
-        load_body_weights(learn, fn, path)
-        learn.pretrained = True
-        learn.freeze()
+    if path is not None: load_body_weights(learn, fn, path)
     return gpu_mixed_precision(learn, fp16)
 
 # %% ../nbs/85_segment.ipynb #7654230b

@@ -92,5 +92,8 @@ def load_body_weights(learn, # A fastai `Learner` whose `model[0]` is the body o
                       arch, # The torchvision model function the body was built from
                       path, # The state-dict file to load
                      ):
-    "Load the pretrained state dict at `path` into the body of `learn`, built from torchvision's `arch`"
+    "`learn` started as fastai starts a pretrained learner: the state dict at `path` in its body (`arch`), frozen"
     learn.model[0].load_state_dict(arch_body(arch, path).state_dict())
+    learn.pretrained = True
+    learn.freeze()
+    return learn
