@@ -68,18 +68,18 @@ class ShardedResidentDL(ResidentDL):
         return rows[mine], offsets[mine], self.labels[order][mine]
 
 # %% ../nbs/75_distributed.ipynb #54090c30
+def _summed(t:torch.Tensor) -> torch.Tensor:
+    "A copy of `t` summed over the process group, on every rank"
+    t = t.clone()
+    torch.distributed.all_reduce(t)
+    return t
+
 class _SumOverRanks(torch.autograd.Function):
     "The sum of a tensor over the process group, on every rank; its gradient too (each rank's loss depends on all)"
     @staticmethod
-    def forward(ctx, t):
-        t = t.clone()
-        torch.distributed.all_reduce(t)
-        return t
+    def forward(ctx, t): return _summed(t)
     @staticmethod
-    def backward(ctx, g):
-        g = g.clone()
-        torch.distributed.all_reduce(g)
-        return g
+    def backward(ctx, g): return _summed(g)
 
 class SyncedBatchNorm(nn.Module):
     "The BatchNorm layer `bn`, its training statistics summed over the process group (the global batch's), CPU too"
