@@ -256,6 +256,7 @@ class OneProcess:
         return f(*args, **kwargs)
     def shared(self, value): return value # rank 0's `value`, on every process
 
+# %% ../nbs/70_pipeline.ipynb #086b25b4
 def process_role():
     "This process's part of its run: alone, or one of several where a launcher started it (`distributed.RankRun`)"
     if world_size() == 1: return OneProcess()
