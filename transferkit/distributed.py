@@ -108,22 +108,24 @@ class SyncedBatchNorm(nn.Module):
         return y.to(x.dtype)
 
 # %% ../nbs/75_distributed.ipynb #ffd938f5
+def _swapped(model:nn.Module, swap) -> nn.Module:
+    "`model` with each module for which `swap` gives a replacement replaced, in place; the others searched in turn"
+    for name, m in model.named_children():
+        if (new := swap(m)) is not None: setattr(model, name, new)
+        else: _swapped(m, swap)
+    return model
+
 def sync_batchnorm(model:nn.Module, # changed in place
                   ) -> nn.Module:
     "`model` with each BatchNorm layer in a `SyncedBatchNorm`: the same parameters and buffers (optimizers stay valid)"
-    for name, m in model.named_children():
-        if isinstance(m, _BatchNorm): setattr(model, name, SyncedBatchNorm(m))
-        elif not isinstance(m, SyncedBatchNorm): sync_batchnorm(m)
-    return model
+    return _swapped(model, lambda m: m if isinstance(m, SyncedBatchNorm) else
+                                     SyncedBatchNorm(m) if isinstance(m, _BatchNorm) else None)
 
 # %% ../nbs/75_distributed.ipynb #2c057f9f
 def unsync_batchnorm(model:nn.Module, # changed in place
                     ) -> nn.Module:
     "`model` with each `SyncedBatchNorm` replaced by its own BatchNorm layer: the export holds torch's layers only"
-    for name, m in model.named_children():
-        if isinstance(m, SyncedBatchNorm): setattr(model, name, m.bn)
-        else: unsync_batchnorm(m)
-    return model
+    return _swapped(model, lambda m: m.bn if isinstance(m, SyncedBatchNorm) else None)
 
 # %% ../nbs/75_distributed.ipynb #92aec89c
 class RankTrainer(DistributedTrainer):
