@@ -276,7 +276,7 @@ def search_folder(data, # the label folders: one sub-folder of images per label 
                   fine_tune_epochs:int=0, # epochs of fine-tuning the grafted learner, body unfrozen
                   **kwargs) -> dict:
     "Pick a head on cached features for the label folders in `data`; export.pkl, head_search.csv, report in `out`"
-    out, s = Path(out), run_settings(dict(kwargs, bs=bs), but=_NOT_SEARCH)
+    out, s = Path(out), run_settings(dict(kwargs, bs=bs), but=_NOT_SEARCH) # once: handed whole to launch and open_run
     size, arch, pretrained, seed = s['size'], s['arch'], s['pretrained'], s['seed']
     opened = dict(bs=bs, epochs=fine_tune_epochs, features=True, k=k,
                   checks=lambda *_: check_out_folder(cache) if cache is not None else None)
@@ -287,10 +287,10 @@ def search_folder(data, # the label folders: one sub-folder of images per label 
                                    "(`--fine-tune-epochs`; the head search runs on one process)")
         from .distributed import launch, search_summary
         args = dict(kwargs, data=data, out=out, cache=cache, bs=bs, grid=grid, k=k, fine_tune_epochs=fine_tune_epochs)
-        return launch('pipeline.search_folder', args, summary=search_summary, **opened, **kwargs)
+        return launch('pipeline.search_folder', args, summary=search_summary, **(s | opened))
     role = process_role() # alone, or one of several: rank 0 caches the features, searches and writes
     progress = s['progress'] and role.main
-    data_dir, _ = role.open_run(data, out, loaders=False, **opened, **(kwargs | dict(progress=progress)))
+    data_dir, _ = role.open_run(data, out, loaders=False, **(s | opened | dict(progress=progress)))
     head = lambda grid: train_head(data_dir, cache or out/'features', arch, pretrained=pretrained, weights=s['weights'],
                                    size=size, resize_method=s['resize_method'], valid_pct=s['valid_pct'], seed=seed,
                                    bs=bs, grid=grid, k=k, balance=s['balance'], progress=progress)
