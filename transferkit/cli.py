@@ -321,7 +321,9 @@ def _add_option(p, param:str, source, o:Opt):
         help = f'{help} (default: none)'
     kw = dict(help=help, type=o.type) if o.type else dict(help=help)
     # a positional, named in messages by its metavar
-    if not names[0].startswith('-'): kw.update(metavar=names[0]); names = [param]
+    if not names[0].startswith('-'):
+        kw.update(metavar=names[0])
+        names = [param]
     elif flag: kw.update(dest=param, action='store_false' if default else 'store_true')
     else: kw.update(dest=param, metavar=names[0].lstrip('-').replace('-', '_').upper(),
                     **dict(required=True) if default is _REQUIRED else {} if default is None else dict(default=default))
@@ -452,7 +454,9 @@ def _heads(a):
     if a.onnx: _add_onnx(Path(res['model']).parent)
 
 def _has_torch() -> bool:
-    try: import torch, fastai; return True
+    try:
+        import torch, fastai
+        return True
     except ImportError: return False
 
 def _write_rows(rows:list, dest=None):
@@ -462,7 +466,9 @@ def _write_rows(rows:list, dest=None):
     w = csv.DictWriter(buf, ['file', 'label', 'probability', 'error'], lineterminator='\n')
     w.writeheader()
     w.writerows({k: ('' if v is None or v != v else v) for k,v in r.items()} for r in rows)
-    if dest: atomic_write(dest, buf.getvalue().encode()); print(f'Wrote {len(rows)} predictions to {dest}')
+    if dest:
+        atomic_write(dest, buf.getvalue().encode())
+        print(f'Wrote {len(rows)} predictions to {dest}')
     else: print(buf.getvalue(), end='')
 
 @command('predict', 'predict and export', 'predict image files or folders with a model folder or model.onnx',
@@ -509,7 +515,9 @@ def _evaluate(a):
     learn = load_model(a.model, trust=a.trust)
     m = evaluate_learner(learn, labelled_test_dl(learn.dls, a.data, bs=a.bs))
     print(report_markdown(m), end='')
-    if a.out: save_report(m, a.out); print(f'Wrote the report to {a.out}')
+    if a.out:
+        save_report(m, a.out)
+        print(f'Wrote the report to {a.out}')
 
 @command('clean', 'check and clean', 'find suspect images (label issues, duplicates, leaks); apply decisions safely; '
                                      'undo', check=_check_clean,
@@ -636,7 +644,8 @@ _teacher = _existing('folder', 'give a model folder `transferkit train` wrote')
                 teachers=Opt(_teacher, '--teacher', action='append', metavar='MODEL_DIR',
                              help='{doc}; repeat the option for several'),
                 student=Opt(name=['--student', '--arch'], metavar='ARCH'), temperature=_rate,
-                alpha=_number(float, 0, 1), cached=None, cache=_output_folder), **opts(_TRAIN, bs=_batch, processes=_count))
+                alpha=_number(float, 0, 1), cached=None, cache=_output_folder),
+         **opts(_TRAIN, bs=_batch, processes=_count))
 def _distill(a):
     with _prepared_ahead(a) as ahead:
         from transferkit.distill import distill_folder
@@ -645,7 +654,8 @@ def _distill(a):
     if res is None: return # a process other than rank 0 of a launched run
     d = res['record']['distillation']
     n, new = d['teacher_images'], d.get('teacher_images_computed')
-    if d['targets'] == 'cached': print(f"Teacher logits of {n} training image(s): {new} computed, {n - new} from the cache")
+    if d['targets'] == 'cached':
+        print(f"Teacher logits of {n} training image(s): {new} computed, {n - new} from the cache")
     else: print(f"Teacher logits of every training batch ({n} training images)")
     print(f"Validation accuracy: {res['accuracy']:.4f} ({', '.join(res['classes'])})")
     print(f"Model: {res['model']}")
@@ -715,7 +725,8 @@ def main(argv=None, # the arguments after `transferkit`; None: `sys.argv[1:]`
             if e.errno not in DISK_ERRNOS: raise
             print(f'transferkit {args.command}: error: '
                   f'{disk_error(e, Path(e.filename).parent if e.filename else "the output folder")}',
-                  file=sys.stderr); return 2
+                  file=sys.stderr)
+            return 2
         except KeyboardInterrupt:
             print('interrupted; run the same command again to resume', file=sys.stderr)
             return 130
@@ -728,7 +739,10 @@ def _imported():
     "Called by each command after its imports: under `run`, freeze what they made (`gc.freeze`) and collect again"
     # elsewhere nothing happens
     global _gc_paused
-    if _gc_paused: _gc_paused = False; gc.freeze(); gc.enable()
+    if _gc_paused:
+        _gc_paused = False
+        gc.freeze()
+        gc.enable()
 
 def quick_exit(code:int, # the exit status
               ):

@@ -229,7 +229,9 @@ def predict_files(model, # a model folder (or a file in it), or a fastai `Learne
         with ThreadPoolExecutor(workers) as ex:
             for f, (img, err) in zip(files[s:s+chunk], ex.map(read, files[s:s+chunk])):
                 if err: rows[str(f)]['error'] = err
-                else: imgs.append(img); ok.append(f)
+                else:
+                    imgs.append(img)
+                    ok.append(f)
         if not ok: continue
         dl = learn.dls.test_dl(imgs, bs=bs, num_workers=0)
         with learn.no_bar(): probs, _ = learn.get_preds(dl=dl) # stdout may be the CSV

@@ -123,7 +123,9 @@ def make_head(n_in:int, # how many features come in
              ) -> nn.Sequential:
     "BatchNorm1d (holding `mean`/`var` of the features), dropout, then a linear layer or an MLP with `hidden` units"
     bn = nn.BatchNorm1d(n_in)
-    if mean is not None: bn.running_mean.copy_(torch.as_tensor(mean)); bn.running_var.copy_(torch.as_tensor(var))
+    if mean is not None:
+        bn.running_mean.copy_(torch.as_tensor(mean))
+        bn.running_var.copy_(torch.as_tensor(var))
     layers = [bn, nn.Dropout(dropout)]
     if hidden: layers += [nn.Linear(n_in, hidden), nn.ReLU(inplace=True), nn.Dropout(dropout), nn.Linear(hidden, n_out)]
     else: layers.append(nn.Linear(n_in, n_out))

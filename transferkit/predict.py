@@ -76,7 +76,9 @@ def check_image(f, # the file to check
                 draft:tuple=None, # (w, h): a JPEG is checked decoded at a reduced scale, never smaller
                ) -> str:
     "Why the file `f` is not a usable image ('' when it is)"
-    try: decode_image(Path(f).read_bytes(), draft=draft); return ''
+    try:
+        decode_image(Path(f).read_bytes(), draft=draft)
+        return ''
     except (TransferkitError, OSError) as e: return str(e)
 
 # %% ../nbs/06_predict.ipynb #102ccf27
@@ -134,7 +136,9 @@ def predict_rows(model, # an `OnnxModel` or `TorchModel`: its `cfg`, `vocab` and
             ok = [x for x,_ in prepped if x is not None]
             probs = iter(model.probs(np.stack(ok)) if ok else [])
             for f, (x, err) in zip(chunk, prepped):
-                if x is None: rows.append(dict(file=str(f), label=None, probability=None, error=err)); continue
+                if x is None:
+                    rows.append(dict(file=str(f), label=None, probability=None, error=err))
+                    continue
                 p = next(probs)
                 j = int(p.argmax())
                 rows.append(dict(file=str(f), label=str(model.vocab[j]), probability=round(float(p[j]), 6), error=''))
@@ -169,7 +173,9 @@ def _lean_layers() -> dict:
             self.ap, self.mp = nn.AdaptiveAvgPool2d(self.size), nn.AdaptiveMaxPool2d(self.size)
         def forward(self, x): return torch.cat([self.mp(x), self.ap(x)], 1)
     class Flatten(nn.Module):
-        def __init__(self, full:bool=False): super().__init__(); self.full = full
+        def __init__(self, full:bool=False):
+            super().__init__()
+            self.full = full
         def forward(self, x): return x.view(-1) if self.full else x.view(x.size(0), -1)
     return {'Linear': nn.Linear, 'BatchNorm1d': nn.BatchNorm1d, 'Dropout': nn.Dropout, 'ReLU': nn.ReLU,
             'AdaptiveConcatPool2d': AdaptiveConcatPool2d, 'AdaptiveAvgPool2d': nn.AdaptiveAvgPool2d, 'Flatten': Flatten}

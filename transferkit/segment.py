@@ -231,7 +231,9 @@ def ingest_seg(data, # the segmentation folder: images/, masks/ and codes.txt
         with ThreadPoolExecutor(workers) as ex:
             for stem in bar(ex.map(lambda p: _ingest_pair(*p, dest, size), todo), total=len(todo), show=progress):
                 done[stem] = want[stem]
-                if time.monotonic() - saved > checkpoint: _write_record(dest, done); saved = time.monotonic()
+                if time.monotonic() - saved > checkpoint:
+                    _write_record(dest, done)
+                    saved = time.monotonic()
     finally:
         if todo: _write_record(dest, done)
     keep = {f'{s}.png' for s in want}
@@ -548,7 +550,9 @@ def predict_seg(model, # a model folder `transferkit train-seg` wrote, or a `Seg
     for s in range(0, len(files), bs):
         imgs, ok = [], []
         for f in files[s:s+bs]:
-            try: imgs.append(read_rgb(f)); ok.append(f)
+            try:
+                imgs.append(read_rgb(f))
+                ok.append(f)
             except (TransferkitError, OSError, ValueError) as e: rows.append(dict(file=str(f), mask=None, error=str(e)))
         if not ok: continue
         with torch.no_grad(): pred = m.model(_seg_batch(m, imgs)).argmax(1).to(torch.uint8).cpu().numpy()

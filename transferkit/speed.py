@@ -510,7 +510,9 @@ class CPUMixedPrecision(Callback):
         self._exit()
     def after_batch(self): self._exit() # a batch cancelled before its prediction
     def _exit(self):
-        if getattr(self, 'ctx', None) is not None: self.ctx.__exit__(None, None, None); self.ctx = None
+        if getattr(self, 'ctx', None) is not None:
+            self.ctx.__exit__(None, None, None)
+            self.ctx = None
 
 # %% ../nbs/08_speed.ipynb #ce4134e4
 class CPUChannelsLast(Callback):
@@ -545,7 +547,9 @@ def kept_heap(mb:int=32): # glibc's largest mmap threshold
     "Within the block, memory freed is kept for reuse: blocks up to `mb` MB come from the heap, whose free top stays"
     # after the block, the free memory goes back to the system
     libc = _glibc()
-    if libc is None: yield; return
+    if libc is None:
+        yield
+        return
     libc.mallopt(_M_MMAP_THRESHOLD, mb*2**20)
     libc.mallopt(_M_TRIM_THRESHOLD, 2**30)
     try: yield

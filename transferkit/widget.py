@@ -338,7 +338,9 @@ class Cleaner:
             self._refresh('Nothing to apply: choose Delete or another label under an image first.')
             return None
         try: moves = apply_decisions(self.root, self.decision_table())
-        except TransferkitError as e: self._refresh(f'Nothing changed: {e}'.splitlines()[0]); return None
+        except TransferkitError as e:
+            self._refresh(f'Nothing changed: {e}'.splitlines()[0])
+            return None
         self._follow(moves)
         self.decisions = {}
         self._show(self.page)
@@ -353,7 +355,9 @@ class Cleaner:
     def undo(self) -> pd.DataFrame:
         "Reverse the last apply"
         try: moves = undo(self.root)
-        except TransferkitError as e: self._refresh(str(e)); return None
+        except TransferkitError as e:
+            self._refresh(str(e))
+            return None
         self._follow(moves, back=True)
         self._show(self.page)
         self._refresh(f"Undid {len(moves)} change{'s' * (len(moves) != 1)}: the files are back where they were.")
