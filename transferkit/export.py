@@ -149,9 +149,7 @@ def export_onnx(learn, # the trained fastai `Learner`
     cfg = model_config(learn)
     net = ImageClassifier(learn.model, cfg['mean'], cfg['std']).cpu().eval()
     x = torch.from_numpy(image_batch([open_rgb(f) for f in files], cfg))
-    dest = Path(dest)
-    tmp = partial_path(dest/ONNX)
-    try:
+    with replacing(Path(dest)/ONNX) as tmp:
         with warnings.catch_warnings():
             warnings.simplefilter('ignore')
             torch.onnx.export(net, (x[:1],), str(tmp), dynamo=False, opset_version=opset, input_names=['images'],
@@ -163,8 +161,6 @@ def export_onnx(learn, # the trained fastai `Learner`
             raise TransferkitError(f"onnxruntime differs from PyTorch by {diff:.2g} (> {tol}) on {len(files)} images: "
                                    "model.onnx not written")
         with open(tmp, 'rb+') as f: os.fsync(f.fileno())
-        os.replace(tmp, dest/ONNX)
-    finally: tmp.unlink(missing_ok=True)
     learn.model.to(learn.dls.device or 'cpu')
     return dict(file=ONNX, opset=opset, exporter='torch.onnx.export(dynamo=False)',
                 input='images: uint8 (batch, 3, height, width), RGB 0-255',

@@ -294,13 +294,7 @@ class _Store:
 # %% ../nbs/01_ingest.ipynb #8e32fd02
 def _link_into(src, dest):
     "Hard-link `src` at `dest` atomically (a temp name, then a rename)"
-    dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = partial_path(dest)
-    try:
-        os.link(src, tmp)
-        os.replace(tmp, dest)
-    finally: tmp.unlink(missing_ok=True)
+    with replacing(dest) as tmp: os.link(src, tmp)
 
 # decoding takes CPU and memory (up to max_pixels per image): at most one per core at a time,
 # however many threads wait on I/O

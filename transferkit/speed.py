@@ -288,9 +288,7 @@ class ImageStore:
         layout = self.layout()
         n = layout[:,0]
         starts = np.cumsum(n) - n
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = partial_path(self.path)
-        try:
+        with replacing(self.path) as tmp:
             out = np.lib.format.open_memmap(tmp, mode='w+', dtype=np.uint8, shape=(int(n.sum()), self.size, 3))
             def fill(i):
                 a = self._decode(self.files[i])
@@ -301,8 +299,6 @@ class ImageStore:
             out.flush()
             del out
             with open(tmp, 'rb+') as f: os.fsync(f.fileno())
-            os.replace(tmp, self.path)
-        finally: tmp.unlink(missing_ok=True)
         buf = io.BytesIO()
         np.save(buf, layout)
         atomic_write(self.meta_path, buf.getvalue())
