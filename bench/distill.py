@@ -4,8 +4,9 @@ Reports validation accuracy (mean ± sd over --seeds training seeds, same data a
 inference img/s on this CPU (eval mode, `torch.inference_mode`, float32, batches of random images; teacher and
 students timed in turns, best of --reps) at the training size and at 224 px.
 
-Data (offline): the `textures` set of `accuracy_vs_stock.py` (crops of four grey scikit-image photos: moon, cells,
-page, coins; 128-px JPEGs in `train/` and `valid/` folders, a fixed split), made once.
+Data (offline): a set of `accuracy_vs_stock.py`, --set: `textures` (crops of four grey scikit-image photos: moon,
+cells, page, coins; 128-px JPEGs) or the full-size photo sets (`surfaces`, `objects`, `scenes`: 1024x768 JPEGs), in
+`train/` and `valid/` folders (a fixed split), made once.
 Pretrained starts: ImageNet weights cannot be downloaded here, so each architecture is trained from scratch on the
 proxy task of `train_vs_stock.py` (eight other scikit-image photos) and its body saved as a torchvision state dict,
 used through `weights=` exactly as cached ImageNet weights would be.
@@ -28,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from train_vs_stock import make_proxy
-from accuracy_vs_stock import make_textures
+from accuracy_vs_stock import SETS
 
 def proxy_weights(arch, proxy, work, dest, size, epochs):
     "A full torchvision state dict of `arch` whose body was trained from scratch on the `proxy` label folders; its proxy accuracy"
@@ -67,6 +68,7 @@ def main():
     p.add_argument('--proxy-epochs', type=int, default=10); p.add_argument('--proxy-per-class', type=int, default=30)
     p.add_argument('--temperature', type=float, default=4.); p.add_argument('--alpha', type=float, default=0.9)
     p.add_argument('--teacher-margin', type=float, default=0.04, help='how much better than the label-only student the teacher must be')
+    p.add_argument('--set', default='textures', choices=sorted(SETS), help="accuracy_vs_stock.py's data set (surfaces, objects, scenes: full-size photos); a --work folder holds one set")
     p.add_argument('--teacher-extra', type=int, default=260, help="images a class the teacher trains on beside the students' (0: the same set)")
     p.add_argument('--cached', action='store_true', help="the teacher's logits of each image computed once, un-augmented")
     p.add_argument('--reps', type=int, default=7); p.add_argument('--out', default='bench/out/distill.json')
@@ -78,12 +80,12 @@ def main():
     t_all, log = time.perf_counter(), lambda s: print(f'[{time.perf_counter()-t_all:5.0f} s] {s}', flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(a.work or tmp); d.mkdir(parents=True, exist_ok=True)
-        if not (d/'data').exists(): make_textures(d/'data', a.per_class, seed=0)
+        if not (d/'data').exists(): SETS[a.set](d/'data', a.per_class, seed=0)
         if not (d/'proxy').exists(): make_proxy(d/'proxy', a.proxy_per_class)
         tdata = d/f'teacher-data-x{a.teacher_extra}' if a.teacher_extra else d/'data'
         if not tdata.exists(): # the students' set, and more training images of the same kinds
             import shutil
-            make_textures(d/'extra-tmp', a.teacher_extra, seed=1)
+            SETS[a.set](d/'extra-tmp', a.teacher_extra, seed=1)
             shutil.copytree(d/'data', d/'teacher-tmp')
             for f in sorted((d/'extra-tmp').rglob('*.jpg')):
                 (d/'teacher-tmp'/'train'/f.parent.name/f'extra-{f.parent.parent.name}-{f.name}').write_bytes(f.read_bytes())
@@ -94,9 +96,10 @@ def main():
             if not w[arch].exists():
                 log(f'{arch} pretrained on the proxy task: valid accuracy {proxy_weights(arch, d/"proxy", d, w[arch], a.size, a.proxy_epochs):.3f}')
         common = dict(size=a.size, bs=a.bs, pretrained=True, progress=False)
-        def train_folder(data, out, **kw): # a --work folder's earlier result is read back, not trained again
-            import transferkit.pipeline as tp
-            if a.work and (Path(out)/'report.json').is_file(): return json.loads((Path(out)/'report.json').read_text())
+        def train_folder(data, out, **kw): # a --work folder's teacher is read back, not trained again; students are
+            import transferkit.pipeline as tp # trained in every run (a student of older code draws other batches)
+            if a.work and Path(out).name.startswith('teacher') and (Path(out)/'report.json').is_file():
+                return json.loads((Path(out)/'report.json').read_text())
             return tp.train_folder(data, out, **kw)
         first = train_folder(d/'data', d/'labels-0', arch=a.student, weights=w[a.student], epochs=a.epochs, seed=0, **common)
         log(f"label-only {a.student}, seed 0: valid accuracy {first['accuracy']:.3f}")
@@ -132,6 +135,7 @@ def main():
         print(f"{r['model']:24}{statistics.mean(r['accuracy']):13.3f} ± {sd(r['accuracy']):.3f}{r['params']/1e6:12.2f}{r[f'img_s_{a.size}']:14.0f}{r['img_s_224']:13.1f}")
     t, s = table[0], table[1]
     print(f"student/teacher img/s: {s[f'img_s_{a.size}']/t[f'img_s_{a.size}']:.2f}x at {a.size} px, {s['img_s_224']/t['img_s_224']:.2f}x at 224 px; "
-          f"distilled - label-only: {100*(statistics.mean(acc['distilled']) - statistics.mean(acc['label-only'])):+.1f} points")
+          f"distilled - label-only: {100*(statistics.mean(acc['distilled']) - statistics.mean(acc['label-only'])):+.1f} "
+          f"± {100*sd([x - y for x, y in zip(acc['distilled'], acc['label-only'])])/len(acc['distilled'])**0.5:.1f} points (paired, standard error)")
 
 if __name__ == '__main__': main()

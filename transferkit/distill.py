@@ -4,7 +4,6 @@
 
 # %% ../nbs/80_distill.ipynb #d891fcad
 from __future__ import annotations
-import os
 from pathlib import Path
 
 from fastcore.meta import delegates
@@ -20,7 +19,8 @@ from .learner import load_model, train_model, default_device, gpu_amp_dtype
 from .features import FeatureCache
 from .modelfolder import WEIGHTS, read_config, verify_files
 from .checks import check_out_folder
-from .pipeline import train_folder, run_settings, open_run, report_and_export, process_role
+from .pipeline import (train_folder, run_settings, open_run, report_and_export, process_role,
+                                  starts_processes)
 
 # %% auto #0
 __all__ = ['soften', 'distill_loss', 'check_distill', 'check_teacher', 'check_teachers', 'TeacherCache', 'teacher_logits',
@@ -161,11 +161,15 @@ class DistillationLoss(Callback):
         if isinstance(dl, ResidentDL): # its store holds each file once, in first-seen order
             name, rows, orig = '_epoch', self._rows(dict.fromkeys(map(str, dl.items))), dl._epoch
             def hook():
-                r = orig(); self.epoch_rows = rows[r[0].cpu()]; return r
+                r = orig()
+                self.epoch_rows = rows[r[0].cpu()]
+                return r
         else:
             name, rows, orig = 'get_idxs', self._rows(dl.items), dl.get_idxs
             def hook():
-                idxs = orig(); self.epoch_rows = rows[torch.as_tensor(list(idxs), dtype=torch.long)]; return idxs
+                idxs = orig()
+                self.epoch_rows = rows[torch.as_tensor(list(idxs), dtype=torch.long)]
+                return idxs
         self._undo = (dl, name, dl.__dict__.get(name))
         setattr(dl, name, hook)
 
@@ -190,7 +194,7 @@ class BatchTeacher(nn.Module):
     def __init__(self, folder, # the teacher's model folder
                  vocab, # the student's classes: the order of the logits' columns
                  mean=(0., 0., 0.), # the student's normalisation: its batches are (x - `mean`)/`std`, x in [0, 1]
-                 std=(1., 1., 1.),
+                 std=(1., 1., 1.), # the student's normalisation's standard deviations
                  device=None): # where the teacher runs; None: fastai's default device
         super().__init__()
         self.cfg = cfg = check_teacher(folder)
@@ -231,7 +235,8 @@ class TeachersOnBatch(Callback):
     def before_fit(self):
         if self.nets is None: # built once, when the learner's normalisation is known
             mean, std = _batch_stats(self.dls)
-            self.nets = [BatchTeacher(f, self.dls.vocab, mean, std, self.dls.device) for f in self.folders]
+            with torch.random.fork_rng(devices=[]): # building them leaves the seeded stream as it was: with alpha=0
+                self.nets = [BatchTeacher(f, self.dls.vocab, mean, std, self.dls.device) for f in self.folders]
 
     def after_loss(self):
         if not self.training: return
@@ -266,24 +271,26 @@ def distill_folder(data, # the label folders: one sub-folder of images per label
                    cache=None, # with `cached`: folder of the teachers' cached logits (default OUT/teacher-logits)
                    **kwargs) -> dict:
     "Train `student` on the label folders in `data` with Hinton's loss from `teachers`; writes `out` as `train_folder`"
-    out = Path(out); teachers = [teachers] if isinstance(teachers, (str, Path)) else list(teachers or [])
-    s, cfgs = run_settings(kwargs, but=_NOT_DISTILL), []
+    out = Path(out)
+    teachers = [teachers] if isinstance(teachers, (str, Path)) else list(teachers or [])
+    s, cfgs = run_settings(kwargs, but=_NOT_DISTILL), [] # once: `launch` and `open_run` take them whole
     def checks(classes, fn):
-        check_distill(temperature, alpha); cfgs.extend(check_teachers(teachers, classes))
+        check_distill(temperature, alpha)
+        cfgs.extend(check_teachers(teachers, classes))
         if cache is not None: check_out_folder(cache)
-    if s['processes'] > 1 and int(os.environ.get('WORLD_SIZE', 1)) == 1: # several processes started here run this
+    if starts_processes(s): # each process runs this function
         from .distributed import launch
         args = dict(kwargs, data=data, out=out, teachers=teachers, student=student, temperature=temperature,
                     alpha=alpha, cached=cached, cache=cache)
-        return launch('distill.distill_folder', args, checks=checks, arch=student, **kwargs)
+        return launch('distill.distill_folder', args, checks=checks, arch=student, **s)
     role = process_role() # alone, or one of several processes: rank 0 ingests, caches any logits and writes
-    progress = s['progress'] and role.main
-    data_dir, dls = role.open_run(data, out, checks=checks, arch=student, **(kwargs | dict(progress=progress)))
+    s['progress'] = s['progress'] and role.main
+    data_dir, dls = role.open_run(data, out, checks=checks, arch=student, **s)
     loss, targets = _soft_targets(teachers, dls, role, temperature, alpha, cached, cache or out/'teacher-logits',
-                                  progress)
+                                  s['progress'])
     cbs = [loss, *role.cbs()]
     learn, record = train_model(dls, student, epochs=s['epochs'], pretrained=s['pretrained'], weights=s['weights'],
-                                seed=s['seed'], lr=s['lr'], find_lr=s['find_lr'], progress=progress, cbs=cbs)
+                                seed=s['seed'], lr=s['lr'], find_lr=s['find_lr'], progress=s['progress'], cbs=cbs)
     learn.remove_cbs(cbs) # export.pkl must hold fastai's loss and callbacks only
     teachers = [dict(folder=Path(t).resolve().name, arch=c['arch'], sha256=c['files'][WEIGHTS])
                 for t,c in zip(teachers, cfgs)]
