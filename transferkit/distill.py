@@ -17,6 +17,7 @@ from fastai.vision.all import Callback, imagenet_stats
 from .speed import ResidentDL
 from .learner import load_model, train_model, default_device, gpu_amp_dtype
 from .features import FeatureCache
+from .export import norm_stats
 from .modelfolder import WEIGHTS, read_config, verify_files
 from .checks import check_out_folder
 from .pipeline import (train_folder, run_settings, open_run, report_and_export, process_role,
@@ -219,11 +220,6 @@ class BatchTeacher(nn.Module):
 
 
 # %% ../nbs/80_distill.ipynb #5d1a0e03
-def _batch_stats(dls) -> tuple:
-    "The mean and std of `dls`' `Normalize`, or those of no normalisation"
-    norm = [t for t in dls.after_batch.fs if type(t).__name__ == 'Normalize']
-    return tuple(t.flatten().tolist() for t in (norm[0].mean, norm[0].std)) if norm else ((0.,)*3, (1.,)*3)
-
 class TeachersOnBatch(Callback):
     "Train on `distill_loss` against the teachers' softened probabilities of each batch the student trains on"
     order = 20 # after fastai's and transferkit's precision callbacks have turned the prediction back to float32
@@ -234,7 +230,7 @@ class TeachersOnBatch(Callback):
 
     def before_fit(self):
         if self.nets is None: # built once, when the learner's normalisation is known
-            mean, std = _batch_stats(self.dls)
+            mean, std = norm_stats(self.dls)
             with torch.random.fork_rng(devices=[]): # building them leaves the seeded stream as it was: with alpha=0
                 self.nets = [BatchTeacher(f, self.dls.vocab, mean, std, self.dls.device) for f in self.folders]
 

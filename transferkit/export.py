@@ -20,8 +20,8 @@ from .data import dataset_fingerprint
 from .learner import load_model, head_spec
 
 # %% auto #0
-__all__ = ['ONNX_OPSET', 'model_card', 'model_config', 'write_weights', 'write_model_files', 'export_model', 'ImageClassifier',
-           'export_onnx', 'add_onnx', 'predict_files']
+__all__ = ['ONNX_OPSET', 'model_card', 'norm_stats', 'model_config', 'write_weights', 'write_model_files', 'export_model',
+           'ImageClassifier', 'export_onnx', 'add_onnx', 'predict_files']
 
 # %% ../nbs/60_export.ipynb #48ee6d56
 def _versions() -> dict:
@@ -53,19 +53,26 @@ def model_card(learn, # the trained fastai `Learner`
                 # a distilled model names its teachers, T and alpha
                 **{k: rec[k] for k in ('distillation',) if k in rec})
 
+# %% ../nbs/60_export.ipynb #b42f6bf0
+def norm_stats(dls, # `DataLoaders` (or a loader) whose batch transforms may hold fastai's `Normalize`
+              ) -> tuple:
+    "`(mean, std)` lists of `dls`' `Normalize`, or those of no normalisation (fastai's rule from scratch)"
+    norm = [t for t in dls.after_batch.fs if type(t).__name__ == 'Normalize']
+    return tuple(t.flatten().tolist() for t in (norm[0].mean, norm[0].std)) if norm else ([0.]*3, [1.]*3)
+
+
 # %% ../nbs/60_export.ipynb #b42f6bfd
 def model_config(learn, # the trained fastai `Learner`, its DataLoaders made by `get_dls`
                  record:dict=None, # the training record: its 'arch' names a timm model fastai holds as a function
                 ) -> dict:
     "What `load_model` needs to rebuild `learn` without unpickling: architecture, classes, input pipeline, head"
     resize = [t for t in learn.dls.after_item.fs if type(t).__name__ == 'Resize']
-    norm = [t for t in learn.dls.after_batch.fs if type(t).__name__ == 'Normalize']
     if len(resize) != 1:
         raise TransferkitError("The learner's item transforms need exactly one Resize to be exported: build its "
                                "DataLoaders with transferkit.data.get_dls")
     arch = (record or {}).get('arch') or getattr(learn.arch, '__name__', learn.arch)
     w, h = resize[0].size # fastai keeps (width, height)
-    stats = [t.flatten().tolist() for t in (norm[0].mean, norm[0].std)] if norm else [[0., 0., 0.], [1., 1., 1.]]
+    stats = norm_stats(learn.dls)
     return dict(format='transferkit-model', format_version=1, arch=str(arch), n_out=len(learn.dls.vocab),
                 vocab=[str(v) for v in learn.dls.vocab], height=int(h), width=int(w),
                 resize_method=str(resize[0].method), pad_mode=str(resize[0].pad_mode), scale=255,
