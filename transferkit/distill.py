@@ -90,15 +90,6 @@ def check_teachers(teachers, # one model folder or a list of them
     return cfgs
 
 # %% ../nbs/80_distill.ipynb #b174035b
-class _Restandardise(nn.Module):
-    "Undo `image_loader`'s ImageNet normalisation and apply the teacher's own `mean`/`std`"
-    def __init__(self, mean, std):
-        super().__init__()
-        m0, s0 = [torch.tensor(v).view(1, 3, 1, 1) for v in imagenet_stats]
-        self.register_buffer('a', s0/torch.tensor(std).view(1, 3, 1, 1))
-        self.register_buffer('b', (m0 - torch.tensor(mean).view(1, 3, 1, 1))/torch.tensor(std).view(1, 3, 1, 1))
-    def forward(self, x): return x*self.a + self.b
-
 class TeacherCache(FeatureCache):
     "Logits of the teacher in model folder `teacher` per image content, kept in `cache_dir`; loaded for new images only"
     def __init__(self, cache_dir, # the folder the logits are kept in (one sub-folder per teacher's weights)
@@ -115,14 +106,10 @@ class TeacherCache(FeatureCache):
 
     @property
     def model(self) -> nn.Module:
-        "The teacher's network in eval mode, behind its own normalisation"
-        if self._model is None:
-            net = load_model(self.folder, cpu=self.device.type == 'cpu').model
-            stats = [list(map(float, imagenet_stats[0])), list(map(float, imagenet_stats[1]))]
-            if not np.allclose([self.cfg['mean'], self.cfg['std']], stats):
-                net = nn.Sequential(_Restandardise(self.cfg['mean'], self.cfg['std']), net)
-            self._model = net.eval().to(self.device)
+        "The teacher's network in eval mode, reading `image_loader`'s ImageNet-normalised batches (`BatchTeacher`)"
+        if self._model is None: self._model = BatchTeacher(self.folder, self.cfg['vocab'], *imagenet_stats, self.device)
         return self._model
+
 
 # %% ../nbs/80_distill.ipynb #940e0519
 def teacher_logits(teachers, # the teachers' model folders
