@@ -16,13 +16,13 @@ used through `weights=` exactly as cached ImageNet weights would be.
   a larger set than the user's would be; validated on the students' validation images; it must beat the student
   trained on labels alone (seed 0) by --teacher-margin, or it is trained again with twice the epochs (twice at most),
   and the bench refuses to go on with a teacher that still does not (distilling a weaker teacher cannot help);
-- distilled: `distill_folder(teachers=[teacher], student=--student, weights=proxy, temperature=4, alpha=0.9)`: the
+- distilled: `distill_folder(teachers=[teacher], student=--student, weights=proxy, temperature=1, alpha=0.5)` (its defaults): the
   teacher sees each training batch the student sees (the default), or with --cached each image once, un-augmented;
 - label-only: `train_folder(arch=--student, weights=proxy)`, same epochs, seeds, batch size and augmentation.
 
 Validation: 26 images a class (104 in all at the default --per-class 130), so that one image is under 1 point.
 
-    python bench/distill.py [--teacher resnet50] [--student resnet18] [--seeds 5] [--epochs 4] [--size 32] [--per-class 130]
+    python bench/distill.py [--teacher resnet50] [--student resnet18] [--seeds 5] [--seed-start 0] [--epochs 4] [--size 32] [--per-class 130]
 """
 import argparse, json, statistics, sys, tempfile, time, warnings
 from pathlib import Path
@@ -63,10 +63,10 @@ def img_per_s(folders, size, bs, reps):
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--teacher', default='resnet50'); p.add_argument('--student', default='resnet18')
-    p.add_argument('--seeds', type=int, default=5); p.add_argument('--epochs', type=int, default=4); p.add_argument('--teacher-epochs', type=int, default=12)
+    p.add_argument('--seeds', type=int, default=5); p.add_argument('--seed-start', type=int, default=0, help='the first seed: more seeds in a later run'); p.add_argument('--epochs', type=int, default=4); p.add_argument('--teacher-epochs', type=int, default=12)
     p.add_argument('--size', type=int, default=32); p.add_argument('--per-class', type=int, default=130); p.add_argument('--bs', type=int, default=32)
     p.add_argument('--proxy-epochs', type=int, default=10); p.add_argument('--proxy-per-class', type=int, default=30)
-    p.add_argument('--temperature', type=float, default=4.); p.add_argument('--alpha', type=float, default=0.9)
+    p.add_argument('--temperature', type=float, default=1.); p.add_argument('--alpha', type=float, default=0.5)
     p.add_argument('--teacher-margin', type=float, default=0.04, help='how much better than the label-only student the teacher must be')
     p.add_argument('--set', default='textures', choices=sorted(SETS), help="accuracy_vs_stock.py's data set (surfaces, objects, scenes: full-size photos); a --work folder holds one set")
     p.add_argument('--teacher-extra', type=int, default=260, help="images a class the teacher trains on beside the students' (0: the same set)")
@@ -112,14 +112,14 @@ def main():
             sys.exit(f"bench/distill.py: the teacher ({teacher['accuracy']:.3f} after {epochs} epochs) is not {a.teacher_margin:.2f} better than "
                      f"{a.student} trained on labels ({first['accuracy']:.3f}): distilling it cannot help; give the teacher more images or epochs")
         rows = []
-        for seed in range(a.seeds):
+        for seed in range(a.seed_start, a.seed_start + a.seeds):
             r = distill_folder(d/'data', d/f"distilled{'-cached' if a.cached else ''}-x{a.teacher_extra}-{seed}", [d/f'teacher-{epochs}-x{a.teacher_extra}'], student=a.student, weights=w[a.student], epochs=a.epochs, seed=seed,
                                temperature=a.temperature, alpha=a.alpha, cached=a.cached, cache=d/f'teacher-{epochs}-x{a.teacher_extra}-logits', **common)
             rows.append(dict(kind='distilled', seed=seed, accuracy=r['accuracy'], teacher_images_computed=r['record']['distillation'].get('teacher_images_computed', 0)))
             r = first if seed == 0 else train_folder(d/'data', d/f'labels-{seed}', arch=a.student, weights=w[a.student], epochs=a.epochs, seed=seed, **common)
             rows.append(dict(kind='label-only', seed=seed, accuracy=r['accuracy']))
             log(f"seed {seed}: distilled {rows[-2]['accuracy']:.3f} (teacher logits computed: {rows[-2]['teacher_images_computed']}), label-only {rows[-1]['accuracy']:.3f}")
-        folders = [d/f'teacher-{epochs}-x{a.teacher_extra}', d/f"distilled{'-cached' if a.cached else ''}-x{a.teacher_extra}-0", d/'labels-0']
+        folders = [d/f'teacher-{epochs}-x{a.teacher_extra}', d/f"distilled{'-cached' if a.cached else ''}-x{a.teacher_extra}-{a.seed_start}", d/'labels-0']
         speed = {s: img_per_s(folders, s, 64 if s <= 64 else 16, a.reps) for s in (a.size, 224)}
         params = [n_params(f) for f in folders]
         acc = {k: [r['accuracy'] for r in rows if r['kind'] == k] for k in ('distilled', 'label-only')}

@@ -29,7 +29,7 @@ __all__ = ['soften', 'distill_loss', 'check_distill', 'check_teacher', 'check_te
 
 # %% ../nbs/80_distill.ipynb #4b3273ac
 def soften(logits, # teachers' raw outputs: (teachers, items, classes) or (items, classes)
-           temperature:float=4., # T: above 1 spreads the probabilities over more classes
+           temperature:float=1., # T: above 1 spreads the probabilities over more classes
           ) -> torch.Tensor:
     "The mean over teachers of softmax(`logits`/T): `logits` (teachers, items, classes) or (items, classes)"
     z = logits.float() if isinstance(logits, torch.Tensor) else torch.as_tensor(np.asarray(logits), dtype=torch.float32)
@@ -39,20 +39,20 @@ def soften(logits, # teachers' raw outputs: (teachers, items, classes) or (items
 def distill_loss(logits, # the student's raw outputs (batch, classes)
                  soft, # the teachers' softened probabilities (batch, classes), from `soften`
                  hard_loss, # the student's loss on the hard labels (cross-entropy)
-                 temperature:float=4., # the T `soft` was made with; the KL term is scaled by T²
-                 alpha:float=0.9, # the weight of the soft targets; 1 - alpha: the hard labels'
+                 temperature:float=1., # the T `soft` was made with; the KL term is scaled by T²
+                 alpha:float=0.5, # the weight of the soft targets; 1 - alpha: the hard labels'
                 ) -> torch.Tensor:
     "Hinton's loss: `alpha`·T²·KL(`soft` ‖ softmax(`logits`/T)) + (1-`alpha`)·`hard_loss`, KL averaged over the batch"
     kl = F.kl_div(F.log_softmax(logits.float()/temperature, -1), soft.float(), reduction='batchmean')
     return alpha*temperature**2*kl + (1-alpha)*hard_loss
 
 # %% ../nbs/80_distill.ipynb #d353b5eb
-def check_distill(temperature:float=4., # must be a number above 0
-                  alpha:float=0.9, # must be a number from 0 to 1
+def check_distill(temperature:float=1., # must be a number above 0
+                  alpha:float=0.5, # must be a number from 0 to 1
                  ):
     "Refuse a temperature that is not above 0 or an alpha outside [0, 1]"
     if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not 0 < temperature < float('inf'):
-        raise TransferkitError(f"temperature={temperature!r} must be a number above 0, such as 4")
+        raise TransferkitError(f"temperature={temperature!r} must be a number above 0, such as 1 (the default) or 4")
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 <= alpha <= 1:
         raise TransferkitError(f"alpha={alpha!r} must be a number from 0 to 1 (the weight of the teachers' soft "
                                "targets), such as 0.9")
@@ -136,8 +136,8 @@ class DistillationLoss(Callback):
     def __init__(self, files, # the training files, a row of `soft` each
                  soft, # the teachers' softened probabilities (files, classes), from `soften`
                  labels, # the class index of each file, checked against each batch's targets
-                 temperature:float=4., # the T `soft` was made with
-                 alpha:float=0.9): # the weight of the soft targets; 1 - alpha: the hard labels'
+                 temperature:float=1., # the T `soft` was made with
+                 alpha:float=0.5): # the weight of the soft targets; 1 - alpha: the hard labels'
         self.row = {str(f): i for i,f in enumerate(files)}
         self.soft, self.labels = torch.as_tensor(soft), torch.as_tensor(labels)
         self.temperature, self.alpha = temperature, alpha
@@ -211,8 +211,8 @@ class TeachersOnBatch(Callback):
     "Train on `distill_loss` against the teachers' softened probabilities of each batch the student trains on"
     order = 20 # after fastai's and transferkit's precision callbacks have turned the prediction back to float32
     def __init__(self, teachers, # the teachers' model folders (several: their soft targets are averaged)
-                 temperature:float=4., # softens the teachers' and the student's probabilities alike
-                 alpha:float=0.9): # the weight of the soft targets; 1 - alpha: the hard labels'
+                 temperature:float=1., # softens the teachers' and the student's probabilities alike
+                 alpha:float=0.5): # the weight of the soft targets; 1 - alpha: the hard labels'
         self.folders, self.temperature, self.alpha, self.nets = list(teachers), temperature, alpha, None
 
     def before_fit(self):
@@ -248,8 +248,8 @@ def distill_folder(data, # the label folders: one sub-folder of images per label
                    out, # the output folder: model, record and report, swapped in as one set
                    teachers, # model folders `transferkit train` wrote (several: their soft targets are averaged)
                    student:str='resnet18', # the architecture to train (`train_folder`'s `arch`)
-                   temperature:float=4., # softens the teachers' and the student's probabilities alike
-                   alpha:float=0.9, # the weight of the teachers' soft targets; 1 - alpha: the labels'
+                   temperature:float=1., # softens the teachers' and the student's probabilities alike
+                   alpha:float=0.5, # the weight of the teachers' soft targets; 1 - alpha: the labels'
                    cached:bool=False, # logits once per image, un-augmented, and cached: faster; default: every batch's
                    cache=None, # with `cached`: folder of the teachers' cached logits (default OUT/teacher-logits)
                    **kwargs) -> dict:
