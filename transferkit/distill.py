@@ -211,7 +211,7 @@ class TeachersOnBatch(Callback):
     "Train on `distill_loss` against the teachers' softened probabilities of each batch the student trains on"
     order = 20 # after fastai's and transferkit's precision callbacks have turned the prediction back to float32
     def __init__(self, teachers, # the teachers' model folders (several: their soft targets are averaged)
-                 temperature:float=1., # softens the teachers' and the student's probabilities alike
+                 temperature:float=1., # T in softmax(logits/T) of teachers and student: 1 keeps them, above 1 softens
                  alpha:float=0.5): # the weight of the soft targets; 1 - alpha: the hard labels'
         self.folders, self.temperature, self.alpha, self.nets = list(teachers), temperature, alpha, None
 
@@ -248,7 +248,7 @@ def distill_folder(data, # the label folders: one sub-folder of images per label
                    out, # the output folder: model, record and report, swapped in as one set
                    teachers, # model folders `transferkit train` wrote (several: their soft targets are averaged)
                    student:str='resnet18', # the architecture to train (`train_folder`'s `arch`)
-                   temperature:float=1., # softens the teachers' and the student's probabilities alike
+                   temperature:float=1., # T in softmax(logits/T) of teachers and student: 1 keeps them, above 1 softens
                    alpha:float=0.5, # the weight of the teachers' soft targets; 1 - alpha: the labels'
                    cached:bool=False, # logits once per image, un-augmented, and cached: faster; default: every batch's
                    cache=None, # with `cached`: folder of the teachers' cached logits (default OUT/teacher-logits)
