@@ -1,7 +1,9 @@
 """Stock fastai segmentation recipe vs `transferkit train-seg`, on the same images, split and epochs, in one run, as whole processes.
 
-The data: `transferkit.segment.make_seg_data` (discs and squares of striped and checked textures pasted onto smooth
-noise, exact masks, 3 classes), --n JPEGs --orig-size px high (up to 1.25x as wide), trained at --size px.
+The data, --n JPEGs --orig-size px high, exact masks, 3 classes, trained at --size px: `--scenes textures` (the
+default, `make_texture_scenes`: 4:3 full-size scenes of scikit-image's brick and grass in their own colours on gravel
+or photo crops) or `--scenes shapes` (`transferkit.segment.make_seg_data`: discs and squares of striped and checked
+textures on smooth noise, up to 1.25x as wide; from scratch both recipes stay blank on these).
 
 The stock side is the course's recipe as a script: `SegmentationDataLoaders.from_label_func(path, fnames, label_func,
 codes, item_tfms=Resize(size, method='squish'), batch_tfms=aug_transforms())` (squish: transferkit's geometry, so
@@ -20,7 +22,7 @@ transferkit runs under each `TRANSFERKIT_BF16` setting of --bf16 (default `auto,
 off), so one run shows the ratios with and without native bfloat16. Reported: mean IoU over the seeds, the median of
 the per-seed wall ratios.
 
-    python bench/seg_vs_stock.py [--n 80] [--orig-size 160] [--size 64] [--epochs 4] [--bs 8|auto] [--seeds 3] [--bf16 auto,0] [--weights FILE | --scratch]
+    python bench/seg_vs_stock.py [--scenes textures|shapes] [--n 80] [--orig-size 768] [--size 64] [--epochs 4] [--bs 8|auto] [--seeds 3] [--bf16 auto,0] [--weights FILE | --scratch]
 """
 import argparse, hashlib, json, math, os, resource, subprocess, sys, tempfile, time
 from pathlib import Path
@@ -56,7 +58,6 @@ def make_texture_scenes(dest, n, size, seed):
     scikit-image's gravel or a crop of one of its colour photos, and one to three regions (discs, ellipses, turned
     rectangles, polygons) of its brick and grass photos at a random scale; the grey textures in their own colours
     (brick red, grass green, gravel grey-brown) give or take 15% a channel, each lit and noised at random"""
-    import io
     import numpy as np
     from PIL import Image, ImageDraw
     from skimage import data

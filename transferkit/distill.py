@@ -55,7 +55,7 @@ def check_distill(temperature:float=1., # must be a number above 0
         raise TransferkitError(f"temperature={temperature!r} must be a number above 0, such as 1 (the default) or 4")
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 <= alpha <= 1:
         raise TransferkitError(f"alpha={alpha!r} must be a number from 0 to 1 (the weight of the teachers' soft "
-                               "targets), such as 0.9")
+                               "targets), such as 0.5 (the default)")
 
 # %% ../nbs/80_distill.ipynb #73de4ef1
 def check_teacher(folder, # a model folder `transferkit train` wrote
@@ -109,7 +109,6 @@ class TeacherCache(FeatureCache):
         "The teacher's network in eval mode, reading `image_loader`'s ImageNet-normalised batches (`BatchTeacher`)"
         if self._model is None: self._model = BatchTeacher(self.folder, self.cfg['vocab'], *imagenet_stats, self.device)
         return self._model
-
 
 # %% ../nbs/80_distill.ipynb #940e0519
 def teacher_logits(teachers, # the teachers' model folders

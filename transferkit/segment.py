@@ -257,8 +257,8 @@ class MaskFile:
     def __reduce__(self): return (partial, (noop,))
 
 # %% ../nbs/85_segment.ipynb #dc7e1fd4
-# From scratch at defaults (128 px, 4 epochs, 64 training scenes of 1024x768) batch 4 beat 8 by 16-28 IoU points and
-# batch 2 was no better than 4 (bench/README): a U-Net's batch-size rule halves down to 4
+# From scratch at defaults (128 px, 4 epochs, 64 training scenes of 1024x768) batch 4 beat 8 by 15-29 IoU points on
+# 3 seeds and batch 2 was no better than 4 (bench/README): a U-Net's batch-size rule halves down to 4
 SEG_SMALLEST_BS = 4
 
 def get_seg_dls(path, # the segmentation folder: images/, masks/ and codes.txt
@@ -285,7 +285,8 @@ def get_seg_dls(path, # the segmentation folder: images/, masks/ and codes.txt
                                MaskBlock(codes)),
                        splitter=splitter, get_y=MaskFile(path/MASKS),
                        item_tfms=Resize(size, method=ResizeMethod.Squish), batch_tfms=batch_tfms)
-    return dblock.dataloaders(files, bs=max(2, auto_batch_size(n_train, bs, smallest=SEG_SMALLEST_BS)), num_workers=0, device=device)
+    bs = max(2, auto_batch_size(n_train, bs, smallest=SEG_SMALLEST_BS))
+    return dblock.dataloaders(files, bs=bs, num_workers=0, device=device)
 
 # %% ../nbs/85_segment.ipynb #8169d3a1
 def seg_codes(dls, # segmentation `DataLoaders` from `get_seg_dls`
