@@ -29,7 +29,7 @@ from .predict import fastai_resize, collect_images
 from .export import write_weights, _versions
 from .core import _relative
 from .pipeline import (_png, train_folder, run_settings, open_run, DataFolder, process_role, starts_processes,
-                                  read_run)
+                                  read_run, _say_batch)
 
 # %% auto #0
 __all__ = ['CODES', 'IMAGES', 'MASKS', 'SEG_CODES', 'SEG_SMALLEST_BS', 'SEG_FOLDERS', 'read_codes', 'check_seg_folder',
@@ -597,7 +597,9 @@ def train_seg_folder(data, # the segmentation folder: images/<stem>.*, masks/<st
     data_dir, dls = role.open_run(data, out, made=_RECORD, **opened, **s)
     learn, record = train_seg(dls, s['arch'], epochs=s['epochs'], pretrained=s['pretrained'], weights=s['weights'],
                               lr=s['lr'], seed=s['seed'], progress=s['progress'], cbs=role.cbs())
-    return role.write(_write_seg, learn, role.record(record, dls), s['size'], out, data_dir)
+    record = role.record(record, dls)
+    if role.main and s['bs'] is None: record['bs_rule'] = _say_batch(dls, s['progress']) # as `train_folder` says it
+    return role.write(_write_seg, learn, record, s['size'], out, data_dir)
 
 def _write_seg(learn, record:dict, size:int, out, data_dir) -> dict:
     "Score `learn` and write its model folder, record and report to `out`, swapped in as one set; the summary"
