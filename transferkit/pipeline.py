@@ -98,7 +98,7 @@ def train_folder(data, # the label folders: one sub-folder of images per label (
                  weights=None, # a state-dict file to start from instead of the cached torchvision weights
                  seed:int=42, # the split, the augmentation draws and the first weights
                  valid_pct:float=0.2, # the validation share of a random split (train/ and valid/ folders fix it)
-                 bs:int=None, # default: fastai's 64, halved until an epoch has 20 steps, down to 8 (a U-Net's: 4)
+                 bs:int=None, # default: largest power of two up to fastai's 64 with 20 steps/epoch, at least 8 (U-Net 4)
                  resize_method:str='crop', # crop, squish or pad (with zeros)
                  aug=True, # fastai's `aug_transforms()`, a dict of its arguments, or False for none
                  lr:float=2e-3, # peak learning rate (fastai's `fine_tune` default, also the course's from scratch)
