@@ -18,7 +18,7 @@ def _data(root, n=12):
 
 @pytest.fixture(scope='module')
 def runs(tmp_path_factory):
-    "One process: train a teacher, distil a student twice (the second run finds the cache), predict and evaluate with the student, then the bad arguments"
+    "One process: train a teacher, distil a student (the teacher sees every batch), then twice with cached logits (the second run finds the cache), predict and evaluate with the student, then the bad arguments"
     d = tmp_path_factory.mktemp('distill'); data = _data(d/'data')
     student = ['distill', data, '--out', d/'student', '--teacher', d/'teacher', '--student', 'resnet18', '--temperature', '3', '--alpha', '0.8', *QUICK]
     bad = [['distill', data, '--out', d/'bad', '--teacher', d/'teacher', '--alpha', '1.5', *QUICK],
@@ -27,12 +27,14 @@ def runs(tmp_path_factory):
            ['distill', data, '--out', d/'bad', *QUICK],
            ['distill', data, '--out', d/'bad', '--teacher', data, *QUICK],
            ['distill', data, '--out', d/'bad', '--teacher', d/'teacher', '--student', 'resnet_nope', *QUICK]]
-    res = run_batch(['train', data, '--out', d/'teacher', *QUICK], student, student, ['predict', d/'student', data], ['evaluate', d/'student', data], *bad)
+    res = run_batch(['train', data, '--out', d/'teacher', *QUICK], student, student + ['--cached'], student + ['--cached'],
+                    ['predict', d/'student', data], ['evaluate', d/'student', data], *bad)
     return d, res
 
 def test_distills_and_exports_an_ordinary_model(runs):
-    d, (teach, first, second, pred, ev, *_) = runs
-    for r in (teach, first, second, pred, ev): assert r.returncode == 0, r.stderr[-3000:]
+    d, (teach, batch, first, second, pred, ev, *_) = runs
+    for r in (teach, batch, first, second, pred, ev): assert r.returncode == 0, r.stderr[-3000:]
+    assert 'Teacher logits of every training batch (20 training images)' in batch.stdout
     assert 'Teacher logits of 20 training image(s): 20 computed, 0 from the cache' in first.stdout
     assert 'Teacher logits of 20 training image(s): 0 computed, 20 from the cache' in second.stdout # a re-run: no teacher work
     card = json.loads((d/'student'/'model_card.json').read_text())
@@ -58,6 +60,6 @@ def test_bad_arguments_exit_2_with_one_line_and_write_nothing(runs):
     d, res = runs
     expect = ['--alpha: 1.5 is out of range', '--temperature: 0 is out of range', "nowhere' does not exist: give a model folder", 'the following arguments are required: --teacher',
               'is not a model folder', "Unknown architecture 'resnet_nope'"]
-    for r, e in zip(res[5:], expect):
+    for r, e in zip(res[6:], expect):
         assert r.returncode == 2 and e in r.stderr and len(r.stderr.strip().splitlines()) == 1, (e, r.returncode, r.stderr)
     assert not (d/'bad').exists()

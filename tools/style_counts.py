@@ -1,5 +1,5 @@
 "Style counts for issue 26: docments on public callables, long lines, `;` joins, cells with several definitions."
-import ast, importlib, inspect, json, sys
+import ast, importlib, inspect, io, json, sys, tokenize
 from pathlib import Path
 from fastcore.docments import docments
 
@@ -36,13 +36,11 @@ def doc_counts(modname):
     return tot, full, none
 
 def line_counts(modname):
-    src = (root/'transferkit'/f'{modname}.py').read_text().splitlines()
-    long_ = sum(len(l) > 120 for l in src)
-    semi = 0
-    for l in src:
-        try: toks = ast.parse(l.strip()).body
-        except SyntaxError: continue
-        semi += len(toks) > 1
+    "`(long, joined)`: lines over 120 characters, and lines holding a `;` between statements (`if x: a; b` included)"
+    text = (root/'transferkit'/f'{modname}.py').read_text()
+    long_ = sum(len(l) > 120 for l in text.splitlines())
+    toks = tokenize.generate_tokens(io.StringIO(text).readline)
+    semi = len({t.start[0] for t in toks if t.type == tokenize.OP and t.string == ';'})
     return long_, semi
 
 def cell_counts(nb):

@@ -11,7 +11,7 @@ from pathlib import Path
 # %% auto #0
 __all__ = ['DISK_ERRNOS', 'SPLIT_NAMES', 'PARTIAL_SUFFIX', 'IMAGE_EXTS', 'OUTPUT_MARKERS', 'TransferkitError',
            'TransferkitWarning', 'disk_error', 'hash_bytes', 'hash_file', 'check_label', 'existing_folder', 'confined',
-           'safe_join', 'partial_path', 'atomic_open', 'atomic_write', 'remove_partials', 'save_figure',
+           'safe_join', 'partial_path', 'replacing', 'atomic_open', 'atomic_write', 'remove_partials', 'save_figure',
            'is_output_folder', 'image_files', 'has_split_folders', 'folder_label', 'nested_folders', 'warn_nested',
            'exclusive_lock', 'show_bars', 'bar', 'hide_dependency_warnings']
 
@@ -128,6 +128,19 @@ def _fsync_dir(folder):
     except OSError: pass
     finally: os.close(fd)
 
+# %% ../nbs/00_core.ipynb #03774662
+@contextmanager
+def replacing(dest, # the file to make or replace
+             ):
+    "A temp name (`partial_path`) to make `dest` under, its folder made: renamed to `dest` if the block ends without error"
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = partial_path(dest)
+    try:
+        yield tmp
+        os.replace(tmp, dest)
+    finally: tmp.unlink(missing_ok=True) # after an error: `dest` is as it was
+
 # %% ../nbs/00_core.ipynb #9baeb29a
 @contextmanager
 def atomic_open(dest, # the file to replace
@@ -136,17 +149,11 @@ def atomic_open(dest, # the file to replace
     "A new file object whose contents replace `dest` in one rename when the block ends without an error"
     if mode not in ('w', 'wb'):
         raise ValueError(f"atomic_open writes whole files: mode must be 'w' or 'wb', not {mode!r}")
-    dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = partial_path(dest)
-    try:
-        with open(tmp, mode, **kwargs) as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, dest)
-        _fsync_dir(dest.parent)
-    finally: tmp.unlink(missing_ok=True)
+    with replacing(dest) as tmp, open(tmp, mode, **kwargs) as f:
+        yield f
+        f.flush()
+        os.fsync(f.fileno())
+    _fsync_dir(Path(dest).parent)
 
 # %% ../nbs/00_core.ipynb #cf3f74c7
 def atomic_write(dest, # the file to replace

@@ -121,7 +121,9 @@ class DecodedImages:
         else:
             im = PILImage(read_rgb(fn))
             n = im.width*im.height*len(im.getbands())
-            if self.used + n <= self.max_bytes: self.images[key] = im; self.used += n
+            if self.used + n <= self.max_bytes:
+                self.images[key] = im
+                self.used += n
         return PILImage(im.copy()) # transforms get their own copy: the kept one never changes
     def __reduce__(self): return (getattr, (PILImage, 'create'))
     def transform(self) -> Transform:

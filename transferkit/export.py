@@ -20,8 +20,8 @@ from .data import dataset_fingerprint
 from .learner import load_model, head_spec
 
 # %% auto #0
-__all__ = ['ONNX_OPSET', 'model_card', 'model_config', 'write_weights', 'write_model_files', 'export_model', 'ImageClassifier',
-           'export_onnx', 'add_onnx', 'predict_files']
+__all__ = ['ONNX_OPSET', 'model_card', 'norm_stats', 'model_config', 'write_weights', 'write_model_files', 'export_model',
+           'ImageClassifier', 'export_onnx', 'add_onnx', 'predict_files']
 
 # %% ../nbs/60_export.ipynb #48ee6d56
 def _versions() -> dict:
@@ -53,19 +53,26 @@ def model_card(learn, # the trained fastai `Learner`
                 # a distilled model names its teachers, T and alpha
                 **{k: rec[k] for k in ('distillation',) if k in rec})
 
+# %% ../nbs/60_export.ipynb #b42f6bf0
+def norm_stats(dls, # `DataLoaders` (or a loader) whose batch transforms may hold fastai's `Normalize`
+              ) -> tuple:
+    "`(mean, std)` lists of `dls`' `Normalize`, or those of no normalisation (fastai's rule from scratch)"
+    norm = [t for t in dls.after_batch.fs if type(t).__name__ == 'Normalize']
+    return tuple(t.flatten().tolist() for t in (norm[0].mean, norm[0].std)) if norm else ([0.]*3, [1.]*3)
+
+
 # %% ../nbs/60_export.ipynb #b42f6bfd
 def model_config(learn, # the trained fastai `Learner`, its DataLoaders made by `get_dls`
                  record:dict=None, # the training record: its 'arch' names a timm model fastai holds as a function
                 ) -> dict:
     "What `load_model` needs to rebuild `learn` without unpickling: architecture, classes, input pipeline, head"
     resize = [t for t in learn.dls.after_item.fs if type(t).__name__ == 'Resize']
-    norm = [t for t in learn.dls.after_batch.fs if type(t).__name__ == 'Normalize']
     if len(resize) != 1:
         raise TransferkitError("The learner's item transforms need exactly one Resize to be exported: build its "
                                "DataLoaders with transferkit.data.get_dls")
     arch = (record or {}).get('arch') or getattr(learn.arch, '__name__', learn.arch)
     w, h = resize[0].size # fastai keeps (width, height)
-    stats = [t.flatten().tolist() for t in (norm[0].mean, norm[0].std)] if norm else [[0., 0., 0.], [1., 1., 1.]]
+    stats = norm_stats(learn.dls)
     return dict(format='transferkit-model', format_version=1, arch=str(arch), n_out=len(learn.dls.vocab),
                 vocab=[str(v) for v in learn.dls.vocab], height=int(h), width=int(w),
                 resize_method=str(resize[0].method), pad_mode=str(resize[0].pad_mode), scale=255,
@@ -149,9 +156,7 @@ def export_onnx(learn, # the trained fastai `Learner`
     cfg = model_config(learn)
     net = ImageClassifier(learn.model, cfg['mean'], cfg['std']).cpu().eval()
     x = torch.from_numpy(image_batch([open_rgb(f) for f in files], cfg))
-    dest = Path(dest)
-    tmp = partial_path(dest/ONNX)
-    try:
+    with replacing(Path(dest)/ONNX) as tmp:
         with warnings.catch_warnings():
             warnings.simplefilter('ignore')
             torch.onnx.export(net, (x[:1],), str(tmp), dynamo=False, opset_version=opset, input_names=['images'],
@@ -163,8 +168,6 @@ def export_onnx(learn, # the trained fastai `Learner`
             raise TransferkitError(f"onnxruntime differs from PyTorch by {diff:.2g} (> {tol}) on {len(files)} images: "
                                    "model.onnx not written")
         with open(tmp, 'rb+') as f: os.fsync(f.fileno())
-        os.replace(tmp, dest/ONNX)
-    finally: tmp.unlink(missing_ok=True)
     learn.model.to(learn.dls.device or 'cpu')
     return dict(file=ONNX, opset=opset, exporter='torch.onnx.export(dynamo=False)',
                 input='images: uint8 (batch, 3, height, width), RGB 0-255',
@@ -229,7 +232,9 @@ def predict_files(model, # a model folder (or a file in it), or a fastai `Learne
         with ThreadPoolExecutor(workers) as ex:
             for f, (img, err) in zip(files[s:s+chunk], ex.map(read, files[s:s+chunk])):
                 if err: rows[str(f)]['error'] = err
-                else: imgs.append(img); ok.append(f)
+                else:
+                    imgs.append(img)
+                    ok.append(f)
         if not ok: continue
         dl = learn.dls.test_dl(imgs, bs=bs, num_workers=0)
         with learn.no_bar(): probs, _ = learn.get_preds(dl=dl) # stdout may be the CSV

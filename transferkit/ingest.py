@@ -294,11 +294,7 @@ class _Store:
 # %% ../nbs/01_ingest.ipynb #8e32fd02
 def _link_into(src, dest):
     "Hard-link `src` at `dest` atomically (a temp name, then a rename)"
-    dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = partial_path(dest)
-    try: os.link(src, tmp); os.replace(tmp, dest)
-    finally: tmp.unlink(missing_ok=True)
+    with replacing(dest) as tmp: os.link(src, tmp)
 
 # decoding takes CPU and memory (up to max_pixels per image): at most one per core at a time,
 # however many threads wait on I/O
@@ -368,7 +364,9 @@ def ingest(items, # the `Item`s to read
     "Read `items` with `read(item) -> bytes` into `dest`, resuming past work; the manifest rows of `items`"
     import pandas as pd
     dest = Path(dest)
-    try: dest.mkdir(parents=True, exist_ok=True); remove_partials(dest)
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+        remove_partials(dest)
     except OSError as e:
         if e.errno in DISK_ERRNOS: raise disk_error(e, dest) from None
         raise
@@ -416,7 +414,9 @@ def _prepare_worker():
     args = json.loads(sys.argv[1])
     out = sys.stdout.buffer
     def one(f):
-        try: raw = Path(f).read_bytes(); data, ext, size = prepare_image(raw, **args['kw'])
+        try:
+            raw = Path(f).read_bytes()
+            data, ext, size = prepare_image(raw, **args['kw'])
         except Exception: return None # the ingest reads the file again and says what is wrong
         head = json.dumps(dict(digest=hash_bytes(raw), ext=ext, size=list(size))).encode()
         body = b'' if data is raw else data # unchanged: the ingest keeps (and may hard-link) its own bytes
@@ -424,7 +424,9 @@ def _prepare_worker():
     with ThreadPoolExecutor(max(1, min(2, os.cpu_count() or 1))) as ex:
         for frame in ex.map(one, image_files(args['folder'])[::-1]):
             try:
-                if frame: out.write(frame); out.flush()
+                if frame:
+                    out.write(frame)
+                    out.flush()
             except OSError: os._exit(0) # the pipe broke: the parent is gone
     os._exit(0)
 

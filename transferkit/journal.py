@@ -192,9 +192,13 @@ def _roll_back(root:Path, b:dict, step) -> list:
         raise TransferkitError(f"Cannot {what} batch {b['id']}, nothing was changed: " + '; '.join(problems[:5])
                                + (f'; and {len(problems)-5} more' if len(problems) > 5 else ''))
 
-    if b['state'] != 'undoing': _append_journal(root, dict(batch=b['id'], state='undoing')); step()
+    if b['state'] != 'undoing':
+        _append_journal(root, dict(batch=b['id'], state='undoing'))
+        step()
     for m, w in reversed(list(zip(b['moves'], where))):
-        if w == 'linked': os.unlink(root/m['dst']); step() # the same file under both names: drop the new one
+        if w == 'linked': # the same file under both names: drop the new one
+            os.unlink(root/m['dst'])
+            step()
         elif w == 'after': _move(root/m['dst'], root/m['src'], step)
     for d in b['new_dirs']:
         if (root/d).is_dir() and not any((root/d).iterdir()): (root/d).rmdir()
@@ -243,7 +247,9 @@ def check_decisions(root, # the data folder the decisions' files are relative to
         try:
             # an alias folder (`cat2 -> cat`) would move one file twice
             p = confined(root, r.file, 'the file', links=False)
-        except TransferkitError as e: errors.append(f"{where}: {e}"); continue
+        except TransferkitError as e:
+            errors.append(f"{where}: {e}")
+            continue
         if CLEAN_DIR in p.relative_to(root).parts:
             errors.append(f"{where}: the file is in the cleaner's trash; use undo to restore it")
             continue
@@ -335,7 +341,9 @@ def apply_decisions(root, # the data folder: one sub-folder of images per label
         b = dict(id=time.strftime('%Y%m%dT%H%M%S') + f'-{os.getpid()}-{time.perf_counter_ns() % 10**6}', moves=moves,
                  new_dirs=new_dirs, state='begun')
         if moves:
-            try: _append_journal(root, dict(batch=b['id'], state='begun', new_dirs=new_dirs, moves=moves)); step()
+            try:
+                _append_journal(root, dict(batch=b['id'], state='begun', new_dirs=new_dirs, moves=moves))
+                step()
             except OSError as e: raise _unwritable(root, e) from None # nothing moved yet
             try:
                 for m in moves: _move(root/m['src'], root/m['dst'], step)
@@ -345,7 +353,9 @@ def apply_decisions(root, # the data folder: one sub-folder of images per label
                 _append_journal(root, dict(batch=b['id'], state='done'))
                 step()
             except OSError as e: # a read-only or full disk half-way: put back what moved, now
-                try: _roll_back(root, b, step); back = 'the files moved so far were put back'
+                try:
+                    _roll_back(root, b, step)
+                    back = 'the files moved so far were put back'
                 except (OSError, TransferkitError): back = 'the next apply or undo puts back the files moved so far'
                 raise TransferkitError(f"{_unwritable(root, e)} ({back})") from None
     df = pd.DataFrame([dict(m, batch=b['id']) for m in moves], columns=MOVE_COLUMNS)

@@ -78,10 +78,7 @@ def make_learner(dls, # the `DataLoaders` to train on (`get_dls`)
         path = weights_file(fn.__name__, weights) if pretrained else None
         _add_normalize(dls, pretrained)
         learn = vision_learner(dls, fn, pretrained=False, normalize=False, metrics=metrics, **kwargs)
-        if path is not None:
-            load_body_weights(learn, fn, path)
-            learn.pretrained = True
-            learn.freeze()
+        if path is not None: load_body_weights(learn, fn, path)
     learn.to(dls.device) if hasattr(learn, 'to') else None
     return gpu_mixed_precision(learn, fp16)
 

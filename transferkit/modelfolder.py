@@ -42,7 +42,9 @@ def _fsync(path):
     finally: os.close(fd)
 
 def _alive(pid) -> bool:
-    try: os.kill(int(pid), 0); return True
+    try:
+        os.kill(int(pid), 0)
+        return True
     except (ProcessLookupError, ValueError, TypeError, OverflowError): return False
     except PermissionError: return True
 
@@ -120,7 +122,9 @@ def commit_swap(out, # the model folder
     "Swap the files in `stage` into `out` as one set; `replace`: also remove the previous set's files the new one lacks"
     out, stage = Path(out), Path(stage)
     files = sorted(p.relative_to(stage).as_posix() for p in stage.rglob('*') if p.is_file())
-    for name in files: _fsync(stage/name); fault_point()
+    for name in files:
+        _fsync(stage/name)
+        fault_point()
     for d in sorted({(stage/n).parent for n in files}): _fsync(d)
     old = set(listed_files(out)) | set(MODEL_FILES) if replace else set()
     remove = sorted(n for n in old - set(files) if (out/n).is_file())
@@ -143,7 +147,9 @@ def swap_folder(out, # the model folder (created if missing)
     shutil.rmtree(stage, ignore_errors=True)
     stage.mkdir()
     try: yield stage
-    except BaseException: shutil.rmtree(stage, ignore_errors=True); raise
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
     commit_swap(out, stage, replace)
 
 # %% ../nbs/05_modelfolder.ipynb #90c6da02

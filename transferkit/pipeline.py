@@ -4,7 +4,7 @@
 
 # %% ../nbs/70_pipeline.ipynb #6b2c1acd
 from __future__ import annotations
-import contextlib, inspect, os, shutil
+import contextlib, inspect, json, os, shutil
 from dataclasses import dataclass
 from typing import Callable
 from pathlib import Path
@@ -28,8 +28,20 @@ from .checks import (check_settings, check_data_folder, check_model, check_out_f
                                check_images, _bad_images)
 
 # %% auto #0
-__all__ = ['INGEST_FORMAT', 'LABEL_FOLDERS', 'ingest_folder', 'train_folder', 'run_settings', 'DataFolder', 'open_run',
-           'report_and_export', 'OneProcess', 'process_role', 'search_folder', 'make_digits', 'run_demo']
+__all__ = ['INGEST_FORMAT', 'LABEL_FOLDERS', 'world_size', 'starts_processes', 'ingest_folder', 'train_folder', 'run_settings',
+           'DataFolder', 'open_run', 'report_and_export', 'run_summary', 'read_run', 'OneProcess', 'process_role',
+           'search_folder', 'make_digits', 'run_demo']
+
+# %% ../nbs/70_pipeline.ipynb #91182e21
+def world_size() -> int:
+    "How many processes this run has: `WORLD_SIZE`, as `accelerate launch`, `torchrun` or `notebook_launcher` set it"
+    return int(os.environ.get('WORLD_SIZE', '1'))
+
+# %% ../nbs/70_pipeline.ipynb #fdaf148d
+def starts_processes(s:dict, # the run's settings (`run_settings`)
+                    ) -> bool:
+    "Whether a system starts its processes here (`distributed.launch`): several asked for, and no launcher started them"
+    return s['processes'] > 1 and world_size() == 1
 
 # %% ../nbs/70_pipeline.ipynb #d2a3f30d
 # how `prepare_image(short_side=)` makes the training copy; a copy made otherwise is made again
@@ -86,7 +98,7 @@ def train_folder(data, # the label folders: one sub-folder of images per label (
                  weights=None, # a state-dict file to start from instead of the cached torchvision weights
                  seed:int=42, # the split, the augmentation draws and the first weights
                  valid_pct:float=0.2, # the validation share of a random split (train/ and valid/ folders fix it)
-                 bs:int=None, # default: largest power of two up to fastai's 64 giving 20 steps an epoch (at least 8)
+                 bs:int=None, # default: largest power of two up to fastai's 64 with 20 steps/epoch, at least 8 (U-Net 4)
                  resize_method:str='crop', # crop, squish or pad (with zeros)
                  aug=True, # fastai's `aug_transforms()`, a dict of its arguments, or False for none
                  lr:float=2e-3, # peak learning rate (fastai's `fine_tune` default, also the course's from scratch)
@@ -102,7 +114,7 @@ def train_folder(data, # the label folders: one sub-folder of images per label (
     "Train a classifier on the label folders in `data`; writes export.pkl, model card, record, report to `out`"
     settings = dict(locals()) # the parameters, before any other name
     # several processes: started here, or this is one of them
-    if processes > 1 or int(os.environ.get('WORLD_SIZE', 1)) > 1:
+    if processes > 1 or world_size() > 1:
         from .distributed import train_across
         return train_across(**settings)
     data_dir, dls = open_run(**settings)
@@ -205,23 +217,49 @@ def report_and_export(learn, # the trained `Learner`
         save_report(_in_folder(metrics, out, data_dir), stage, root=out)
         for name, data in (extra or {}).items(): atomic_write(stage/name, data)
         write_model_files(learn, stage, out, data_path=data_dir, metrics=metrics, record=record)
-    return dict(model=str(out/PICKLE), accuracy=metrics['accuracy'], classes=metrics['classes'], record=record,
+    return run_summary(out, metrics, record, learn)
+
+# %% ../nbs/70_pipeline.ipynb #a87681a3
+def run_summary(out, # the output folder the run wrote
+                metrics:dict, # its evaluation (`evaluate_learner`'s, or report.json read back)
+                record:dict, # its training record
+                learn, # the trained `Learner`, or the one loaded back from `out`
+               ) -> dict:
+    "What `train_folder` returns: the model file, the accuracy and classes, the record, the metrics and the learner"
+    return dict(model=str(Path(out)/PICKLE), accuracy=metrics['accuracy'], classes=metrics['classes'], record=record,
                 metrics=metrics, learn=learn)
+
+# %% ../nbs/70_pipeline.ipynb #cc53e34a
+def read_run(out, # the output folder of a finished run
+            ) -> tuple:
+    "`(out, record, report)`: the resolved folder and its training.json and report.json, read back (a run on several)"
+    out = Path(out).resolve()
+    return (out, *(json.loads((out/f).read_text()) for f in ('training.json', 'report.json')))
 
 # %% ../nbs/70_pipeline.ipynb #77181d6f
 class OneProcess:
     "The part a process plays in a run it makes alone; `distributed.RankRun` is the part of one of several"
     main, n = True, 1
-    def open_run(self, data, out, made=None, **kwargs) -> tuple: return open_run(data, out, **kwargs)
+    def open_run(self, data, # the data folder, as `open_run` takes it
+                 out, # the output folder, as `open_run` takes it
+                 made=None, # the ingest copy's record file: of use to the other ranks of several (`RankRun`)
+                 **kwargs) -> tuple:
+        return open_run(data, out, **kwargs)
     def first(self): return contextlib.nullcontext() # rank 0 first, then the others: here, this process alone
     def cbs(self) -> list: return [] # the callbacks of each fit
-    def record(self, record:dict, dls) -> dict: return record
-    def write(self, f, *args, **kwargs): return f(*args, **kwargs)
+    def record(self, record:dict, # the training record: one process adds nothing
+               dls, # the `DataLoaders` trained on
+              ) -> dict:
+        return record
+    def write(self, f, # what scores and writes the run (`report_and_export`)
+              *args, **kwargs):
+        return f(*args, **kwargs)
     def shared(self, value): return value # rank 0's `value`, on every process
 
+# %% ../nbs/70_pipeline.ipynb #086b25b4
 def process_role():
     "This process's part of its run: alone, or one of several where a launcher started it (`distributed.RankRun`)"
-    if int(os.environ.get('WORLD_SIZE', 1)) == 1: return OneProcess()
+    if world_size() == 1: return OneProcess()
     from .distributed import RankRun
     return RankRun()
 
@@ -238,21 +276,21 @@ def search_folder(data, # the label folders: one sub-folder of images per label 
                   fine_tune_epochs:int=0, # epochs of fine-tuning the grafted learner, body unfrozen
                   **kwargs) -> dict:
     "Pick a head on cached features for the label folders in `data`; export.pkl, head_search.csv, report in `out`"
-    out, s = Path(out), run_settings(dict(kwargs, bs=bs), but=_NOT_SEARCH)
+    out, s = Path(out), run_settings(dict(kwargs, bs=bs), but=_NOT_SEARCH) # once: handed whole to launch and open_run
     size, arch, pretrained, seed = s['size'], s['arch'], s['pretrained'], s['seed']
     opened = dict(bs=bs, epochs=fine_tune_epochs, features=True, k=k,
                   checks=lambda *_: check_out_folder(cache) if cache is not None else None)
     # several processes share the fine-tuning: each runs this function
-    if s['processes'] > 1 and int(os.environ.get('WORLD_SIZE', 1)) == 1:
+    if starts_processes(s):
         if not fine_tune_epochs:
             raise TransferkitError(f"processes={s['processes']} share the fine-tuning: give fine_tune_epochs "
                                    "(`--fine-tune-epochs`; the head search runs on one process)")
         from .distributed import launch, search_summary
         args = dict(kwargs, data=data, out=out, cache=cache, bs=bs, grid=grid, k=k, fine_tune_epochs=fine_tune_epochs)
-        return launch('pipeline.search_folder', args, summary=search_summary, **opened, **kwargs)
+        return launch('pipeline.search_folder', args, summary=search_summary, **(s | opened))
     role = process_role() # alone, or one of several: rank 0 caches the features, searches and writes
     progress = s['progress'] and role.main
-    data_dir, _ = role.open_run(data, out, loaders=False, **opened, **(kwargs | dict(progress=progress)))
+    data_dir, _ = role.open_run(data, out, loaders=False, **(s | opened | dict(progress=progress)))
     head = lambda grid: train_head(data_dir, cache or out/'features', arch, pretrained=pretrained, weights=s['weights'],
                                    size=size, resize_method=s['resize_method'], valid_pct=s['valid_pct'], seed=seed,
                                    bs=bs, grid=grid, k=k, balance=s['balance'], progress=progress)

@@ -67,7 +67,9 @@ def _thumb(im:Image.Image, side:int) -> Image.Image:
     "`im` fitted into a `side`-px square: shrunk smoothly, or enlarged by a whole factor (`NEAREST`: crisp)"
     k = side/max(im.size)
     if k >= 2: return im.resize((im.width*int(k), im.height*int(k)), Image.Resampling.NEAREST)
-    if k < 1: im = im.copy(); im.thumbnail((side, side), Image.Resampling.LANCZOS)
+    if k < 1:
+        im = im.copy()
+        im.thumbnail((side, side), Image.Resampling.LANCZOS)
     return im
 
 def contact_sheet(rows:list, # dicts with a 'file' each (and what `caption` reads: by default a top-loss row's)

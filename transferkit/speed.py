@@ -288,9 +288,7 @@ class ImageStore:
         layout = self.layout()
         n = layout[:,0]
         starts = np.cumsum(n) - n
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = partial_path(self.path)
-        try:
+        with replacing(self.path) as tmp:
             out = np.lib.format.open_memmap(tmp, mode='w+', dtype=np.uint8, shape=(int(n.sum()), self.size, 3))
             def fill(i):
                 a = self._decode(self.files[i])
@@ -301,8 +299,6 @@ class ImageStore:
             out.flush()
             del out
             with open(tmp, 'rb+') as f: os.fsync(f.fileno())
-            os.replace(tmp, self.path)
-        finally: tmp.unlink(missing_ok=True)
         buf = io.BytesIO()
         np.save(buf, layout)
         atomic_write(self.meta_path, buf.getvalue())
@@ -510,7 +506,9 @@ class CPUMixedPrecision(Callback):
         self._exit()
     def after_batch(self): self._exit() # a batch cancelled before its prediction
     def _exit(self):
-        if getattr(self, 'ctx', None) is not None: self.ctx.__exit__(None, None, None); self.ctx = None
+        if getattr(self, 'ctx', None) is not None:
+            self.ctx.__exit__(None, None, None)
+            self.ctx = None
 
 # %% ../nbs/08_speed.ipynb #ce4134e4
 class CPUChannelsLast(Callback):
@@ -545,7 +543,9 @@ def kept_heap(mb:int=32): # glibc's largest mmap threshold
     "Within the block, memory freed is kept for reuse: blocks up to `mb` MB come from the heap, whose free top stays"
     # after the block, the free memory goes back to the system
     libc = _glibc()
-    if libc is None: yield; return
+    if libc is None:
+        yield
+        return
     libc.mallopt(_M_MMAP_THRESHOLD, mb*2**20)
     libc.mallopt(_M_TRIM_THRESHOLD, 2**30)
     try: yield

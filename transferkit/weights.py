@@ -76,7 +76,8 @@ def arch_body(arch, # A torchvision model function, such as `torchvision.models.
               path=None, # A state-dict file for `arch`; None: random weights
              ):
     "The body fastai cuts from torchvision's `arch`, with the state dict at `path` (random weights without one)"
-    model = arch(weights=None)
+    with torch.random.fork_rng(devices=[]): # its random initialisation leaves the seeded stream as it was, as stock's
+        model = arch(weights=None)          # loading does: the same augmentation draws after as `vision_learner`'s
     if path is not None:
         sd = torch.load(path, map_location='cpu', weights_only=True)
         if isinstance(sd, dict) and isinstance(sd.get('model'), dict): sd = sd['model']
@@ -91,5 +92,8 @@ def load_body_weights(learn, # A fastai `Learner` whose `model[0]` is the body o
                       arch, # The torchvision model function the body was built from
                       path, # The state-dict file to load
                      ):
-    "Load the pretrained state dict at `path` into the body of `learn`, built from torchvision's `arch`"
+    "`learn` started as fastai starts a pretrained learner: the state dict at `path` in its body (`arch`), frozen"
     learn.model[0].load_state_dict(arch_body(arch, path).state_dict())
+    learn.pretrained = True
+    learn.freeze()
+    return learn

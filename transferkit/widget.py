@@ -38,10 +38,14 @@ def suspects_html(suspects:pd.DataFrame, # `find_suspects`' table: file, label, 
     e = lambda v: html.escape(str(v))
     cards = [f'''<figure><img src="{_thumb_uri(Path(root)/r.file)}" alt="{e(r.file)}"><figcaption><b>{e(r.file)}</b><br>
 label <b>{e(r.label)}</b> ({e(r.split)}) · predicted <b>{e(r.predicted)}</b> {r.probability:.2f}<br>
-loss {r.loss:.2f} · score {r.issue_score:.2f}<br><i>{e(r.reason)}</i></figcaption></figure>''' for r in suspects.itertuples()]
+loss {r.loss:.2f} · score {r.issue_score:.2f}<br>
+<i>{e(r.reason)}</i></figcaption></figure>''' for r in suspects.itertuples()]
     page = f'''<!doctype html><meta charset="utf-8"><title>{e(title)}</title>
-<style>body{{font-family:sans-serif}} main{{display:flex;flex-wrap:wrap;gap:12px}} figure{{width:200px;margin:0;font-size:12px}} img{{max-width:200px;max-height:160px}}</style>
-<h1>{e(title)}</h1><p>{len(suspects)} image(s) under {e(root)}. Decide in the CSV: action = keep, delete or relabel (with new_label), then <code>transferkit clean {e(root)} --apply {e(csv)}</code>.</p>
+<style>body{{font-family:sans-serif}} main{{display:flex;flex-wrap:wrap;gap:12px}}
+figure{{width:200px;margin:0;font-size:12px}} img{{max-width:200px;max-height:160px}}</style>
+<h1>{e(title)}</h1><p>{len(suspects)} image(s) under {e(root)}.
+Decide in the CSV: action = keep, delete or relabel (with new_label), then
+<code>transferkit clean {e(root)} --apply {e(csv)}</code>.</p>
 <main>{''.join(cards)}</main>'''
     atomic_write(path, page.encode())
     return Path(path)
@@ -99,16 +103,21 @@ _LEGEND = ("<b>issue score</b> from −1 to 2: how far the likeliest other class
 
 _CSS = """<style>
 .tk-cleaner .tk-card{min-width:0;overflow:hidden;font:12px sans-serif}
-.tk-cleaner .tk-thumb{position:relative;display:flex;align-items:center;justify-content:center;background:#f3f3f3;border:3px solid transparent;cursor:zoom-in;margin:0}
+.tk-cleaner .tk-thumb{position:relative;display:flex;align-items:center;justify-content:center;background:#f3f3f3;
+  border:3px solid transparent;cursor:zoom-in;margin:0}
 .tk-cleaner .tk-thumb img{image-rendering:pixelated;max-width:100%}
 .tk-cleaner .tk-thumb.tk-delete{border-color:#d32f2f} .tk-cleaner .tk-thumb.tk-delete > img{opacity:.3}
 .tk-cleaner .tk-thumb.tk-relabel{border-color:#1565c0}
-.tk-cleaner .tk-badge{position:absolute;top:3px;left:3px;padding:1px 6px;border-radius:8px;color:#fff;background:#1565c0;font-weight:bold}
+.tk-cleaner .tk-badge{position:absolute;top:3px;left:3px;padding:1px 6px;border-radius:8px;color:#fff;
+  background:#1565c0;font-weight:bold}
 .tk-cleaner .tk-delete .tk-badge{background:#d32f2f} .tk-cleaner .tk-badge.tk-stale{background:#757575}
 .tk-cleaner .tk-zoom{display:none}
-.tk-cleaner .tk-big{display:none;position:fixed;inset:0;z-index:10000;background:rgba(0,0,0,.75);flex-direction:column;align-items:center;justify-content:center;color:#fff;cursor:zoom-out;font:14px sans-serif}
-.tk-cleaner .tk-zoom:checked ~ .tk-big{display:flex} .tk-cleaner .tk-big img{max-width:90vw;max-height:85vh;background:#fff}
-.tk-cleaner .tk-caption{line-height:1.3;min-height:5.2em;overflow-wrap:anywhere} .tk-cleaner .tk-reason{color:#b71c1c} .tk-cleaner .tk-changed{color:#555;font-style:italic}
+.tk-cleaner .tk-big{display:none;position:fixed;inset:0;z-index:10000;background:rgba(0,0,0,.75);flex-direction:column;
+  align-items:center;justify-content:center;color:#fff;cursor:zoom-out;font:14px sans-serif}
+.tk-cleaner .tk-zoom:checked ~ .tk-big{display:flex}
+.tk-cleaner .tk-big img{max-width:90vw;max-height:85vh;background:#fff}
+.tk-cleaner .tk-caption{line-height:1.3;min-height:5.2em;overflow-wrap:anywhere} .tk-cleaner .tk-reason{color:#b71c1c}
+.tk-cleaner .tk-changed{color:#555;font-style:italic}
 .tk-cleaner .tk-legend{margin:2px 0 4px} .tk-cleaner .tk-legend-text{font:12px sans-serif;color:#444;line-height:1.35}
 .tk-cleaner .tk-pending ul{margin:2px 0;padding-left:18px} .tk-cleaner .tk-status{font-style:italic}
 .tk-cleaner .tk-pending .widget-html-content, .tk-cleaner .tk-status .widget-html-content{line-height:1.4}
@@ -329,7 +338,9 @@ class Cleaner:
             self._refresh('Nothing to apply: choose Delete or another label under an image first.')
             return None
         try: moves = apply_decisions(self.root, self.decision_table())
-        except TransferkitError as e: self._refresh(f'Nothing changed: {e}'.splitlines()[0]); return None
+        except TransferkitError as e:
+            self._refresh(f'Nothing changed: {e}'.splitlines()[0])
+            return None
         self._follow(moves)
         self.decisions = {}
         self._show(self.page)
@@ -344,7 +355,9 @@ class Cleaner:
     def undo(self) -> pd.DataFrame:
         "Reverse the last apply"
         try: moves = undo(self.root)
-        except TransferkitError as e: self._refresh(str(e)); return None
+        except TransferkitError as e:
+            self._refresh(str(e))
+            return None
         self._follow(moves, back=True)
         self._show(self.page)
         self._refresh(f"Undid {len(moves)} change{'s' * (len(moves) != 1)}: the files are back where they were.")
