@@ -26,7 +26,7 @@ def test_train_detect_writes_the_model_folder(trained):
         assert (model/f).is_file(), f
     assert not (model/'export.pkl').exists() # nothing to unpickle
     cfg = json.loads((model/'config.json').read_text())
-    assert cfg['kind'] == 'detection' and cfg['classes'] == SHAPES and cfg['arch'] == 'fcos_resnet18_fpn' and (cfg['height'], cfg['width']) == (48, 48)
+    assert cfg['kind'] == 'detection' and cfg['classes'] == SHAPES and cfg['arch'] == 'fasterrcnn_resnet18_fpn' and cfg['options']['body_norm'] == 'group' and (cfg['height'], cfg['width']) == (48, 48)
     rep = json.loads((model/'report.json').read_text())
     assert set(rep['per_class']) == set(SHAPES) and {'map', 'map_50', 'map_75'} <= set(rep)
     assert not any(Path(r['file']).is_absolute() for r in rep['images'])

@@ -699,7 +699,7 @@ _PREDICT_DETECT = 'detect.predict_detect'
 _detect_data = _existing(None, 'give the folder that holds images/ and annotations.json (COCO), or a Pascal VOC or YOLO folder')
 
 @command('train-detect', 'train', 'train an object detector on a COCO data set (images/ + annotations.json; Pascal VOC and YOLO folders too)',
-         description='Train a torchvision detector (default: FCOS on the resnet18 body) inside a fastai Learner on DATA_DIR: '
+         description='Train a torchvision detector (default: Faster R-CNN on the resnet18 body) inside a fastai Learner on DATA_DIR: '
                      'COCO (images/ + annotations.json), a Pascal VOC folder or a YOLO txt folder, checked before any work.',
          **opts(_DETECT, data=Opt(_detect_data, 'data_dir'), out=_output_folder, epochs=_epochs, lr=_rate, arch=None, size=_size, pretrained=None,
                 weights=_weights_file, seed=_seed, valid_pct=_fraction, bs=_batch, aug=None, plain=None))

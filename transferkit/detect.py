@@ -14,7 +14,9 @@ from torch import nn
 from PIL import Image, ImageDraw
 from fastai.vision.all import (DataBlock, TransformBlock, BBoxBlock, BBoxLblBlock, IntToFloatTensor, RandomSplitter, ItemGetter,
                                Resize, ResizeMethod, aug_transforms, set_seed, Learner, Callback, Metric, Adam)
+from fastai.callback.training import GradientClip
 from torchvision.models.detection import FasterRCNN, FCOS, RetinaNet
+from torchvision.models.detection.faster_rcnn import FastRCNNConvFCHead, FastRCNNPredictor, TwoMLPHead
 from torchvision.models.detection.fcos import FCOSHead
 from torchvision.models.detection.retinanet import RetinaNetHead
 from torchvision.models.detection.anchor_utils import AnchorGenerator
@@ -22,14 +24,15 @@ from torchvision.models.detection.backbone_utils import BackboneWithFPN
 from torchvision.ops.feature_pyramid_network import ExtraFPNBlock, LastLevelMaxPool, LastLevelP6P7
 
 # %% auto #0
-__all__ = ['ANNOTATIONS', 'IMAGES', 'BOX_TOLERANCE', 'SHAPES', 'DEFAULT_DETECTOR', 'RESNET18_DETECTORS', 'DETECT_LR', 'read_coco',
-           'write_coco', 'detect_scene', 'make_detect_data', 'read_voc', 'read_yolo', 'read_detect_set',
-           'ingest_detect', 'detect_vocab', 'get_detect_dls', 'detector_options', 'check_detector_arch', 'NoExtraLevel',
-           'resnet18_fpn', 'detector', 'fastai_targets', 'DetectorModel', 'DetectionTargets', 'detect_loss',
-           'DetectMAP', 'detect_learner', 'train_detect', 'detect_metrics', 'image_errors', 'draw_boxes',
-           'contact_sheet', 'evaluate_detect', 'detect_report_markdown', 'save_detect_report', 'detect_config',
-           'write_detect_model', 'check_detect_config', 'Detector', 'load_detector', 'predict_boxes', 'predict_detect',
-           'ImageDetector', 'add_detect_onnx', 'train_detect_folder']
+__all__ = ['ANNOTATIONS', 'IMAGES', 'BOX_TOLERANCE', 'SHAPES', 'DETECT_BS', 'DEFAULT_DETECTOR', 'RESNET18_DETECTORS', 'BOX_HEAD',
+           'DETECT_CLIP', 'DETECT_LR', 'read_coco', 'write_coco', 'detect_scene', 'make_detect_data', 'read_voc',
+           'read_yolo', 'read_detect_set', 'ingest_detect', 'detect_vocab', 'get_detect_dls', 'detector_options',
+           'check_detector_arch', 'NoExtraLevel', 'resnet18_fpn', 'detector', 'fastai_targets', 'DetectorModel',
+           'DetectionTargets', 'detect_loss', 'DetectMAP', 'detect_learner', 'train_detect', 'detect_metrics',
+           'image_errors', 'draw_boxes', 'contact_sheet', 'evaluate_detect', 'detect_report_markdown',
+           'save_detect_report', 'detect_config', 'write_detect_model', 'check_detect_config', 'Detector',
+           'load_detector', 'predict_boxes', 'predict_detect', 'ImageDetector', 'add_detect_onnx',
+           'train_detect_folder']
 
 # %% ../nbs/87_detect.ipynb #5ff6d470
 from .core import TransferkitError, IMAGE_EXTS, atomic_write, atomic_open, hash_file, safe_join, remove_partials, bar, show_bars, _relative
@@ -346,8 +349,10 @@ def ingest_detect(data, dest, size:int, workers:int=4, progress:bool=True,
 # %% ../nbs/87_detect.ipynb #ffe8348d
 def detect_vocab(classes:dict) -> list: return ['#na#', *classes['names']] # fastai's `BBoxLblBlock(add_na=True)` vocab: 0 pads, the background
 
+DETECT_BS = 2 # the default batch: more steps in 12 epochs; GroupNorm in the body trains from scratch at any batch
+
 def get_detect_dls(path, size:int=256, valid_pct:float=0.2, seed:int=42,
-                   bs:int=None, # default: 4 (at most half the training images); it beat 8 from scratch in 12 epochs
+                   bs:int=None, # default: 2 (twice the steps of 4 in the same epochs; the GroupNorm body needs no larger batch)
                    aug=True, # True for flips, zoom and lighting; a dict of `aug_transforms` arguments; False for none
                    device=None):
     "fastai `DataLoaders` of the (checked, or ingested) detection set `path`: image, boxes, labels"
@@ -360,25 +365,27 @@ def get_detect_dls(path, size:int=256, valid_pct:float=0.2, seed:int=42,
     dblock = DataBlock(blocks=(TransformBlock(type_tfms=DecodedImages(), batch_tfms=IntToFloatTensor), BBoxBlock, BBoxLblBlock(vocab=classes['names'])),
                        n_inp=1, splitter=splitter, get_x=ItemGetter('file'), get_y=[ItemGetter('boxes'), ItemGetter('labels')],
                        item_tfms=Resize(size, method=ResizeMethod.Squish), batch_tfms=aug_transforms(**kw) if aug else None)
-    dls = dblock.dataloaders(images, bs=max(2, min(bs or 4, n_train // 2 or 1)), num_workers=0, device=device)
+    dls = dblock.dataloaders(images, bs=max(1, min(bs or DETECT_BS, n_train // 2 or 1)), num_workers=0, device=device)
     dls.classes, dls.detect_size = classes, size
     return dls
 
 # %% ../nbs/87_detect.ipynb #f3f0cc07
-DEFAULT_DETECTOR = 'fcos_resnet18_fpn'
-RESNET18_DETECTORS = ('fcos_resnet18_fpn', 'fasterrcnn_resnet18_fpn', 'retinanet_resnet18_fpn')
+DEFAULT_DETECTOR = 'fasterrcnn_resnet18_fpn'
+RESNET18_DETECTORS = ('fasterrcnn_resnet18_fpn', 'fcos_resnet18_fpn', 'retinanet_resnet18_fpn')
+BOX_HEAD = 'mlp' # Faster R-CNN's box head: 'mlp' (torchvision's two layers) or 'conv' (four GroupNorm convs, one layer)
 _BODY_LAYERS = dict(layer1=(64, 4), layer2=(128, 8), layer3=(256, 16), layer4=(512, 32)) # resnet18's stages: channels, stride
 
-def detector_options(arch:str, size:int) -> dict:
-    "What builds `arch` for `size`-pixel inputs besides its classes; config.json keeps it"
+def detector_options(arch:str, size:int, pretrained:bool=False) -> dict:
+    "What builds `arch` for `size`-pixel inputs (its body `pretrained` or not) besides its classes; config.json keeps it"
     if arch not in RESNET18_DETECTORS: return {}
     levels = ['layer2', 'layer3', 'layer4']; strides = [_BODY_LAYERS[l][1] for l in levels]
-    o = dict(fpn_channels=128, levels=levels, extra='none')
+    # the body's norm: ImageNet's statistics frozen (torchvision's detectors), else GroupNorm, which trains from scratch at batch 2
+    o = dict(fpn_channels=128, levels=levels, extra='none', body_norm='frozen' if pretrained else 'group')
     if arch.startswith('fcos'): # a level takes the objects whose farthest side is 4-8 anchors from a point (the first: up to 8, the last: all above 4)
         return o | dict(anchor_sizes=[[s] for s in strides], aspect_ratios=[1.], head_convs=4)
     if arch.startswith('retina'): return o | dict(anchor_sizes=[[4*s, round(4*s*2**(1/3)), round(4*s*2**(2/3))] for s in strides], aspect_ratios=[0.5, 1., 2.])
-    k = size/256 # Faster R-CNN: two anchor sizes a level, 16 to 256 pixels at 256, scaled with `size`
-    return o | dict(extra='pool', anchor_sizes=[[round(16*k*2**i), round(32*k*2**i)] for i in range(4)], aspect_ratios=[0.5, 1., 2.])
+    k = size/256 # Faster R-CNN: anchors of 4 and 8 strides a level, 32 to 256 pixels at 256, scaled with `size`
+    return o | dict(anchor_sizes=[[round(4*s*k), round(8*s*k)] for s in strides], aspect_ratios=[0.5, 1., 2.], box_head=BOX_HEAD)
 
 def check_detector_arch(arch:str) -> str:
     "`arch` when it names a detector `detector` can build; else a one-line error"
@@ -393,24 +400,35 @@ class NoExtraLevel(ExtraFPNBlock):
 
 _EXTRA = dict(none=(NoExtraLevel, 0), pool=(LastLevelMaxPool, 1), p6p7=(LastLevelP6P7, 2)) # class, levels added
 
-def resnet18_fpn(channels:int=128, levels=('layer2', 'layer3', 'layer4'), extra:str='none', body_weights=None) -> BackboneWithFPN:
-    "torchvision's resnet18 (trainable BatchNorm, `body_weights` a state-dict file) with a feature pyramid over its stages `levels` and the `extra` ones"
-    body = torchvision.models.resnet18(weights=None)
+_NORMS = dict(batch=None, frozen=torchvision.ops.FrozenBatchNorm2d, group=partial(nn.GroupNorm, 32)) # None: torchvision's BatchNorm2d
+
+def resnet18_fpn(channels:int=128, levels=('layer2', 'layer3', 'layer4'), extra:str='none', body_weights=None,
+                 norm:str='batch') -> BackboneWithFPN: # the body's norm layers: batch (trainable), frozen (statistics kept) or group
+    "torchvision's resnet18 (`body_weights` a state-dict file) with a feature pyramid over its stages `levels` and the `extra` ones"
+    if body_weights is not None and norm == 'group': raise TransferkitError("ImageNet weights need the body's BatchNorm: build it with norm='frozen'")
+    body = torchvision.models.resnet18(weights=None, **({'norm_layer': _NORMS[norm]} if _NORMS[norm] else {}))
     if body_weights is not None: body.load_state_dict(torch.load(body_weights, map_location='cpu', weights_only=True))
     cls, _ = _EXTRA[extra]
     return BackboneWithFPN(body, {l: str(i) for i, l in enumerate(levels)}, [_BODY_LAYERS[l][0] for l in levels], channels,
                            extra_blocks=cls(channels, channels) if extra == 'p6p7' else cls())
 
+def _box_head(o:dict, n_classes:int) -> dict:
+    "Faster R-CNN's box head and predictor for `n_classes`: torchvision's two-layer MLP, or its v2 recipe's four normalised convs and an FC"
+    ch = o['fpn_channels']
+    head = (FastRCNNConvFCHead((ch, 7, 7), [ch]*4, [1024], norm_layer=partial(nn.GroupNorm, 16)) if o.get('box_head') == 'conv'
+            else TwoMLPHead(ch*7*7, 1024)) # 7 x 7: the box pooler's output
+    return dict(box_head=head, box_predictor=FastRCNNPredictor(1024, n_classes))
+
 def detector(arch:str, n_classes:int, # with the background: fastai's vocab length
              size:int, options:dict=None, body_weights=None) -> nn.Module:
     "The torchvision detector `arch` for `n_classes` classes at `size` x `size` inputs, built from `options` (default `detector_options`)"
-    o = options or detector_options(arch, size)
+    o = options or detector_options(arch, size, pretrained=body_weights is not None)
     kw = dict(min_size=size, max_size=size) # torchvision would scale the inputs to 800 pixels otherwise
     if arch in RESNET18_DETECTORS:
         ag = AnchorGenerator(tuple(tuple(a) for a in o['anchor_sizes']), (tuple(o['aspect_ratios']),)*len(o['anchor_sizes']))
-        bb = resnet18_fpn(o['fpn_channels'], o['levels'], o['extra'], body_weights=body_weights)
+        bb = resnet18_fpn(o['fpn_channels'], o['levels'], o['extra'], body_weights=body_weights, norm=o.get('body_norm', 'batch'))
         if arch.startswith('faster'):
-            return FasterRCNN(bb, n_classes, rpn_anchor_generator=ag, rpn_pre_nms_top_n_train=1000, rpn_post_nms_top_n_train=500,
+            return FasterRCNN(bb, None, **_box_head(o, n_classes), rpn_anchor_generator=ag, rpn_pre_nms_top_n_train=1000, rpn_post_nms_top_n_train=500,
                               rpn_pre_nms_top_n_test=500, rpn_post_nms_top_n_test=300, box_batch_size_per_image=128, box_score_thresh=0.05, **kw)
         if arch.startswith('fcos'):
             return FCOS(bb, n_classes, anchor_generator=ag, head=FCOSHead(o['fpn_channels'], 1, n_classes, num_convs=o['head_convs']), score_thresh=0.05, **kw)
@@ -469,6 +487,8 @@ def _detect_splitter(m) -> list:
     return [list(body.parameters()), [p for p in m.parameters() if id(p) not in ids]]
 
 # %% ../nbs/87_detect.ipynb #c02d5f4f
+DETECT_CLIP = 1. # the gradients' largest norm: from scratch Faster R-CNN's early losses spike without it
+
 def detect_learner(dls, arch:str=DEFAULT_DETECTOR, pretrained:bool=True,
                    weights=None, # a resnet18 state-dict file to use instead of the cached torchvision weights
                    fp16:bool=None, # mixed precision (bfloat16 where the GPU has it, else float16); default: on a GPU only
@@ -477,9 +497,11 @@ def detect_learner(dls, arch:str=DEFAULT_DETECTOR, pretrained:bool=True,
     arch = check_detector_arch(arch)
     path = weights_file('resnet18', weights) if pretrained and arch in RESNET18_DETECTORS else None
     if pretrained and path is None: raise TransferkitError(f"Pretrained weights are loaded into the resnet18 detectors only; train {arch} with pretrained=False (--no-pretrained)")
-    model = DetectorModel(detector(arch, len(dls.vocab), dls.detect_size, body_weights=path))
-    learn = Learner(dls, model, loss_func=detect_loss, opt_func=Adam if plain else fused_adam, splitter=_detect_splitter, metrics=[DetectMAP()], cbs=[DetectionTargets()])
-    learn.arch, learn.pretrained = arch, pretrained
+    options = detector_options(arch, dls.detect_size, pretrained=path is not None)
+    model = DetectorModel(detector(arch, len(dls.vocab), dls.detect_size, options=options, body_weights=path))
+    learn = Learner(dls, model, loss_func=detect_loss, opt_func=Adam if plain else fused_adam, splitter=_detect_splitter, metrics=[DetectMAP()],
+                    cbs=[DetectionTargets(), GradientClip(DETECT_CLIP)])
+    learn.arch, learn.pretrained, learn.detect_options = arch, pretrained, options
     if pretrained: learn.freeze()
     return gpu_mixed_precision(learn, fp16)
 
@@ -620,7 +642,7 @@ def detect_config(learn, record:dict=None) -> dict:
     size, arch = learn.dls.detect_size, learn.arch
     return dict(format='transferkit-model', format_version=1, kind='detection', arch=arch, classes=list(learn.dls.classes['names']),
                 category_ids=list(learn.dls.classes['ids']), n_out=len(learn.dls.vocab), height=int(size), width=int(size),
-                resize_method='squish', scale=255, options=detector_options(arch, size), dtype='float32', versions=_versions())
+                resize_method='squish', scale=255, options=learn.detect_options, dtype='float32', versions=_versions())
 
 def write_detect_model(learn, dest, root=None, data_path=None, metrics:dict=None, record:dict=None) -> Path:
     "Write the model files of the detector `learn` into `dest`; config.json last, hashing every file in `dest`"
@@ -652,7 +674,8 @@ def check_detect_config(cfg:dict, path) -> dict:
                                    and isinstance(v.get('aspect_ratios'), list) and all(isinstance(r, (int, float)) and 0.05 <= r <= 20 for r in v['aspect_ratios'])
                                    and isinstance(v.get('levels'), list) and 1 <= len(v['levels']) <= 4 and all(l in _BODY_LAYERS for l in v['levels'])
                                    and v.get('extra') in _EXTRA and len(v['anchor_sizes']) == len(v['levels']) + _EXTRA[v['extra']][1]
-                                   and (v.get('head_convs') is None or _is_id(v['head_convs']) and 1 <= v['head_convs'] <= 8)))}
+                                   and (v.get('head_convs') is None or _is_id(v['head_convs']) and 1 <= v['head_convs'] <= 8)
+                                   and v.get('body_norm', 'batch') in _NORMS and v.get('box_head', 'mlp') in ('mlp', 'conv')))}
     for k, ok in checks.items():
         if not ok(cfg.get(k)):
             v = repr(cfg.get(k)); v = v if len(v) <= 60 else v[:57] + '...'
@@ -797,13 +820,13 @@ def train_detect_folder(data, # a COCO data set (images/ + annotations.json), a 
                         out, # the output folder: model folder, record, report and worst_cases.png, swapped in as one set; the ingest copy beside them
                         size:int=256, # the training image size, in pixels (square; images are squished to it)
                         epochs:int=12, # epochs of the one cycle
-                        arch:str='fcos_resnet18_fpn', # fcos_resnet18_fpn, fasterrcnn_resnet18_fpn, retinanet_resnet18_fpn or a torchvision detector (from scratch)
+                        arch:str='fasterrcnn_resnet18_fpn', # fasterrcnn_resnet18_fpn, fcos_resnet18_fpn, retinanet_resnet18_fpn or a torchvision detector (from scratch)
                         pretrained:bool=True, # start the resnet18 body from ImageNet weights (the torch cache or `weights`)
                         weights=None, # a resnet18 state-dict file to start from instead of the cached torchvision weights
                         seed:int=42, # the split, the augmentation draws and the first weights
                         valid_pct:float=0.2, # the validation share of the random split
-                        bs:int=None, # batch size; default: 4 (at most half the training images): it beat 8 from scratch in 12 epochs
-                        lr:float=1e-3, # peak learning rate of Adam's one cycle (from scratch 3e-3 diverged, 1e-3 did not)
+                        bs:int=None, # batch size; default: 2 (at most half the training images): twice the steps of 4 in the same epochs
+                        lr:float=1e-3, # peak learning rate of Adam's one cycle (from scratch 2e-3 scored lower, 3e-3 diverged)
                         aug:bool=True, # flips, zoom and lighting (or a dict of `aug_transforms` arguments)
                         progress:bool=True, # bars on a terminal or in Jupyter, else a line per step
                         plain:bool=False) -> dict: # fastai's own `Adam` and fit alone (`train_detect`): the stock recipe, for checking
