@@ -13,9 +13,9 @@ boxes in pixels, a random horizontal flip),
 the tutorial's `SGD(lr=0.005, momentum=0.9, weight_decay=0.0005)` with `StepLR(step_size=3, gamma=0.1)` and its
 `train_one_epoch` (references/detection/engine.py: a linear warm-up over the first epoch's first 1000 steps, the
 sum of the loss dict, a step per batch), --epochs times. The model is the same on both sides: transferkit's default
-detector (`transferkit.detect.detector`, FCOS on resnet18 + FPN, from scratch) for --size px inputs. The
-transferkit side is `transferkit train-detect DATA --out DIR --size S --epochs E --seed s --no-pretrained` then
-`transferkit predict-detect DIR HELD --out P --threshold 0.05`, as a user runs them. Both train on the same images:
+detector (`transferkit.detect.detector`, Faster R-CNN on resnet18 + FPN, GroupNorm body, from scratch) for --size px
+inputs. The transferkit side is `transferkit train-detect DATA --out DIR --size S --epochs E --seed s --no-pretrained`
+then `transferkit predict-detect DIR HELD --out P --threshold 0.05`, as a user runs them. Both train on the same images:
 the 80% that `train-detect` keeps after its seeded split (fastai's `RandomSplitter(0.2, seed)`, done the same way in
 the stock script), at --size px (the stock model's own transform resizes each image to fit --size, keeping its
 aspect; transferkit squishes it to --size x --size).

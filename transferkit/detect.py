@@ -4,7 +4,7 @@
 
 # %% ../nbs/87_detect.ipynb #e30a8334
 from __future__ import annotations
-import io, json, math, os, time, warnings
+import io, json, math, time, warnings
 from functools import partial
 from pathlib import Path
 from xml.etree import ElementTree
@@ -884,9 +884,7 @@ def save_detect_report(m:dict, # `evaluate_detect`'s
     return out/'report.json'
 
 # %% ../nbs/87_detect.ipynb #cf105134
-def detect_config(learn, # the trained detection `Learner`
-                  record:dict=None, # `train_detect`'s record (not used)
-                 ) -> dict:
+def detect_config(learn) -> dict: # the trained detection `Learner`
     "What `load_detector` needs to rebuild `learn`'s detector without unpickling"
     size, arch = learn.dls.detect_size, learn.arch
     return dict(format='transferkit-model', format_version=1, kind='detection', arch=arch,
@@ -906,7 +904,7 @@ def write_detect_model(learn, # the trained detection `Learner`
     from safetensors.torch import save
     dest = Path(dest).resolve()
     dest.mkdir(parents=True, exist_ok=True)
-    cfg = detect_config(learn, record)
+    cfg = detect_config(learn)
     atomic_write(dest/WEIGHTS, save(_cpu_state_dict(learn.model.detector), metadata={'format': 'pt'}))
     card = dict(kind='detection', classes=cfg['classes'], arch=cfg['arch'], pretrained=bool(learn.pretrained),
                 image_size=[cfg['height'], cfg['width']],
@@ -927,7 +925,6 @@ def check_detect_config(cfg:dict, # a detector's config.json
                         path, # where it was read, for the message
                        ) -> dict:
     "`cfg` if each value `load_detector` uses has the type and range transferkit writes; else an error naming the key"
-    o = cfg.get('options')
     checks = {'kind': lambda v: v == 'detection', 'arch': lambda v: isinstance(v, str) and 0 < len(v) <= 100,
               'classes': lambda v: (isinstance(v, list) and 1 <= len(v) <= 10_000
                                     and all(isinstance(s, str) and 0 < len(s) <= 200 for s in v)),

@@ -1,5 +1,5 @@
 """Study: what makes a torchvision detector on the resnet18 body learn fast from scratch on CPU.
-One run per call: python wip/detect_study.py '{"arch": "fcos", ...}'  -> one JSON line (held-out mAP@0.5, s/epoch)."""
+One run per call: python bench/detect_study.py '{"arch": "fcos", ...}'  -> one JSON line (held-out mAP@0.5, s/epoch)."""
 import json, sys, time, tempfile
 from pathlib import Path
 import numpy as np, torch, torchvision
@@ -45,8 +45,21 @@ def build(c, n_classes):
     arch = c['arch']
     if arch == 'faster':
         ag = AnchorGenerator(tuple((base*s, 2*base*s) for s in strides), ((0.5, 1., 2.),)*n_maps)
-        m = FasterRCNN(bb, n_classes, rpn_anchor_generator=ag, rpn_pre_nms_top_n_train=1000, rpn_post_nms_top_n_train=500,
-                       rpn_pre_nms_top_n_test=500, rpn_post_nms_top_n_test=300, box_batch_size_per_image=128, box_score_thresh=0.01, **kw)
+        fk = {}
+        gn = lambda ch_: nn.GroupNorm(16, ch_)
+        if c.get('box_head') == 'conv': # torchvision's v2 recipe: 4 normalised convs and one FC (Li et al. 2021)
+            from torchvision.models.detection.faster_rcnn import FastRCNNConvFCHead, FastRCNNPredictor
+            fk['box_head'] = FastRCNNConvFCHead((ch, 7, 7), [ch]*c.get('head_convs', 4), [c.get('fc', 1024)], norm_layer=gn)
+            fk['box_predictor'] = FastRCNNPredictor(c.get('fc', 1024), n_classes)
+        elif c.get('fc'):
+            from torchvision.models.detection.faster_rcnn import TwoMLPHead, FastRCNNPredictor
+            fk['box_head'] = TwoMLPHead(ch*49, c['fc']); fk['box_predictor'] = FastRCNNPredictor(c['fc'], n_classes)
+        if c.get('rpn_convs'):
+            from torchvision.models.detection.rpn import RPNHead
+            fk['rpn_head'] = RPNHead(ch, ag.num_anchors_per_location()[0], conv_depth=c['rpn_convs'])
+        if 'box_predictor' in fk: n_classes = None
+        m = FasterRCNN(bb, n_classes, **fk, rpn_anchor_generator=ag, rpn_pre_nms_top_n_train=1000, rpn_post_nms_top_n_train=500,
+                       rpn_pre_nms_top_n_test=500, rpn_post_nms_top_n_test=300, box_batch_size_per_image=c.get('box_batch', 128), box_positive_fraction=c.get('pos_frac', 0.25), box_score_thresh=0.01, **kw)
     elif arch == 'fcos':
         ag = AnchorGenerator(tuple((base*s,) for s in strides), ((1.,),)*n_maps)
         head = FCOSHead(ch, 1, n_classes, num_convs=c.get('convs', 4))
@@ -102,7 +115,9 @@ def main():
         if c.get('clip'):
             from fastai.callback.training import GradientClip
             learn.add_cb(GradientClip(c['clip']))
-        rows, _ = fit_learner(learn, c['epochs'], fine_tune=False, lr=c['lr'], progress=False, channels_last=False)
+        if c.get('sched') == 'flat_cos':
+            learn.fit_flat_cos(c['epochs'], lr=c['lr'], pct_start=c.get('pct', 0.5)); rows = []
+        else: rows, _ = fit_learner(learn, c['epochs'], fine_tune=False, lr=c['lr'], progress=False, channels_last=False)
         train_s = time.time() - t
         if c.get('save'):
             import shutil
