@@ -122,3 +122,18 @@ def test_export_onnx_of_the_detector_matches_pytorch(trained, tmp_path):
     img = np.asarray(Image.open(data/'images'/'0001.jpg').convert('RGB').resize((48, 48))).transpose(2, 0, 1).copy()
     boxes, labels, scores = ort.InferenceSession(str(model/'model.onnx')).run(None, {'image': img})
     assert boxes.shape == (len(scores), 4) and labels.shape == scores.shape
+
+
+def test_weights_file_starts_a_frozen_batchnorm_body(trained, tmp_path):
+    "--weights FILE: the resnet18 body starts from it with its BatchNorm statistics frozen, as config.json says"
+    import torch, torchvision
+    from safetensors.torch import load_file
+    _, data, _ = trained
+    body = torchvision.models.resnet18()
+    with torch.no_grad(): body.bn1.running_mean.fill_(0.25)  # a statistic no fresh network has
+    torch.save(body.state_dict(), tmp_path/'r18.pth')
+    res = run('train-detect', data, '--out', tmp_path/'model', '--size', 48, '--epochs', 1, '--weights', tmp_path/'r18.pth')
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert json.loads((tmp_path/'model'/'config.json').read_text())['options']['body_norm'] == 'frozen'
+    weights = load_file(tmp_path/'model'/'model.safetensors')
+    assert torch.allclose(weights['backbone.body.bn1.running_mean'], torch.full((64,), 0.25)) # kept through training
