@@ -136,4 +136,5 @@ def test_weights_file_starts_a_frozen_batchnorm_body(trained, tmp_path):
     assert res.returncode == 0, res.stderr[-3000:]
     assert json.loads((tmp_path/'model'/'config.json').read_text())['options']['body_norm'] == 'frozen'
     weights = load_file(tmp_path/'model'/'model.safetensors')
-    assert torch.allclose(weights['backbone.body.bn1.running_mean'], torch.full((64,), 0.25)) # kept through training
+    kept = weights["backbone.body.bn1.running_mean"]
+    assert torch.allclose(kept, torch.full((64,), 0.25)) # kept through training
