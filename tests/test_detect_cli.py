@@ -132,7 +132,8 @@ def test_weights_file_starts_a_frozen_batchnorm_body(trained, tmp_path):
     body = torchvision.models.resnet18()
     with torch.no_grad(): body.bn1.running_mean.fill_(0.25)  # a statistic no fresh network has
     torch.save(body.state_dict(), tmp_path/'r18.pth')
-    res = run('train-detect', data, '--out', tmp_path/'model', '--size', 48, '--epochs', 1, '--weights', tmp_path/'r18.pth')
+    res = run('train-detect', data, '--out', tmp_path/'model', '--size', 48, '--epochs', 1,
+              '--weights', tmp_path/'r18.pth')
     assert res.returncode == 0, res.stderr[-3000:]
     assert json.loads((tmp_path/'model'/'config.json').read_text())['options']['body_norm'] == 'frozen'
     weights = load_file(tmp_path/'model'/'model.safetensors')
