@@ -8,7 +8,7 @@ its own names only). Console scripts are copied with the other environment's Pyt
 Exits 1, having linked nothing, where it cannot share (other versions here, another Python, another file system); the
 caller then installs torch the usual way.
 """
-import os, re, shutil, subprocess, sys, sysconfig
+import os, re, subprocess, sys, sysconfig
 from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
 

@@ -17,7 +17,6 @@ from fastai.vision.all import (DataBlock, TransformBlock, BBoxBlock, BBoxLblBloc
                                Adam)
 from fastai.callback.training import GradientClip
 from torchvision.models.detection import FasterRCNN, FCOS, RetinaNet
-from torchvision.models.detection.faster_rcnn import FastRCNNConvFCHead, FastRCNNPredictor, TwoMLPHead
 from torchvision.models.detection.fcos import FCOSHead
 from torchvision.models.detection.retinanet import RetinaNetHead
 from torchvision.models.detection.anchor_utils import AnchorGenerator
@@ -25,7 +24,7 @@ from torchvision.models.detection.backbone_utils import BackboneWithFPN
 from torchvision.ops.feature_pyramid_network import ExtraFPNBlock, LastLevelMaxPool, LastLevelP6P7
 
 # %% auto #0
-__all__ = ['ANNOTATIONS', 'IMAGES', 'BOX_TOLERANCE', 'SHAPES', 'DETECT_BS', 'DEFAULT_DETECTOR', 'RESNET18_DETECTORS', 'BOX_HEAD',
+__all__ = ['ANNOTATIONS', 'IMAGES', 'BOX_TOLERANCE', 'SHAPES', 'DETECT_BS', 'DEFAULT_DETECTOR', 'RESNET18_DETECTORS',
            'DETECT_CLIP', 'DETECT_LR', 'read_coco', 'write_coco', 'detect_scene', 'make_detect_data', 'read_voc',
            'read_yolo', 'read_detect_set', 'ingest_detect', 'detect_vocab', 'get_detect_dls', 'detector_options',
            'check_detector_arch', 'NoExtraLevel', 'resnet18_fpn', 'detector', 'fastai_targets', 'DetectorModel',
@@ -496,7 +495,6 @@ def get_detect_dls(path, # a COCO set: the ingested copy, or any checked one
 # %% ../nbs/87_detect.ipynb #f3f0cc07
 DEFAULT_DETECTOR = 'fasterrcnn_resnet18_fpn'
 RESNET18_DETECTORS = ('fasterrcnn_resnet18_fpn', 'fcos_resnet18_fpn', 'retinanet_resnet18_fpn')
-BOX_HEAD = 'mlp' # Faster R-CNN's box head: 'mlp' (torchvision's two layers) or 'conv' (four GroupNorm convs, one layer)
 # resnet18's stages: channels, stride
 _BODY_LAYERS = dict(layer1=(64, 4), layer2=(128, 8), layer3=(256, 16), layer4=(512, 32))
 
@@ -518,8 +516,7 @@ def detector_options(arch:str, # the detector: `RESNET18_DETECTORS` have options
         return o | dict(anchor_sizes=[[4*s, round(4*s*2**(1/3)), round(4*s*2**(2/3))] for s in strides],
                         aspect_ratios=[0.5, 1., 2.])
     k = size/256 # Faster R-CNN: anchors of 4 and 8 strides a level, 32 to 256 pixels at 256, scaled with `size`
-    return o | dict(anchor_sizes=[[round(4*s*k), round(8*s*k)] for s in strides], aspect_ratios=[0.5, 1., 2.],
-                    box_head=BOX_HEAD)
+    return o | dict(anchor_sizes=[[round(4*s*k), round(8*s*k)] for s in strides], aspect_ratios=[0.5, 1., 2.])
 
 # %% ../nbs/87_detect.ipynb #87de0003
 def check_detector_arch(arch:str, # one of `RESNET18_DETECTORS` or a torchvision detection model's name
@@ -562,13 +559,6 @@ def resnet18_fpn(channels:int=128, # the pyramid's channels
                            channels, extra_blocks=cls(channels, channels) if extra == 'p6p7' else cls())
 
 # %% ../nbs/87_detect.ipynb #87de0005
-def _box_head(o:dict, n_classes:int) -> dict:
-    "Faster R-CNN's box head and predictor for `n_classes`: two MLP layers, or v2's four normalised convs and an FC"
-    ch = o['fpn_channels']
-    head = (FastRCNNConvFCHead((ch, 7, 7), [ch]*4, [1024], norm_layer=partial(nn.GroupNorm, 16))
-            if o.get('box_head') == 'conv' else TwoMLPHead(ch*7*7, 1024)) # 7 x 7: the box pooler's output
-    return dict(box_head=head, box_predictor=FastRCNNPredictor(1024, n_classes))
-
 def detector(arch:str, # the detector: a name `check_detector_arch` takes
              n_classes:int, # with the background: fastai's vocab length
              size:int, # the input side, in pixels: inputs are kept at it
@@ -584,7 +574,7 @@ def detector(arch:str, # the detector: a name `check_detector_arch` takes
         bb = resnet18_fpn(o['fpn_channels'], o['levels'], o['extra'], body_weights=body_weights,
                           norm=o.get('body_norm', 'batch'))
         if arch.startswith('faster'):
-            return FasterRCNN(bb, None, **_box_head(o, n_classes), rpn_anchor_generator=ag,
+            return FasterRCNN(bb, n_classes, rpn_anchor_generator=ag,
                               rpn_pre_nms_top_n_train=1000, rpn_post_nms_top_n_train=500,
                               rpn_pre_nms_top_n_test=500, rpn_post_nms_top_n_test=300,
                               box_batch_size_per_image=128, box_score_thresh=0.05, **kw)
@@ -942,7 +932,7 @@ def check_detect_config(cfg:dict, # a detector's config.json
                   and all(l in _BODY_LAYERS for l in v['levels'])
                   and v.get('extra') in _EXTRA and len(v['anchor_sizes']) == len(v['levels']) + _EXTRA[v['extra']][1]
                   and (v.get('head_convs') is None or _is_id(v['head_convs']) and 1 <= v['head_convs'] <= 8)
-                  and v.get('body_norm', 'batch') in _NORMS and v.get('box_head', 'mlp') in ('mlp', 'conv')))}
+                  and v.get('body_norm', 'batch') in _NORMS))}
     for k, ok in checks.items():
         if not ok(cfg.get(k)):
             v = repr(cfg.get(k))
